@@ -1,0 +1,80 @@
+"""Ranked differential-expression signatures (long: context, perturbation, rank, gene, n_ranked),
+as montilab/sigrecon publishes them, turned into signed scores.
+
+``signed`` (full rankings, rank 1 = most up): s = 1 - 2 (rank - 1) / (n_ranked - 1), in [-1, 1].
+``top`` (lists of up-regulated genes only, as in the Replogle top-1000 sets): s = 1 - (rank - 1) /
+n_ranked, in (0, 1]; genes off the list are unmeasured, not zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lpm_kg.contract import DuplicateRowError, ExperimentTable
+from lpm_kg.errors import InputError
+from lpm_kg.registry import register
+from lpm_kg.symbols import Perturbation, is_control_name, parse_dose
+from lpm_kg.validate import numeric_column, read_table, require_columns
+
+OPTIONS = {
+    "perturbation_type": "chemical (default) or a genetic method (CRISPRi, CRISPR-KO, shRNA, ...)",
+    "scoring": "signed (default: full rankings) or top (up-regulated lists only)",
+    "dose": "dose of every chemical perturbation, e.g. 10uM (default: none in the symbol)",
+}
+
+
+@register("ranked-signatures", "measurements", "Ranked signatures, long (context, perturbation, rank, gene, "
+          "n_ranked), turned into signed scores; sigrecon's sci-Plex, NeurIPS-2023 and Replogle sets.",
+          options=OPTIONS)
+def read_ranked(path: Path, ctx) -> ExperimentTable:
+    file = str(path)
+    df = read_table(path)
+    require_columns(df, ["context", "perturbation", "rank", "gene", "n_ranked"], file)
+    rank = numeric_column(df["rank"], file, "rank")
+    n_ranked = numeric_column(df["n_ranked"], file, "n_ranked")
+    bad = (rank < 1) | (rank > n_ranked) | (rank != np.round(rank))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(file, f"rank {df['rank'].iat[i]} is not a whole number in 1..n_ranked ({df['n_ranked'].iat[i]})",
+                         "fix the rank", row=i + 1, field="rank")
+    scoring = ctx.option("scoring", "signed")
+    if scoring == "signed":
+        if (n_ranked < 2).any():
+            i = int(np.flatnonzero(n_ranked < 2)[0])
+            raise InputError(file, "a signed score needs n_ranked >= 2", "use --option scoring=top", row=i + 1,
+                             field="n_ranked")
+        score = 1.0 - 2.0 * (rank - 1.0) / (n_ranked - 1.0)
+        kind = "signed_rank_score"
+    elif scoring == "top":
+        score = 1.0 - (rank - 1.0) / n_ranked
+        kind = "top_up_rank_score"
+    else:
+        raise InputError(file, f"option scoring={scoring!r}", "pass scoring=signed or scoring=top", field="scoring")
+
+    ptype = ctx.option("perturbation_type", "chemical")
+    dose = parse_dose(ctx.option("dose")) if ctx.option("dose") else None
+    names = df["perturbation"].astype(str)
+    uniq = names.unique()
+    if ptype == "chemical":
+        by_name = {n: Perturbation.control() if is_control_name(n) else Perturbation.chemical(n, *(dose or (None, None)))
+                   for n in uniq}
+    else:
+        targets = ctx.resolve_genes(list(uniq), field="perturbation", what="perturbed gene")
+        dropped = [n for n, t in zip(uniq, targets) if t is None]
+        by_name = {n: Perturbation.control() if is_control_name(n) else Perturbation.genetic(ptype, t)
+                   for n, t in zip(uniq, targets) if t is not None}
+        if dropped:
+            ctx.notes["dropped_perturbations"] = dropped[:20]
+    genes = ctx.resolve_genes(df["gene"].astype(str).tolist(), field="gene")
+    keep = np.array([g is not None for g in genes]) & names.map(lambda n: n in by_name).to_numpy()
+    row_index = np.flatnonzero(keep)
+    try:
+        return ExperimentTable.from_long([by_name[n] for n in names[keep]], df["context"].astype(str)[keep].tolist(),
+                                         [g for g, k in zip(genes, keep) if k], score[keep], value_kind=kind)
+    except DuplicateRowError as exc:
+        raise InputError(file, f"row {row_index[exc.row] + 1} ranks the same gene for the same perturbation and "
+                         f"context as row {row_index[exc.first] + 1}", "keep one rank per gene",
+                         row=int(row_index[exc.row]) + 1, field="gene") from None

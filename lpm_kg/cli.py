@@ -1,0 +1,220 @@
+"""The ``lpm-kg`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from lpm_kg import __version__
+from lpm_kg.errors import LpmKgError
+from lpm_kg.settings import Settings
+
+
+class _Group(click.Group):
+    """Prints lpm-kg's own errors as one clear line instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LpmKgError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="lpm-kg")
+def main() -> None:
+    """Perturbation experiments as a Neo4j knowledge graph, and the Large Perturbation Model on it."""
+
+
+def _connect():
+    from lpm_kg.graph import Graph
+
+    return Graph.connect(Settings())
+
+
+# --------------------------------------------------------------------------- neo4j
+
+@main.group()
+def neo4j() -> None:
+    """The managed local Neo4j server (ignored when NEO4J_URI names another server)."""
+
+
+def _server():
+    from lpm_kg.server import managed_server
+
+    return managed_server(Settings())
+
+
+@neo4j.command("install")
+def neo4j_install() -> None:
+    """Resolve the Neo4j jars (and plugins) from Maven Central into the cache."""
+    from lpm_kg.server import ensure_jars
+
+    jars = ensure_jars(Settings().cache_dir, progress=lambda m: click.echo(m, err=True))
+    click.echo(f"neo4j jars in {jars.lib}; plugins: {', '.join(jars.plugins) or 'none'}")
+    for name, err in jars.plugin_errors.items():
+        click.echo(f"plugin {name} did not resolve: {err.splitlines()[0] if err else ''}", err=True)
+
+
+@neo4j.command("start")
+def neo4j_start() -> None:
+    """Start the managed server (resolving jars on first use) and wait until it answers."""
+    server = _server()
+    server.start()
+    _print_server(server.status())
+
+
+@neo4j.command("stop")
+def neo4j_stop() -> None:
+    """Stop the managed server."""
+    _server().stop()
+    click.echo("stopped")
+
+
+@neo4j.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def neo4j_status(as_json: bool) -> None:
+    """Whether the managed server runs, where, and which plugins loaded."""
+    st = _server().status()
+    if as_json:
+        click.echo(json.dumps(_server_dict(st), indent=2, default=str))
+    else:
+        _print_server(st)
+
+
+def _server_dict(st) -> dict:
+    return {k: getattr(st, k) for k in ("running", "pid", "bolt_uri", "http_url", "browser_url", "home",
+                                         "plugins_loaded", "plugin_errors") if hasattr(st, k)}
+
+
+def _print_server(st) -> None:
+    d = _server_dict(st)
+    click.echo(f"neo4j: {'running' if d['running'] else 'stopped'}" + (f" (pid {d['pid']})" if d.get("pid") else ""))
+    if d["running"]:
+        click.echo(f"  bolt:    {d['bolt_uri']}\n  browser: {d['browser_url']}")
+        click.echo(f"  plugins: {', '.join(d.get('plugins_loaded') or []) or 'none'}")
+    click.echo(f"  data:    {d['home']}")
+
+
+# --------------------------------------------------------------------------- graph
+
+@main.command()
+def init() -> None:
+    """Apply the schema (constraints, indexes, version). Safe to repeat."""
+    from lpm_kg.graph.schema import apply_schema
+
+    with _connect() as graph:
+        click.echo(f"schema version {apply_schema(graph)} applied to {graph.uri}")
+
+
+@main.command()
+def formats() -> None:
+    """List the loaders (--format values) and their options."""
+    from lpm_kg.registry import loaders
+
+    for spec in loaders():
+        click.echo(f"{spec.name:<20} [{spec.kind}] {spec.description}")
+        for opt, help_ in spec.options.items():
+            click.echo(f"{'':<22}--option {opt}=...  {help_}")
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        k, v = pair.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, help="Loader name; `lpm-kg formats` lists them.")
+@click.option("--dataset", required=True, help="Dataset name; also the dataset part of context symbols.")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Loader option (repeatable).")
+@click.option("--unmapped", type=click.Choice(["auto", "error", "skip"]), default="auto", show_default=True,
+              help="Gene ids that do not resolve: auto drops a few (<=5%) and stops on more.")
+@click.option("--top-k", default=25, show_default=True, help="CHANGES relationships per experiment.")
+@click.option("--source", default=None, help="Provenance (default: SOURCES.md beside the file).")
+@click.option("--licence", default=None, help="Licence of the data.")
+@click.option("--force", is_flag=True, help="Reload even if the file is unchanged.")
+def load(path, fmt, dataset, options, unmapped, top_k, source, licence, force) -> None:
+    """Load PATH into the graph as dataset NAME."""
+    from lpm_kg.loading import load as do_load
+
+    with _connect() as graph:
+        report = do_load(graph, path, fmt, dataset, options=_parse_options(options), unmapped=unmapped, top_k=top_k,
+                         source=source, licence=licence, force=force)
+    if report.skipped:
+        click.echo(f"{dataset}: nothing to do ({report.reason})")
+    else:
+        click.echo(f"{dataset}: loaded " + ", ".join(f"{k}={v}" for k, v in report.counts.items()
+                                                      if not isinstance(v, list)))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Counts per label and per dataset, and the server state."""
+    from lpm_kg.graph import Graph
+    from lpm_kg.graph.datasets import list_datasets
+    from lpm_kg.graph.schema import schema_version
+
+    settings = Settings()
+    out: dict = {"server": {"uri": settings.neo4j_uri, "managed": settings.uses_managed_server}}
+    if settings.uses_managed_server:
+        out["server"].update(_server_dict(_server().status()))
+    try:
+        graph = Graph.connect(settings, start=False)
+    except LpmKgError as exc:
+        out["error"] = str(exc)
+        graph = None
+    if graph is not None:
+        with graph:
+            out["schema_version"] = schema_version(graph)
+            out["labels"] = {r["label"]: r["n"] for r in graph.read(
+                "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS n ORDER BY label")}
+            out["relationships"] = {r["type"]: r["n"] for r in graph.read(
+                "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n ORDER BY type")}
+            out["datasets"] = list_datasets(graph)
+    if as_json:
+        click.echo(json.dumps(out, indent=2, default=str))
+        return
+    srv = out["server"]
+    click.echo(f"server: {srv.get('bolt_uri') or srv.get('uri')} "
+               f"({'managed, ' + ('running' if srv.get('running') else 'stopped') if srv['managed'] else 'external'})")
+    if "error" in out:
+        click.echo(f"  {out['error']}")
+        return
+    click.echo(f"schema version: {out['schema_version']}")
+    click.echo("nodes:")
+    for k, v in out["labels"].items():
+        click.echo(f"  {k:<16}{v:>12,}")
+    click.echo("relationships:")
+    for k, v in out["relationships"].items():
+        click.echo(f"  {k:<16}{v:>12,}")
+    click.echo("datasets:")
+    for d in out["datasets"]:
+        n = d.get("n_measurements") or d.get("n_genes") or d.get("n_compounds") or d.get("n_edges") or d.get("n_memberships")
+        click.echo(f"  {d['name']:<24}{d.get('format', ''):<20}{d.get('status', ''):<10}{n or 0:>12,}")
+
+
+@main.command()
+@click.argument("dataset")
+@click.confirmation_option(prompt="Delete this dataset and everything it loaded?")
+def delete(dataset: str) -> None:
+    """Delete a dataset and what it loaded (experiments, reference edges)."""
+    from lpm_kg.graph.datasets import delete_dataset
+
+    with _connect() as graph:
+        delete_dataset(graph, dataset)
+    click.echo(f"deleted {dataset}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Errors a user can act on: each names where the problem is and what to do about it."""
+
+from __future__ import annotations
+
+
+class LpmKgError(Exception):
+    """Base class: the CLI prints these without a traceback."""
+
+
+class InputError(LpmKgError):
+    """Bad input. Raised before anything is written, so the graph is left as it was."""
+
+    def __init__(self, file: str | None, problem: str, fix: str, *, row: int | str | None = None,
+                 field: str | None = None):
+        self.file, self.problem, self.fix, self.row, self.field = file, problem, fix, row, field
+        where = [f"file {file}"] if file else []
+        if row is not None:
+            where.append(f"row {row}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(f"{', '.join(where) or 'input'}: {problem}. Fix: {fix}")
+
+
+class ConfigError(LpmKgError):
+    """A bad setting or config key."""
+
+
+class ServerError(LpmKgError):
+    """The Neo4j server could not be started or reached."""

@@ -1,0 +1,88 @@
+"""One connection to the graph: an existing server named by NEO4J_URI, or the managed local one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import neo4j
+from neo4j import GraphDatabase, RoutingControl
+from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
+
+from lpm_kg.errors import ServerError
+from lpm_kg.settings import Settings
+
+
+class Graph:
+    """A thin wrapper over the driver: parameterised ``execute_query`` calls with retries.
+
+    The driver retries managed transactions on transient failures (a lost connection, a
+    leader switch) for ``max_transaction_retry_time``; past that a :class:`ServerError` names
+    the server and what to do, never a silent drop.
+    """
+
+    def __init__(self, uri: str, auth: tuple[str, str] | None, database: str = "neo4j"):
+        self.uri, self.database = uri, database
+        self.driver = GraphDatabase.driver(uri, auth=auth, max_transaction_retry_time=30.0,
+                                           connection_timeout=15.0, notifications_min_severity="OFF")
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None, *, start: bool = True) -> "Graph":
+        """Connect to NEO4J_URI if set, else to the managed server (started if ``start``)."""
+        settings = settings or Settings()
+        if settings.neo4j_uri:
+            auth = (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_password else None
+            graph = cls(settings.neo4j_uri, auth, settings.neo4j_database)
+        else:
+            from lpm_kg.server import managed_server
+
+            server = managed_server(settings)
+            if not server.status().running:
+                if not start:
+                    raise ServerError("the managed Neo4j server is not running; start it with `lpm-kg neo4j start`")
+                server.start()
+            graph = cls(server.uri, server.auth, settings.neo4j_database)
+        graph.verify()
+        return graph
+
+    def verify(self) -> None:
+        try:
+            self.driver.verify_connectivity()
+        except AuthError as exc:
+            raise ServerError(f"Neo4j at {self.uri} refused the credentials ({exc.message}); "
+                              "check NEO4J_USER/NEO4J_PASSWORD") from None
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            raise ServerError(f"cannot reach Neo4j at {self.uri} ({exc}); start it with `lpm-kg neo4j start` "
+                              "or set NEO4J_URI to a running server") from None
+
+    def query(self, cypher: str, params: dict[str, Any] | None = None, *, write: bool = True) -> list[neo4j.Record]:
+        """Run one parameterised statement in a managed (retried) transaction; return its records."""
+        try:
+            records, _, _ = self.driver.execute_query(
+                cypher, params or {}, database_=self.database,
+                routing_=RoutingControl.WRITE if write else RoutingControl.READ)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise ServerError(f"lost the connection to Neo4j at {self.uri} and retries did not recover it ({exc}); "
+                              "nothing was half-written: rerun the same command once the server is back") from None
+        return records
+
+    def read(self, cypher: str, params: dict[str, Any] | None = None) -> list[neo4j.Record]:
+        return self.query(cypher, params, write=False)
+
+    def write_tx(self, work, *args, **kwargs):
+        """Run ``work(tx, *args)`` as one retried write transaction: several statements, all or nothing."""
+        try:
+            with self.driver.session(database=self.database) as session:
+                return session.execute_write(work, *args, **kwargs)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise ServerError(f"lost the connection to Neo4j at {self.uri} and retries did not recover it ({exc}); "
+                              "the batch in flight was rolled back: rerun the same command once the server is back"
+                              ) from None
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> "Graph":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,73 @@
+"""A Dataset node records where data came from and whether its load finished.
+
+A load first marks its dataset ``loading`` and only marks it ``complete`` once every write is
+done. A crash or a lost server leaves ``loading`` behind: readers see the dataset as incomplete
+and the next run of the same load writes it again from the start, idempotently, so the result
+equals one clean run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lpm_kg.graph.connection import Graph
+
+
+@dataclass
+class DatasetState:
+    name: str
+    status: str
+    checksum: str | None
+    format: str | None
+    options: str | None
+
+    def is_current(self, checksum: str, format: str, options: dict) -> bool:
+        return (self.status == "complete" and self.checksum == checksum and self.format == format
+                and self.options == options_key(options))
+
+
+def options_key(options: dict) -> str:
+    return json.dumps(options, sort_keys=True, default=str)
+
+
+def get_state(graph: Graph, name: str) -> DatasetState | None:
+    rows = graph.read("MATCH (d:Dataset {name: $name}) RETURN d.status AS status, d.checksum AS checksum, "
+                      "d.format AS format, d.options AS options", {"name": name})
+    if not rows:
+        return None
+    r = rows[0]
+    return DatasetState(name, r["status"], r["checksum"], r["format"], r["options"])
+
+
+def begin(graph: Graph, name: str, *, checksum: str, format: str, options: dict, files: list[str],
+          source: str | None, licence: str | None, kind: str) -> None:
+    graph.query(
+        "MERGE (d:Dataset {name: $name}) "
+        "SET d.status = 'loading', d.checksum = $checksum, d.format = $format, d.options = $options, "
+        "    d.files = $files, d.source = $source, d.licence = $licence, d.kind = $kind, "
+        "    d.started_at = datetime()",
+        {"name": name, "checksum": checksum, "format": format, "options": options_key(options),
+         "files": files, "source": source, "licence": licence, "kind": kind})
+
+
+def complete(graph: Graph, name: str, counts: dict[str, Any]) -> None:
+    graph.query("MATCH (d:Dataset {name: $name}) SET d.status = 'complete', d.completed_at = datetime(), d += $counts",
+                {"name": name, "counts": counts})
+
+
+def list_datasets(graph: Graph) -> list[dict]:
+    rows = graph.read("MATCH (d:Dataset) RETURN d {.*, started_at: toString(d.started_at), "
+                      "completed_at: toString(d.completed_at)} AS d ORDER BY d.name")
+    return [dict(r["d"]) for r in rows]
+
+
+def delete_dataset(graph: Graph, name: str, batch: int = 10_000) -> None:
+    """Remove a dataset and everything only it wrote (experiments, reference edges, memberships)."""
+    for q in ("MATCH (e:Experiment {dataset: $name}) WITH e LIMIT $batch DETACH DELETE e RETURN count(*) AS n",
+              "MATCH ()-[r:INTERACTS_WITH|REGULATES|MEMBER_OF|HAS_TARGET {dataset: $name}]->() WITH r LIMIT $batch "
+              "DELETE r RETURN count(*) AS n"):
+        while graph.query(q, {"name": name, "batch": batch})[0]["n"]:
+            pass
+    graph.query("MATCH (d:Dataset {name: $name}) DETACH DELETE d", {"name": name})

@@ -1,0 +1,114 @@
+"""Pulling every (perturbation, readout, context, value) tuple out of the graph into NumPy.
+
+Tuples are held as compact arrays (int32 symbol ids and a float32 value, 16 bytes a tuple),
+never as Python objects or string frames. The total size is counted first and the arrays are
+allocated once, then filled while the experiments stream from the server, so nothing is held
+twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lpm_kg.graph.connection import Graph
+
+
+@dataclass
+class TupleSet:
+    perturbation: np.ndarray  # int32 ids into perturbations
+    readout: np.ndarray  # int32 ids into readouts
+    context: np.ndarray  # int32 ids into contexts
+    value: np.ndarray  # float32
+    perturbations: list[str]
+    readouts: list[str]
+    contexts: list[str]
+    datasets: list[str]
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.perturbation, self.readout, self.context, self.value))
+
+    def to_torch(self, device=None):
+        import torch
+
+        return tuple(torch.from_numpy(a).to(device) for a in (self.perturbation, self.readout, self.context, self.value))
+
+
+def _complete_datasets(graph: Graph, datasets: list[str] | None) -> list[str]:
+    rows = graph.read("MATCH (d:Dataset) WHERE d.status = 'complete' AND ($names IS NULL OR d.name IN $names) "
+                      "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } RETURN d.name AS name ORDER BY name",
+                      {"names": datasets})
+    found = [r["name"] for r in rows]
+    if datasets is not None:
+        missing = sorted(set(datasets) - set(found))
+        if missing:
+            raise ValueError(f"dataset(s) {', '.join(missing)} are not loaded completely with measurements; "
+                             "check `lpm-kg status` and rerun their load")
+    return found
+
+
+def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: int = 2_000,
+                progress: Callable[[int], None] | None = None) -> TupleSet:
+    """All measured tuples of the given (default: every complete) dataset(s)."""
+    names = _complete_datasets(graph, datasets)
+    panels = {r["id"]: r["readouts"] for r in graph.read(
+        "MATCH (d:Dataset)<-[:IN_DATASET]-(e:Experiment)-[:MEASURED_WITH]->(p:ReadoutPanel) WHERE d.name IN $names "
+        "RETURN DISTINCT p.id AS id, p.readouts AS readouts", {"names": names})}
+    readouts = sorted({r for rs in panels.values() for r in rs})
+    r_index = {r: i for i, r in enumerate(readouts)}
+    panel_ids = {pid: np.array([r_index[r] for r in rs], dtype=np.int32) for pid, rs in panels.items()}
+    meta = graph.read("MATCH (e:Experiment) WHERE e.dataset IN $names "
+                      "RETURN collect(DISTINCT e.perturbation) AS p, collect(DISTINCT e.context) AS c, "
+                      "sum(e.n_measured) AS n", {"names": names})[0]
+    perturbations, contexts = sorted(meta["p"]), sorted(meta["c"])
+    p_index = {p: i for i, p in enumerate(perturbations)}
+    c_index = {c: i for i, c in enumerate(contexts)}
+    total = int(meta["n"] or 0)
+
+    pert = np.empty(total, np.int32)
+    read = np.empty(total, np.int32)
+    ctx = np.empty(total, np.int32)
+    val = np.empty(total, np.float32)
+    at = 0
+    with graph.driver.session(database=graph.database, fetch_size=fetch_size) as session:
+        result = session.run("MATCH (e:Experiment) WHERE e.dataset IN $names "
+                             "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
+                             names=names)
+        for p, c, panel, v in result:
+            arr = np.asarray(v, dtype=np.float32)
+            keep = np.isfinite(arr)
+            n = int(keep.sum())
+            if at + n > total:
+                raise RuntimeError("the graph changed during the pull (more values than counted); pull again")
+            val[at:at + n] = arr[keep]
+            read[at:at + n] = panel_ids[panel][keep]
+            pert[at:at + n] = p_index[p]
+            ctx[at:at + n] = c_index[c]
+            at += n
+            if progress:
+                progress(n)
+    if at != total:
+        raise RuntimeError(f"expected {total} values but read {at}: the graph changed during the pull; pull again")
+    return TupleSet(pert, read, ctx, val, perturbations, readouts, contexts, names)
+
+
+def average_replicates(tuples: TupleSet) -> TupleSet:
+    """Average tuples that share (perturbation, readout, context), as the LPM trains on them."""
+    nr, nc = len(tuples.readouts), len(tuples.contexts)
+    key = (tuples.perturbation.astype(np.int64) * nc + tuples.context) * nr + tuples.readout
+    uniq, inverse = np.unique(key, return_inverse=True)
+    if len(uniq) == len(key):
+        return tuples
+    sums = np.bincount(inverse, weights=tuples.value, minlength=len(uniq))
+    counts = np.bincount(inverse, minlength=len(uniq))
+    r = (uniq % nr).astype(np.int32)
+    c = ((uniq // nr) % nc).astype(np.int32)
+    p = (uniq // nr // nc).astype(np.int32)
+    return TupleSet(p, r, c, (sums / counts).astype(np.float32), tuples.perturbations, tuples.readouts,
+                    tuples.contexts, tuples.datasets)

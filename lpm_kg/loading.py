@@ -1,0 +1,204 @@
+"""One entry point for every load: parse and validate, then write, with the dataset's state kept
+so that a repeated load is a no-op and an interrupted one is completed by the next run."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+from lpm_kg.contract import CompoundTable, ExperimentTable, GeneTable, GroupTable, Payload, RelationTable
+from lpm_kg.errors import ConfigError, InputError
+from lpm_kg.genes import GeneResolver
+from lpm_kg.graph import datasets as ds
+from lpm_kg.graph import write
+from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.schema import ensure_schema
+from lpm_kg.registry import LoaderSpec, get_loader
+
+UNMAPPED_POLICIES = ("auto", "error", "skip")
+# Under 'auto', a few retired or unknown ids are dropped with a record on the Dataset; more than
+# this share means the ids are probably of the wrong kind, and the load stops instead.
+AUTO_SKIP_MAX_FRACTION = 0.05
+
+
+@dataclass
+class LoadContext:
+    """What a loader may use besides its file: options, the dataset name and the gene map."""
+
+    dataset: str
+    file: str
+    options: dict[str, str]
+    graph: Graph | None = None
+    unmapped: str = "auto"
+    resolver_: GeneResolver | None = None
+    notes: dict = field(default_factory=dict)
+
+    def option(self, name: str, default=None, cast=str):
+        if name not in self.options:
+            return default
+        raw = self.options[name]
+        try:
+            return cast(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"option {name}={raw!r} is not a valid {getattr(cast, '__name__', cast)}") from None
+
+    @property
+    def resolver(self) -> GeneResolver:
+        if self.resolver_ is None:
+            if self.graph is None:
+                raise ConfigError("this loader needs the gene id map, but no graph is connected")
+            self.resolver_ = resolver_from_graph(self.graph)
+        return self.resolver_
+
+    def resolve_genes(self, ids, *, field: str, what: str = "gene id") -> list[str | None]:
+        """Approved symbols for ``ids``; None where dropped under the unmapped-id policy."""
+        import numpy as np
+        import pandas as pd
+
+        codes, uniques = pd.factorize(pd.Series(list(ids), dtype=object).astype(str))
+        res = self.resolver.resolve(list(uniques))  # each distinct id once: files repeat ids a lot
+        n_distinct = len(uniques)
+        if res.n_failed:
+            first = next(k for k, s in enumerate(res.symbols) if s is None)
+            first_bad = res.ids[first]
+            row = int(np.flatnonzero(codes == first)[0]) + 1
+            frac = res.n_failed / max(1, n_distinct)
+            if self.unmapped == "error" or (self.unmapped == "auto" and frac > AUTO_SKIP_MAX_FRACTION):
+                if first_bad in res.ambiguous:
+                    problem = (f"{what} {first_bad!r} is ambiguous: it names {', '.join(res.ambiguous[first_bad])}"
+                               f" ({res.n_failed} of {n_distinct} ids unresolved)")
+                else:
+                    problem = (f"unknown {what} {first_bad!r} ({res.n_failed} of {n_distinct} distinct ids do not "
+                               f"resolve through the gene map, e.g. {', '.join(map(repr, (res.unknown + list(res.ambiguous))[:5]))})")
+                raise InputError(self.file, problem,
+                                 "use approved HGNC symbols, Entrez or Ensembl ids; load the HGNC table first "
+                                 "(--format hgnc); or pass --unmapped skip to drop unresolved ids",
+                                 row=row, field=field)
+            self.notes.setdefault("unmapped_ids", 0)
+            self.notes["unmapped_ids"] += res.n_failed
+            self.notes.setdefault("unmapped_examples", [])
+            self.notes["unmapped_examples"] = (self.notes["unmapped_examples"] + (res.unknown + list(res.ambiguous))[:5])[:10]
+        return list(np.asarray(res.symbols, dtype=object)[codes]) if len(codes) else []
+
+
+def resolver_from_graph(graph: Graph) -> GeneResolver:
+    import pandas as pd
+
+    rows = graph.read("MATCH (g:Gene) RETURN g.symbol AS symbol, g.entrez AS entrez, g.ensembl AS ensembl, "
+                      "coalesce(g.prev_symbols, []) AS prev_symbols, coalesce(g.aliases, []) AS aliases")
+    if not rows:
+        raise ConfigError("the graph has no gene id map yet: load one first with "
+                          "`lpm-kg load hgnc_complete_set.txt.gz --format hgnc --dataset hgnc`")
+    return GeneResolver(pd.DataFrame([dict(r) for r in rows]))
+
+
+def checksum(files: list[Path], spec: LoaderSpec) -> str:
+    h = hashlib.sha256(f"{spec.name}:v{spec.version}".encode())
+    for f in files:
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def provenance(path: Path) -> tuple[str | None, str | None]:
+    """Source and licence from a SOURCES.md beside the file, when there is one."""
+    sources = path.parent / "SOURCES.md"
+    if not sources.exists():
+        return None, None
+    lines = [ln.strip() for ln in sources.read_text(errors="replace").splitlines() if ln.strip()]
+    source = lines[0].lstrip("# ").strip() if lines else None
+    licence = next((ln for ln in lines if re.search(r"licen[cs]e", ln, re.IGNORECASE)), None)
+    return source, licence[:300] if licence else None
+
+
+@dataclass
+class LoadReport:
+    dataset: str
+    format: str
+    skipped: bool
+    counts: dict
+    reason: str = ""
+
+
+def payload_size(payload: Payload) -> int:
+    if isinstance(payload, ExperimentTable):
+        return payload.n_measurements
+    if isinstance(payload, GeneTable):
+        return len(payload.genes)
+    if isinstance(payload, CompoundTable):
+        return len(payload.compounds)
+    if isinstance(payload, RelationTable):
+        return len(payload.edges)
+    return len(payload.members)
+
+
+def write_payload(graph: Graph, dataset: str, payload: Payload, *, top_k: int, progress=None) -> dict:
+    if isinstance(payload, ExperimentTable):
+        return write.write_experiments(graph, dataset, payload, top_k=top_k, progress=progress)
+    if isinstance(payload, GeneTable):
+        return write.write_genes(graph, dataset, payload, progress)
+    if isinstance(payload, CompoundTable):
+        return write.write_compounds(graph, dataset, payload, progress)
+    if isinstance(payload, RelationTable):
+        return write.write_relations(graph, dataset, payload, progress)
+    if isinstance(payload, GroupTable):
+        return write.write_groups(graph, dataset, payload, progress)
+    raise TypeError(f"unknown payload {type(payload).__name__}")
+
+
+def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: dict[str, str] | None = None,
+         unmapped: str = "auto", top_k: int = 25, source: str | None = None, licence: str | None = None,
+         force: bool = False, show_progress: bool = True) -> LoadReport:
+    path = Path(path)
+    options = dict(options or {})
+    spec = get_loader(format)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise ConfigError(f"format {format!r} has no option {unknown[0]!r}; its options are: "
+                          f"{', '.join(spec.options) or 'none'}")
+    if unmapped not in UNMAPPED_POLICIES:
+        raise ConfigError(f"--unmapped must be one of {', '.join(UNMAPPED_POLICIES)}")
+    if not dataset or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", dataset):
+        raise ConfigError(f"dataset name {dataset!r} must start with a letter or digit and hold only letters, "
+                          "digits, '.', '_' and '-'")
+    files = spec.input_files(path, options)
+    for f in files:
+        if not f.exists():
+            raise InputError(str(f), "file not found", "check the path")
+    ensure_schema(graph)
+    digest = checksum(files, spec)
+    load_options = {**options, "unmapped": unmapped, "top_k": top_k if spec.kind == "measurements" else None}
+    state = ds.get_state(graph, dataset)
+    if state and state.format and state.format != format:
+        raise ConfigError(f"dataset {dataset!r} already holds {state.format!r} data; choose another --dataset name")
+    if state and not force and state.is_current(digest, format, load_options):
+        return LoadReport(dataset, format, True, {}, "unchanged since the last complete load")
+
+    ctx = LoadContext(dataset, str(path), options, graph, unmapped)
+    payload = spec.read(path, ctx)  # validates everything before the first write
+
+    auto_source, auto_licence = provenance(path)
+    ds.begin(graph, dataset, checksum=digest, format=format, options=load_options, files=[str(f) for f in files],
+             source=source or auto_source, licence=licence or auto_licence, kind=spec.kind)
+    total = payload_size(payload)
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit=" values" if spec.kind == "measurements" else " rows",
+                   desc=f"load {dataset}", unit_scale=True, leave=False)
+    try:
+        counts = write_payload(graph, dataset, payload, top_k=top_k, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    counts.update({k: v for k, v in ctx.notes.items() if isinstance(v, (int, float, str, list))})
+    ds.complete(graph, dataset, counts)
+    return LoadReport(dataset, format, False, counts)
+
+
+__all__ = ["load", "LoadContext", "LoadReport", "resolver_from_graph"]

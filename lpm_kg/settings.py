@@ -1,0 +1,52 @@
+"""Where things live and which server to use, read once from the environment.
+
+Every setting has an ``LPM_KG_`` environment variable; the Neo4j connection also honours the
+standard ``NEO4J_URI`` / ``NEO4J_USER`` / ``NEO4J_PASSWORD`` variables, which switch lpm-kg from
+its managed local server to an existing one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NEO4J_VERSION = "5.26.0"
+BROWSER_VERSION = "5.24.0"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("lpm-kg"))
+
+
+def _default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("lpm-kg"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LPM_KG_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Per-user state: the managed server's database, logs and password file."""
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    """Resolved Neo4j jars (shared by every data dir, so tests reuse them)."""
+
+    neo4j_uri: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_URI", "LPM_KG_NEO4J_URI"))
+    neo4j_user: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_USER", "NEO4J_USERNAME", "LPM_KG_NEO4J_USER"))
+    neo4j_password: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_PASSWORD", "LPM_KG_NEO4J_PASSWORD"))
+    neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "LPM_KG_NEO4J_DATABASE"))
+
+    bolt_port: int = 7687
+    http_port: int = 7474
+    heap: str = "1g"
+    pagecache: str = "512m"
+
+    @property
+    def server_dir(self) -> Path:
+        return self.data_dir / "neo4j"
+
+    @property
+    def uses_managed_server(self) -> bool:
+        return self.neo4j_uri is None

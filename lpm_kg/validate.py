@@ -1,0 +1,86 @@
+"""Checks every loader applies, each failing with an :class:`InputError` that names the file,
+the row or field, and the fix. Row numbers are 1-based data rows, as a spreadsheet shows them
+after the header."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lpm_kg.errors import InputError
+
+
+def read_table(path: Path, *, sep: str | None = None, header: int | None = 0, comment: str | None = None,
+               dtype=None, usecols=None) -> pd.DataFrame:
+    """Read CSV/TSV (optionally gzipped) or Parquet, turning parser failures into InputErrors."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "file not found", "check the path")
+    if path.stat().st_size == 0:
+        raise InputError(str(path), "the file is empty", "pass a file with a header and at least one data row")
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            df = pd.read_parquet(path, columns=usecols)
+        else:
+            if sep is None:
+                sep = "\t" if any(name.endswith(s) for s in (".tsv", ".tsv.gz", ".txt", ".txt.gz", ".tab")) else ","
+            df = pd.read_csv(path, sep=sep, header=header, comment=comment, dtype=dtype, usecols=usecols,
+                             low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(str(path), "the file is empty", "pass a file with a header and at least one data row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise InputError(str(path), f"malformed file ({str(exc).splitlines()[0]})",
+                         "check that it is a well-formed CSV/TSV/Parquet file with one header row and the same "
+                         "number of fields on every row") from None
+    if df.empty:
+        raise InputError(str(path), "the file has a header but no data rows", "pass a file with data rows")
+    return df
+
+
+def require_columns(df: pd.DataFrame, columns: list[str], file: str, *, what: str = "column") -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if not missing:
+        return
+    c = missing[0]
+    close = difflib.get_close_matches(c, [str(x) for x in df.columns], n=1, cutoff=0.6)
+    hint = f"rename column '{close[0]}' to '{c}'" if close else f"add a '{c}' {what}"
+    raise InputError(file, f"missing {what} '{c}' (found: {', '.join(map(str, df.columns[:12]))})",
+                     f"{hint}, or map it with --option", field=c)
+
+
+def numeric_column(series: pd.Series, file: str, field: str, *, row_offset: int = 1,
+                   allow_nan: bool = False) -> np.ndarray:
+    """The column as float64; names the first row that is not a finite number."""
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if allow_nan:
+        bad &= series.notna().to_numpy() & ~series.astype(str).str.lower().isin(["nan", "na", ""]).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(file, f"value {series.iloc[i]!r} is not a finite number", 
+                         "replace it with a number, or drop the row", row=i + row_offset, field=field)
+    return values
+
+
+def check_matrix_finite(values: np.ndarray, file: str, row_names, col_names, *, what: str = "value") -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        raise InputError(file, f"{what} {values[i, j]!r} is not a finite number",
+                         "replace NaN/infinite entries with numbers or remove that row/column",
+                         row=row_names[i], field=str(col_names[j]))
+
+
+def check_no_duplicates(df: pd.DataFrame, key: list[str], file: str, *, row_offset: int = 1) -> None:
+    dup = df.duplicated(subset=key, keep="first").to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero((df[key] == df[key].iloc[i]).all(axis=1).to_numpy())[0])
+        values = ", ".join(f"{k}={df[k].iloc[i]!r}" for k in key)
+        raise InputError(file, f"duplicate row ({values}) repeats row {first + row_offset}",
+                         "remove the duplicate, or average replicates before loading", row=i + row_offset,
+                         field="+".join(key))

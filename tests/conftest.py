@@ -1,0 +1,80 @@
+"""Test fixtures: one real Neo4j server per test session, in a temporary directory on free ports.
+
+Never a mock, never a user's data. Community edition has one user database, so tests are
+isolated by cleaning it: the HGNC gene map is loaded once per session and kept, everything
+else is deleted before each test that asks for ``graph``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lpm_kg.graph import Graph
+from lpm_kg.graph.schema import ensure_schema
+from lpm_kg.server import ManagedNeo4j, ensure_jars, free_port
+from lpm_kg.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LPM_KG_SHARED_DATA", REPO.parent / "shared" / "data"))
+HGNC = "gene-ids/hgnc_complete_set.txt.gz"
+
+
+def shared(relpath: str) -> Path:
+    """A file of the shared real data. Missing is a failure, never a skip: CI always has it."""
+    path = SHARED_DATA / relpath
+    if not path.exists():
+        pytest.fail(f"shared data file {path} is missing; set LPM_KG_SHARED_DATA to the shared/data folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory):
+    jars = ensure_jars(Settings().cache_dir)
+    server = ManagedNeo4j(tmp_path_factory.mktemp("neo4j"), jars, bolt_port=free_port(), http_port=free_port(),
+                          heap="1g", pagecache="256m")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def session_graph(neo4j_server):
+    graph = Graph(neo4j_server.uri, neo4j_server.auth)
+    graph.verify()
+    ensure_schema(graph)
+    from lpm_kg.loading import load
+
+    load(graph, shared(HGNC), "hgnc", "hgnc", show_progress=False)
+    yield graph
+    graph.close()
+
+
+def clean(graph: Graph) -> None:
+    """Delete everything but the session's gene map (Gene nodes and the hgnc Dataset)."""
+    with graph.driver.session(database=graph.database) as s:
+        s.run("MATCH (n) WHERE NOT n:Gene AND NOT n:SchemaInfo AND NOT (n:Dataset AND n.name = 'hgnc') "
+              "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        s.run("MATCH (:Gene)-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+
+@pytest.fixture
+def graph(session_graph) -> Graph:
+    """The session's server, emptied of everything but the gene map."""
+    clean(session_graph)
+    return session_graph
+
+
+@pytest.fixture
+def load_file(graph):
+    """Load a shared data file into the clean graph: ``load_file(relpath, format, dataset, **options)``."""
+    from lpm_kg.loading import load
+
+    def _load(relpath, format, dataset, unmapped="auto", top_k=25, **options):
+        path = relpath if isinstance(relpath, Path) else shared(relpath)
+        return load(graph, path, format, dataset, options={k: str(v) for k, v in options.items()},
+                    unmapped=unmapped, top_k=top_k, show_progress=False)
+
+    return _load
