@@ -78,3 +78,21 @@ def load_file(graph):
                     unmapped=unmapped, top_k=top_k, show_progress=False)
 
     return _load
+
+
+def fingerprint(graph: Graph) -> dict:
+    """What a load wrote, comparable across runs: counts per label and type, every experiment's
+    values, and every CHANGES edge (timestamps left out)."""
+    import hashlib
+
+    labels = {r["l"]: r["n"] for r in graph.read("MATCH (n) UNWIND labels(n) AS l RETURN l, count(*) AS n")}
+    types = {r["t"]: r["n"] for r in graph.read("MATCH ()-[r]->() RETURN type(r) AS t, count(*) AS n")}
+    h = hashlib.sha256()
+    for r in graph.read("MATCH (e:Experiment) RETURN e.id AS id, e.values AS v, e.perturbation AS p, e.context AS c "
+                        "ORDER BY id"):
+        h.update(repr((r["id"], r["p"], r["c"], [round(x, 5) for x in r["v"]])).encode())
+    for r in graph.read("MATCH (e:Experiment)-[c:CHANGES]->(r:Readout) RETURN e.id AS e, r.symbol AS r, c.rank AS k, "
+                        "c.value AS v ORDER BY e, k"):
+        h.update(repr((r["e"], r["r"], r["k"], round(r["v"], 5))).encode())
+    status = {r["n"]: r["s"] for r in graph.read("MATCH (d:Dataset) RETURN d.name AS n, d.status AS s")}
+    return {"labels": labels, "types": types, "values": h.hexdigest(), "status": status}

@@ -20,9 +20,9 @@ class Graph:
     the server and what to do, never a silent drop.
     """
 
-    def __init__(self, uri: str, auth: tuple[str, str] | None, database: str = "neo4j"):
+    def __init__(self, uri: str, auth: tuple[str, str] | None, database: str = "neo4j", retry_seconds: float = 30.0):
         self.uri, self.database = uri, database
-        self.driver = GraphDatabase.driver(uri, auth=auth, max_transaction_retry_time=30.0,
+        self.driver = GraphDatabase.driver(uri, auth=auth, max_transaction_retry_time=retry_seconds,
                                            connection_timeout=15.0, notifications_min_severity="OFF")
 
     @classmethod

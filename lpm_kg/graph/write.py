@@ -100,7 +100,8 @@ def write_experiments(graph: Graph, dataset: str, table: ExperimentTable, *, top
     exps = table.experiments
     perts: list[Perturbation] = list(exps["perturbation"])
     cells = [normalize_cell_line(c) for c in exps["cell_line"]]
-    contexts = [context_symbol(tag, c, p.modality if p.kind != "control" else _dataset_modality(perts))
+    control_modality = _control_modalities(perts, cells)
+    contexts = [context_symbol(tag, c, p.modality if p.kind != "control" else control_modality[c])
                 for c, p in zip(cells, perts)]
     readouts = [readout_symbol(g, table.readout_modality) for g in table.genes]
     pid = panel_id(readouts)
@@ -148,10 +149,13 @@ def write_experiments(graph: Graph, dataset: str, table: ExperimentTable, *, top
             "n_contexts": len(ctx_rows)}
 
 
-def _dataset_modality(perts: list[Perturbation]) -> str:
-    """Controls join the context of the dataset's treatments (the most common modality)."""
-    mods = pd.Series([p.modality for p in perts if p.kind != "control"])
-    return mods.mode().iat[0] if len(mods) else "Control"
+def _control_modalities(perts: list[Perturbation], cells: list[str]) -> dict[str, str]:
+    """Controls join the context of their cell line's treatments (its most common modality)."""
+    frame = pd.DataFrame({"cell": cells, "mod": [p.modality for p in perts], "ctl": [p.kind == "control" for p in perts]})
+    treated = frame[~frame.ctl]
+    modes = treated.groupby("cell")["mod"].agg(lambda m: m.mode().iat[0]).to_dict()
+    fallback = treated["mod"].mode().iat[0] if len(treated) else "Control"
+    return {c: modes.get(c, fallback) for c in frame.cell.unique()}
 
 
 def _write_experiment_batch(tx, rows, dataset, pid):
