@@ -204,6 +204,62 @@ def status(as_json: bool) -> None:
         click.echo(f"  {d['name']:<24}{d.get('format', ''):<20}{d.get('status', ''):<10}{n or 0:>12,}")
 
 
+DEMO_QUERIES = [
+    ("The most changed readouts of a knockdown in one context",
+     "MATCH (e:Experiment {context: 'demo_SIM-A_CRISPRi'})-[c:CHANGES]->(r:Readout)\n"
+     "WHERE e.perturbation = $p RETURN r.symbol, c.value ORDER BY c.rank LIMIT 10",
+     {"p": None}),
+    ("Which experiments were performed, per context",
+     "MATCH (e:Experiment {dataset: 'demo'}) RETURN e.context, count(*) AS experiments ORDER BY e.context", {}),
+    ("A compound, its targets, and the knockdowns of those targets",
+     "MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene)<-[:TARGETS]-(p:Perturbation)\n"
+     "RETURN c.name, g.symbol, p.symbol LIMIT 10", {}),
+    ("The known (simulated) regulatory network around a gene",
+     "MATCH (a:Gene)-[r:REGULATES {dataset: 'demo-network'}]->(b:Gene) RETURN a, r, b LIMIT 50", {}),
+]
+
+
+@main.command()
+@click.option("--seed", default=0, show_default=True, help="Simulator seed.")
+def demo(seed: int) -> None:
+    """Start the managed Neo4j, simulate a perturbation screen over a known network, load it, and
+    show what to ask in Neo4j Browser."""
+    from lpm_kg.loading import load as do_load
+    from lpm_kg.simulate import SimulationConfig, simulate
+
+    settings = Settings()
+    with _connect() as graph:
+        folder = settings.data_dir / "demo"
+        click.echo(f"simulating a screen over a known gene network into {folder}")
+        files = simulate(SimulationConfig(seed=seed)).write(folder)
+        steps = [("genes", "hgnc", "demo-genes", {}), ("measurements", "long", "demo", {}),
+                 ("compounds", "repurposing-hub", "demo-compounds", {}), ("network", "trrust", "demo-network", {})]
+        for key, fmt, name, options in steps:
+            report = do_load(graph, files[key], fmt, name, options=options, source="lpm-kg simulator",
+                             licence="generated data")
+            click.echo(f"  {name:<16} {'unchanged' if report.skipped else 'loaded'}"
+                       + ("" if report.skipped else ": " + ", ".join(f"{k}={v}" for k, v in report.counts.items()
+                                                                   if not isinstance(v, list))))
+        counts = graph.read("MATCH (e:Experiment {dataset: 'demo'}) RETURN count(e) AS e, sum(e.n_measured) AS m, "
+                            "count(DISTINCT e.perturbation) AS p, count(DISTINCT e.context) AS c")[0]
+        click.echo(f"\nthe graph holds {counts['e']} demo experiments ({counts['m']:,} measurements) of "
+                   f"{counts['p']} perturbations in {counts['c']} contexts")
+        click.echo("the LPM trainer (`lpm-kg sync`) is not built yet: this demo stops at the graph.\n")
+        example = graph.read("MATCH (e:Experiment {context: 'demo_SIM-A_CRISPRi'}) RETURN e.perturbation AS p "
+                             "ORDER BY p LIMIT 1")
+        example_p = example[0]["p"] if example else "CRISPRi_SIMG001"
+    if settings.uses_managed_server:
+        st = _server().status()
+        click.echo(f"open Neo4j Browser: {st.browser_url}")
+        click.echo(f"  user neo4j, password in {st.home / 'password'}")
+    click.echo("\nCypher to try:")
+    for title, query, params in DEMO_QUERIES:
+        params = {k: (example_p if v is None else v) for k, v in params.items()}
+        if params:
+            click.echo(f"\n:param {', '.join(f'{k} => {v!r}' for k, v in params.items())}")
+        click.echo(f"// {title}\n{query}\n")
+
+
 @main.command()
 @click.argument("dataset")
 @click.confirmation_option(prompt="Delete this dataset and everything it loaded?")

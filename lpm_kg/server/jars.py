@@ -4,7 +4,8 @@ Layout under ``cache_dir/neo4j-<version>/``::
 
     work/<name>/pom.xml, artifacts.txt   what Maven resolved (name: core, apoc, gds)
     lib/*.jar, lib/.complete             the server classpath; the marker is written last
-    plugins/<name>/*.jar                 each plugin's jars that are not already in lib/
+    plugins/<name>/*.jar, lib/*.jar      each plugin's jars that are not already in lib/: those
+                                         declaring procedures, and (lib/) their dependencies
     plugins.json                         per plugin: resolved or the error, so failures aren't retried
 
 Maven only resolves (``dependency:list``); the jars are then hard-linked (or copied) out of
@@ -21,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,7 +32,7 @@ from lpm_kg.settings import BROWSER_VERSION, NEO4J_VERSION
 
 GDS_VERSION = "2.13.9"  # the only 2.13.x of org.neo4j.gds:proc on Central; 2.13 supports Neo4j 5.26
 PLUGINS = ("apoc", "gds")
-_LAYOUT = "3"  # bump when the cache layout or selection logic changes, to re-resolve once  # each has lpm_kg/server/<name>.pom.xml
+_LAYOUT = "4"  # bump when the cache layout or selection logic changes, to re-resolve once  # each has lpm_kg/server/<name>.pom.xml
 
 Progress = Callable[[str], None]
 
@@ -39,7 +41,8 @@ Progress = Callable[[str], None]
 class Jars:
     lib_dir: Path
     plugin_dirs: dict[str, Path] = field(default_factory=dict)
-    """Plugins that resolved: name -> directory of the jars they add to the core."""
+    """Plugins that resolved: name -> directory whose ``*.jar`` belong in Neo4j's plugins
+    directory; ``<dir>/lib/*.jar`` are their dependencies, needed on the classpath only."""
     plugin_errors: dict[str, str] = field(default_factory=dict)
     """Plugins that did not resolve: name -> Maven's error text."""
 
@@ -113,15 +116,31 @@ def _resolve(name: str, work: Path, progress: Progress) -> dict[tuple[str, ...],
     return found
 
 
-def _install(jars: dict[tuple[str, ...], Path], dest: Path) -> None:
-    """Fill ``dest`` (replaced atomically) with the given jars."""
+_PROC_ANNOTATIONS = tuple(f"Lorg/neo4j/procedure/{a};".encode()
+                          for a in ("Procedure", "UserFunction", "UserAggregationFunction"))
+
+
+def _has_procedures(jar: Path) -> bool:
+    # An annotation's type descriptor sits verbatim in the constant pool of the class using it.
+    with zipfile.ZipFile(jar) as z:
+        return any(any(a in z.read(n) for a in _PROC_ANNOTATIONS) for n in z.namelist() if n.endswith(".class"))
+
+
+def _install(jars: dict[tuple[str, ...], Path], dest: Path, split_plugin: bool = False) -> None:
+    """Fill ``dest`` (replaced atomically) with the given jars.
+
+    With ``split_plugin``, only jars that declare procedures/functions stay in ``dest``; their
+    dependencies go to ``dest/lib``. Neo4j loads *every class* of every jar in its plugins
+    directory to look for procedures (~130 jars for GDS: seconds per start, and warnings about
+    optional classes); dependencies only need to be on the classpath.
+    """
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    (tmp / "lib").mkdir(parents=True)
     for (group, *_), src in sorted(jars.items()):
-        target = tmp / src.name
+        target = (tmp if not split_plugin or _has_procedures(src) else tmp / "lib") / src.name
         if target.exists():  # same file name from two groups: keep both
-            target = tmp / f"{group}.{src.name}"
+            target = target.with_name(f"{group}.{src.name}")
         try:
             os.link(src, target)  # no second copy of ~200 MB when ~/.m2 is on the same disk
         except OSError:
@@ -191,7 +210,7 @@ def ensure_jars(cache_dir: Path, progress: Progress | None = None, *, retry_fail
             else:
                 # The core's copy wins: two versions of a class on one classpath is a lottery.
                 extra = {k: p for k, p in resolved.items() if k[:2] not in core_keys}
-                _install(extra, root / "plugins" / name)
+                _install(extra, root / "plugins" / name, split_plugin=True)
                 state[name] = {"ok": True, "jars": len(extra), "fingerprint": _fingerprint(name)}
                 say(f"Plugin {name}: {len(extra)} jars (+{len(resolved) - len(extra)} shared with the core)")
             state_file.write_text(json.dumps(state, indent=2))

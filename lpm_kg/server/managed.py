@@ -201,8 +201,9 @@ class ManagedNeo4j:
 
     def _link_plugins(self) -> None:
         # Neo4j registers procedures only from jars in the plugins directory, so the cached
-        # plugin jars are symlinked there (and put on -cp by the same wildcard). Regular files a
-        # user dropped in stay; our stale links (e.g. a plugin that stopped resolving) go.
+        # plugins' procedure jars are symlinked there (and put on -cp by the same wildcard).
+        # Regular files a user dropped in stay; our stale links (e.g. a plugin that stopped
+        # resolving) go.
         plugins = self.home / "plugins"
         for p in plugins.iterdir():
             if p.is_symlink():
@@ -212,6 +213,13 @@ class ManagedNeo4j:
                 link = plugins / jar.name
                 if not link.exists():
                     link.symlink_to(jar)
+
+    def _classpath(self) -> str:
+        # Core first, unlike bin/neo4j: the APOC jar bundles old commons-lang3/-text, slf4j and
+        # HdrHistogram unrelocated, which would otherwise shadow the newer ones the core and
+        # OpenGDS need. Plugin dependencies (<plugin dir>/lib) are only needed on the classpath.
+        dirs = [self.jars.lib_dir, *(d / "lib" for d in self.jars.plugin_dirs.values()), self.home / "plugins"]
+        return os.pathsep.join(f"{d}/*" for d in dirs)
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "NEO4J_HOME": str(self.home), "NEO4J_CONF": str(self.conf_dir)}
@@ -247,7 +255,7 @@ class ManagedNeo4j:
             if self.auth_enabled and not self.password_file.exists():
                 self._set_initial_password()
             cmd = [_java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", *JVM_FLAGS,
-                   "-cp", f"{self.home / 'plugins'}/*:{self.jars.lib_dir}/*",
+                   "-cp", self._classpath(),
                    "org.neo4j.server.CommunityEntryPoint", f"--home-dir={self.home}",
                    f"--config-dir={self.conf_dir}", "--console-mode"]
             with open(self.console_log, "ab") as log:
