@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -30,7 +31,6 @@ from typing import Callable, Iterator
 
 from lpm_kg.settings import BROWSER_VERSION, NEO4J_VERSION
 
-GDS_VERSION = "2.13.9"  # the only 2.13.x of org.neo4j.gds:proc on Central; 2.13 supports Neo4j 5.26
 PLUGINS = ("apoc", "gds")
 _LAYOUT = "4"  # bump when the cache layout or selection logic changes, to re-resolve once  # each has lpm_kg/server/<name>.pom.xml
 
@@ -52,7 +52,8 @@ class MavenError(RuntimeError):
 
 
 def _props() -> dict[str, str]:
-    return {"neo4j.version": NEO4J_VERSION, "browser.version": BROWSER_VERSION, "gds.version": GDS_VERSION}
+    # Plugin-only versions (gds.version) live in their own pom, so they don't touch the core's print.
+    return {"neo4j.version": NEO4J_VERSION, "browser.version": BROWSER_VERSION}
 
 
 def _pom_text(name: str) -> str:
@@ -100,8 +101,10 @@ def _resolve(name: str, work: Path, progress: Progress) -> dict[tuple[str, ...],
     progress(f"Resolving {name} jars with Maven (first time only; downloads into ~/.m2)...")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     if proc.returncode != 0 or not listing.exists():
-        lines = [l for l in proc.stdout.splitlines() if l.strip()]
-        errors = [l for l in lines if "ERROR" in l] or lines
+        lines = [l.strip() for l in re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout).splitlines()]
+        msgs = [l[len("[ERROR]"):].strip() for l in lines if l.startswith("[ERROR]")]
+        errors = [m for m in msgs if m and not m.startswith(("To see", "Re-run", "For more", "[Help"))]
+        errors = errors or [l for l in lines if l]
         raise MavenError(f"mvn failed for {name} (exit {proc.returncode}):\n" + "\n".join(errors[-25:]))
     found: dict[tuple[str, ...], Path] = {}
     for line in listing.read_text().splitlines():

@@ -95,8 +95,8 @@ def test_plugins_work(server):
             # These use the commons-lang3 / jsonpath classes the APOC jar bundles.
             records, _, _ = driver.execute_query(
                 "RETURN apoc.version() AS v, apoc.text.capitalize('abc') AS c, "
-                "apoc.convert.fromJsonMap('{\"a\": [1, 2]}', '$.a') AS j")
-            assert records[0]["v"].startswith("5.26") and records[0]["c"] == "Abc"
+                "apoc.convert.fromJsonList('{\"a\": [1, 2]}', '$.a') AS j")
+            assert records[0]["v"].startswith("5.26") and records[0]["c"] == "Abc" and records[0]["j"] == [1, 2]
         if "gds" in st.plugins_loaded:
             driver.execute_query("MERGE (a:GdsProbe {i: 1})-[:R]->(b:GdsProbe {i: 2})")
             driver.execute_query("CALL gds.graph.project('probe', 'GdsProbe', 'R')")

@@ -1,0 +1,50 @@
+"""The command line, run as a user would (a subprocess against the test server)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import shared
+
+
+def _run(server, *args, check=True):
+    user, password = server.auth
+    env = {**os.environ, "NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password}
+    proc = subprocess.run([sys.executable, "-m", "lpm_kg.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_formats_lists_every_loader(neo4j_server):
+    out = _run(neo4j_server, "formats").stdout
+    for name in ("long", "gct", "gctx", "gct-csv", "h5ad", "ranked-signatures", "hgnc", "repurposing-hub",
+                 "lincs-compounds", "string", "corum", "dorothea", "trrust", "gmt"):
+        assert f"\n{name} " in "\n" + out, name
+
+
+def test_load_then_status_json(graph, neo4j_server):
+    out = _run(neo4j_server, "load", str(shared("cmapR-l1000/ds_matrix.csv.gz")), "--format", "gct-csv",
+               "--dataset", "L1000")
+    assert "L1000: loaded" in out.stdout and "n_measurements=215160" in out.stdout
+    again = _run(neo4j_server, "load", str(shared("cmapR-l1000/ds_matrix.csv.gz")), "--format", "gct-csv",
+                 "--dataset", "L1000")
+    assert "nothing to do" in again.stdout
+    status = json.loads(_run(neo4j_server, "status", "--json").stdout)
+    assert status["server"]["managed"] is False
+    assert status["labels"]["Experiment"] == 220
+    l1000 = next(d for d in status["datasets"] if d["name"] == "L1000")
+    assert l1000["status"] == "complete" and l1000["n_measurements"] == 215160
+    assert "LINCS L1000" in l1000["source"]  # provenance read from SOURCES.md beside the file
+
+
+def test_bad_input_exits_with_a_one_line_error(graph, neo4j_server, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("perturbation,readout,context,value\nCRISPRi_STAT1,IRF1,K562,oops\n")
+    proc = _run(neo4j_server, "load", str(bad), "--format", "long", "--dataset", "bad", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: file ") and "row 1" in proc.stderr and "Traceback" not in proc.stderr
+    unknown = _run(neo4j_server, "load", str(bad), "--format", "nope", "--dataset", "bad", check=False)
+    assert unknown.returncode == 2 and "lpm-kg formats" in unknown.stderr
