@@ -17,9 +17,11 @@ class _Group(click.Group):
     """Prints lpm-kg's own errors as one clear line instead of a traceback."""
 
     def invoke(self, ctx):
+        from lpm_kg.server import MavenError, Neo4jServerError
+
         try:
             return super().invoke(ctx)
-        except LpmKgError as exc:
+        except (LpmKgError, MavenError, Neo4jServerError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
 
@@ -55,7 +57,7 @@ def neo4j_install() -> None:
     from lpm_kg.server import ensure_jars
 
     jars = ensure_jars(Settings().cache_dir, progress=lambda m: click.echo(m, err=True))
-    click.echo(f"neo4j jars in {jars.lib}; plugins: {', '.join(jars.plugins) or 'none'}")
+    click.echo(f"neo4j jars in {jars.lib_dir}; plugins: {', '.join(jars.plugin_dirs) or 'none'}")
     for name, err in jars.plugin_errors.items():
         click.echo(f"plugin {name} did not resolve: {err.splitlines()[0] if err else ''}", err=True)
 

@@ -31,8 +31,8 @@ from typing import Callable, Iterator
 
 from lpm_kg.settings import BROWSER_VERSION, NEO4J_VERSION
 
-PLUGINS = ("apoc", "gds")
-_LAYOUT = "4"  # bump when the cache layout or selection logic changes, to re-resolve once  # each has lpm_kg/server/<name>.pom.xml
+PLUGINS = ("apoc", "gds")  # each has lpm_kg/server/<name>.pom.xml
+_LAYOUT = "4"  # bump when the cache layout or jar selection changes: caches re-resolve once
 
 Progress = Callable[[str], None]
 
@@ -139,7 +139,7 @@ def _install(jars: dict[tuple[str, ...], Path], dest: Path, split_plugin: bool =
     """
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "lib").mkdir(parents=True)
+    (tmp / "lib" if split_plugin else tmp).mkdir(parents=True)
     for (group, *_), src in sorted(jars.items()):
         target = (tmp if not split_plugin or _has_procedures(src) else tmp / "lib") / src.name
         if target.exists():  # same file name from two groups: keep both
@@ -195,7 +195,7 @@ def ensure_jars(cache_dir: Path, progress: Progress | None = None, *, retry_fail
             core = _resolve("core", root / "work" / "core", say)
             _install(core, lib)
             marker.write_text(_fingerprint("core") + "\n")
-            say(f"Neo4j {NEO4J_VERSION}: {len(core)} jars in {lib}")
+            say(f"Neo4j {NEO4J_VERSION}: {len(core)} jar(s) in {lib}")
         core_keys = _core_keys(root)
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
         for name in PLUGINS:
@@ -215,7 +215,7 @@ def ensure_jars(cache_dir: Path, progress: Progress | None = None, *, retry_fail
                 extra = {k: p for k, p in resolved.items() if k[:2] not in core_keys}
                 _install(extra, root / "plugins" / name, split_plugin=True)
                 state[name] = {"ok": True, "jars": len(extra), "fingerprint": _fingerprint(name)}
-                say(f"Plugin {name}: {len(extra)} jars (+{len(resolved) - len(extra)} shared with the core)")
+                say(f"Plugin {name}: {len(extra)} jar(s), {len(resolved) - len(extra)} more already in the core")
             state_file.write_text(json.dumps(state, indent=2))
     jars = current(False)
     assert jars is not None

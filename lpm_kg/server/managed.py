@@ -20,7 +20,7 @@ from pathlib import Path
 import neo4j
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
-from lpm_kg.server.jars import Jars
+from lpm_kg.server.jars import Jars, _locked
 
 USER = "neo4j"
 # What Neo4j's own bin/neo4j passes; -Xmx must be on the command line (conf heap keys are
@@ -244,28 +244,32 @@ class ManagedNeo4j:
 
     def start(self, timeout: float = 180) -> None:
         """Start the server unless it already runs, and wait until it answers queries."""
-        if self.pid() is None:
-            busy = [p for p in (self.bolt_port, self.http_port) if not _port_free(p)]
-            if busy:
-                raise Neo4jServerError(
-                    f"Port(s) {busy} on 127.0.0.1 are in use by another process, not by the server in "
-                    f"{self.home}. Stop it, or choose other ports (LPM_KG_BOLT_PORT / LPM_KG_HTTP_PORT).")
-            self._write_conf()
-            self._link_plugins()
-            if self.auth_enabled and not self.password_file.exists():
-                self._set_initial_password()
-            cmd = [_java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", *JVM_FLAGS,
-                   "-cp", self._classpath(),
-                   "org.neo4j.server.CommunityEntryPoint", f"--home-dir={self.home}",
-                   f"--config-dir={self.conf_dir}", "--console-mode"]
-            with open(self.console_log, "ab") as log:
-                log.write(f"\n=== lpm-kg start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
-                log.flush()
-                # Own session: the server outlives this Python process and ignores its Ctrl-C.
-                self._proc = subprocess.Popen(cmd, cwd=self.home, env=self._env(), stdin=subprocess.DEVNULL,
-                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            self.pid_file.write_text(f"{self._proc.pid}\n")
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(self.pid_file.with_name("start.lock")):  # two callers, one home: one launches
+            if self.pid() is None:
+                self._launch()
         self._wait_ready(timeout)
+
+    def _launch(self) -> None:
+        busy = [p for p in (self.bolt_port, self.http_port) if not _port_free(p)]
+        if busy:
+            raise Neo4jServerError(
+                f"Port(s) {busy} on 127.0.0.1 are in use by another process, not by the server in "
+                f"{self.home}. Stop it, or choose other ports (LPM_KG_BOLT_PORT / LPM_KG_HTTP_PORT).")
+        self._write_conf()
+        self._link_plugins()
+        if self.auth_enabled and not self.password_file.exists():
+            self._set_initial_password()
+        cmd = [_java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", *JVM_FLAGS, "-cp", self._classpath(),
+               "org.neo4j.server.CommunityEntryPoint", f"--home-dir={self.home}",
+               f"--config-dir={self.conf_dir}", "--console-mode"]
+        with open(self.console_log, "ab") as log:
+            log.write(f"\n=== lpm-kg start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+            log.flush()
+            # Own session: the server outlives this Python process and ignores its Ctrl-C.
+            self._proc = subprocess.Popen(cmd, cwd=self.home, env=self._env(), stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid_file.write_text(f"{self._proc.pid}\n")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -278,7 +282,10 @@ class ManagedNeo4j:
                                            + _tail(self.console_log))
                 try:
                     driver.verify_connectivity()
-                    driver.execute_query("RETURN 1")  # the default database is online, not just Bolt
+                    # The default database is online, not just Bolt. An auto-commit run, as
+                    # execute_query would retry transient errors for 30 s on its own.
+                    with driver.session() as session:
+                        session.run("RETURN 1").consume()
                     return
                 except AuthError as exc:
                     raise Neo4jServerError(f"Neo4j rejected the password in {self.password_file}: {exc}") from exc
@@ -312,10 +319,10 @@ class ManagedNeo4j:
         loaded: list[str] = []
         if pid is not None:
             try:
-                with self.driver(connection_timeout=5) as driver:
-                    records, _, _ = driver.execute_query(
-                        "SHOW PROCEDURES YIELD name RETURN collect(DISTINCT split(name, '.')[0]) AS ns")
-                loaded = sorted(set(records[0]["ns"]) & {"apoc", "gds"})
+                with self.driver(connection_timeout=5) as driver, driver.session() as session:
+                    ns = session.run("SHOW PROCEDURES YIELD name "
+                                     "RETURN collect(DISTINCT split(name, '.')[0]) AS ns").single()["ns"]
+                loaded = sorted(set(ns) & {"apoc", "gds"})
             except (DriverError, Neo4jError, OSError, Neo4jServerError):
                 pass  # running but not (yet) answering: report what we know
         return ServerStatus(running=pid is not None, pid=pid, bolt_uri=self.uri, http_url=self.http_url,
