@@ -6,6 +6,7 @@ plugins/ (symlinks to the cached plugin jars) and ``password`` (mode 0600).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -302,11 +303,13 @@ class ManagedNeo4j:
         pid = self.pid()
         if pid is None:
             return
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited since pid() looked
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while self._alive(pid):
             if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 while self._alive(pid):
                     time.sleep(0.1)
                 break
