@@ -56,8 +56,8 @@ def read_ranked(path: Path, ctx) -> ExperimentTable:
 
     ptype = ctx.option("perturbation_type", "chemical")
     dose = parse_dose(ctx.option("dose")) if ctx.option("dose") else None
-    names = df["perturbation"].astype(str)
-    uniq = names.unique()
+    name_codes, uniq = pd.factorize(df["perturbation"])
+    uniq = [str(u) for u in uniq]
     if ptype == "chemical":
         by_name = {n: Perturbation.control() if is_control_name(n) else Perturbation.chemical(n, *(dose or (None, None)))
                    for n in uniq}
@@ -68,11 +68,13 @@ def read_ranked(path: Path, ctx) -> ExperimentTable:
                    for n, t in zip(uniq, targets) if t is not None}
         if dropped:
             ctx.notes["dropped_perturbations"] = dropped[:20]
-    genes = ctx.resolve_genes(df["gene"].astype(str).tolist(), field="gene")
-    keep = np.array([g is not None for g in genes]) & names.map(lambda n: n in by_name).to_numpy()
+    genes = ctx.resolve_genes(df["gene"], field="gene")
+    known = np.array([n in by_name for n in uniq])
+    keep = np.array([g is not None for g in genes]) & known[name_codes]
     row_index = np.flatnonzero(keep)
+    perts = [by_name.get(n) for n in uniq]
     try:
-        return ExperimentTable.from_long([by_name[n] for n in names[keep]], df["context"].astype(str)[keep].tolist(),
+        return ExperimentTable.from_long([perts[k] for k in name_codes[keep]], df["context"].astype(str)[keep].tolist(),
                                          [g for g, k in zip(genes, keep) if k], score[keep], value_kind=kind)
     except DuplicateRowError as exc:
         raise InputError(file, f"row {row_index[exc.row] + 1} ranks the same gene for the same perturbation and "

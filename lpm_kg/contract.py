@@ -53,10 +53,13 @@ class ExperimentTable:
                   value_kind: str, experiment_props: pd.DataFrame | None = None, **kwargs) -> "ExperimentTable":
         """Pivot long rows (one value each) to experiments x genes. Rows must be unique per
         (perturbation, cell line, gene); genes absent from an experiment stay NaN."""
-        symbols = np.array([p.symbol for p in perturbations], dtype=object)
-        cells = np.asarray(cell_lines, dtype=object)
-        exp_codes, exp_uniques = pd.factorize(pd.MultiIndex.from_arrays([symbols, cells]))
-        gene_codes, gene_uniques = pd.factorize(np.asarray(genes, dtype=object))
+        # Factorize each column on its own: a MultiIndex would build a Python tuple per row.
+        p_codes, p_uniques = pd.factorize(pd.Series([p.symbol for p in perturbations], dtype=object))
+        c_codes, c_uniques = pd.factorize(pd.Series(cell_lines, dtype=object).astype(str))
+        exp_codes, exp_keys = pd.factorize(p_codes.astype(np.int64) * len(c_uniques) + c_codes)
+        exp_uniques = [(p_uniques[k // len(c_uniques)], c_uniques[k % len(c_uniques)]) for k in exp_keys]
+        cells = np.asarray(c_uniques, dtype=object)[c_codes]
+        gene_codes, gene_uniques = pd.factorize(pd.Series(genes, dtype=object))
         flat = exp_codes.astype(np.int64) * len(gene_uniques) + gene_codes
         seen, first_at = np.unique(flat, return_index=True)
         if len(seen) < len(flat):
@@ -64,7 +67,7 @@ class ExperimentTable:
             raise DuplicateRowError(dup, int(first_at[np.searchsorted(seen, flat[dup])]))
         matrix = np.full((len(exp_uniques), len(gene_uniques)), np.nan, dtype=np.float32)
         matrix[exp_codes, gene_codes] = values
-        first = pd.Series(np.arange(len(symbols))).groupby(exp_codes).first().to_numpy()
+        first = pd.Series(np.arange(len(exp_codes))).groupby(exp_codes).first().to_numpy()
         exps = pd.DataFrame({"key": [f"{s}@{c}" for s, c in exp_uniques],
                              "perturbation": [perturbations[i] for i in first],
                              "cell_line": cells[first], "n_replicates": 1})

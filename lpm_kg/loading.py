@@ -58,8 +58,10 @@ class LoadContext:
         import numpy as np
         import pandas as pd
 
-        codes, uniques = pd.factorize(pd.Series(list(ids), dtype=object).astype(str))
-        res = self.resolver.resolve(list(uniques))  # each distinct id once: files repeat ids a lot
+        series = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype=object)
+        codes, uniques = pd.factorize(series)  # fast on categoricals: no per-row strings
+        uniques = [str(u) for u in uniques]
+        res = self.resolver.resolve(uniques)  # each distinct id once: files repeat ids a lot
         n_distinct = len(uniques)
         if res.n_failed:
             first = next(k for k, s in enumerate(res.symbols) if s is None)
@@ -84,15 +86,29 @@ class LoadContext:
         return list(np.asarray(res.symbols, dtype=object)[codes]) if len(codes) else []
 
 
+
+_RESOLVERS: dict[tuple, GeneResolver] = {}
+
+
 def resolver_from_graph(graph: Graph) -> GeneResolver:
+    """The gene map in the graph, cached per server while no gene table has been (re)loaded:
+    reading 40k genes costs seconds, and every load needs it."""
     import pandas as pd
 
+    stamp = graph.read("MATCH (d:Dataset {kind: 'genes'}) RETURN collect([d.name, d.checksum, d.status, "
+                       "toString(d.completed_at)]) AS s")[0]["s"]
+    key = (graph.uri, graph.database, repr(sorted(stamp)))
+    if key in _RESOLVERS and all(s[2] == "complete" for s in stamp):
+        return _RESOLVERS[key]
     rows = graph.read("MATCH (g:Gene) RETURN g.symbol AS symbol, g.entrez AS entrez, g.ensembl AS ensembl, "
                       "coalesce(g.prev_symbols, []) AS prev_symbols, coalesce(g.aliases, []) AS aliases")
     if not rows:
         raise ConfigError("the graph has no gene id map yet: load one first with "
                           "`lpm-kg load hgnc_complete_set.txt.gz --format hgnc --dataset hgnc`")
-    return GeneResolver(pd.DataFrame([dict(r) for r in rows]))
+    resolver = GeneResolver(pd.DataFrame([dict(r) for r in rows]))
+    _RESOLVERS.clear()  # keep one: a changed gene map makes older ones stale
+    _RESOLVERS[key] = resolver
+    return resolver
 
 
 def checksum(files: list[Path], spec: LoaderSpec) -> str:

@@ -57,15 +57,15 @@ def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: 
                 progress: Callable[[int], None] | None = None) -> TupleSet:
     """All measured tuples of the given (default: every complete) dataset(s)."""
     names = _complete_datasets(graph, datasets)
+    meta = graph.read("MATCH (e:Experiment) WHERE e.dataset IN $names "
+                      "RETURN collect(DISTINCT e.perturbation) AS p, collect(DISTINCT e.context) AS c, "
+                      "collect(DISTINCT e.panel) AS panels, sum(e.n_measured) AS n", {"names": names})[0]
+    # Panels by id: reading them through the experiments would fetch each panel once per experiment.
     panels = {r["id"]: r["readouts"] for r in graph.read(
-        "MATCH (d:Dataset)<-[:IN_DATASET]-(e:Experiment)-[:MEASURED_WITH]->(p:ReadoutPanel) WHERE d.name IN $names "
-        "RETURN DISTINCT p.id AS id, p.readouts AS readouts", {"names": names})}
+        "MATCH (p:ReadoutPanel) WHERE p.id IN $ids RETURN p.id AS id, p.readouts AS readouts", {"ids": meta["panels"]})}
     readouts = sorted({r for rs in panels.values() for r in rs})
     r_index = {r: i for i, r in enumerate(readouts)}
     panel_ids = {pid: np.array([r_index[r] for r in rs], dtype=np.int32) for pid, rs in panels.items()}
-    meta = graph.read("MATCH (e:Experiment) WHERE e.dataset IN $names "
-                      "RETURN collect(DISTINCT e.perturbation) AS p, collect(DISTINCT e.context) AS c, "
-                      "sum(e.n_measured) AS n", {"names": names})[0]
     perturbations, contexts = sorted(meta["p"]), sorted(meta["c"])
     p_index = {p: i for i, p in enumerate(perturbations)}
     c_index = {c: i for i, c in enumerate(contexts)}
