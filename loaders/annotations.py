@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loaders.references import resolve_ids
+from loaders.references import _open_text, read_checked, reject_shifted, resolve_ids
 from lpm_kg.contract import CompoundTable
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.symbols import normalize_compound
-from lpm_kg.validate import check_no_duplicates, read_table, require_columns
+from lpm_kg.validate import check_no_duplicates, require_columns
 
 _MISSING = {"", "na", "nan", "none", "null", "-", "-666"}
 COMPOUND_COLUMNS = ["name", "aliases", "moa", "targets", "pert_ids", "phase", "inchikey", "smiles"]
@@ -55,18 +55,20 @@ def _read_commented(path: Path, *, sep: str = "\t") -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError(file, "the file is empty", "pass a file with a header and at least one data row")
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with _open_text(path) as fh:
             skip = [i for i, line in enumerate(fh) if line.startswith("!")]
         df = pd.read_csv(path, sep=sep, skiprows=skip, dtype=str, keep_default_na=False, na_values=[""],
                          low_memory=False)
     except pd.errors.EmptyDataError:
-        raise InputError(file, "the file holds only comment lines", "pass a file with a header row and data rows") from None
+        raise InputError(file, "the file holds only comment lines",
+                         "pass a file with a header row and data rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise InputError(file, f"malformed file ({str(exc).splitlines()[0]})",
                          "check that it is tab-separated with one header row and the same number of fields on every "
                          "row (comment lines start with '!')") from None
     if df.empty:
         raise InputError(file, "the file has a header but no data rows", "pass a file with data rows")
+    reject_shifted(df, file)
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
@@ -224,7 +226,7 @@ def _phase(value) -> str | None:
 def read_lincs_compounds(path: Path, ctx) -> CompoundTable:
     file = str(path)
     target_col, moa_col = ctx.option("target_col", "target"), ctx.option("moa_col", "MOA")
-    df = read_table(path, dtype=str)
+    df = read_checked(path, dtype=str)
     require_columns(df, ["pert_id", "pert_iname", target_col, moa_col], file)
     _require_names(df, "pert_iname", file)
     blank = df["pert_id"].isna() | (df["pert_id"].astype(str).str.strip() == "")

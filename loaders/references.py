@@ -61,6 +61,26 @@ def prefer_resolvable(ctx, primary: list[str], fallback: list[str | None]) -> tu
     return ids, is_primary
 
 
+def read_checked(path: Path, **kwargs) -> pd.DataFrame:
+    """``read_table``, refusing a file whose first data rows have more fields than its header.
+
+    pandas reads such rows by turning the extra leading fields into the index, which shifts every
+    value one or more columns to the right without an error.
+    """
+    df = read_table(path, **kwargs)
+    reject_shifted(df, str(path))
+    return df
+
+
+def reject_shifted(df: pd.DataFrame, file: str) -> None:
+    if not isinstance(df.index, pd.RangeIndex):
+        extra = df.index.nlevels
+        raise InputError(file, f"data rows have {extra} more field(s) than the header ({len(df.columns)} columns), "
+                         "so the values would be read under the wrong columns",
+                         "give every row as many fields as the header: check for extra or trailing separators",
+                         row=1)
+
+
 def _entrez_text(series: pd.Series) -> pd.Series:
     return series.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
 
@@ -111,7 +131,7 @@ def read_string(path: Path, ctx) -> RelationTable:
     file = str(path)
     score_col = ctx.option("score_col", "combined_score")
     min_score = ctx.option("min_score", 0.0, float)
-    df = read_table(path, dtype=str)
+    df = read_checked(path, dtype=str)
     has_entrez = {"entrez1", "entrez2"} <= set(df.columns)
     has_symbol = {"symbol1", "symbol2"} <= set(df.columns)
     require_columns(df, (["entrez1", "entrez2"] if has_entrez or not has_symbol else ["symbol1", "symbol2"])
@@ -127,10 +147,12 @@ def read_string(path: Path, ctx) -> RelationTable:
             raise InputError(file, "empty gene id", "fill it in or drop the row", row=i + 1,
                              field=id_cols[0][:-1] + end)
     scores = numeric_column(df[score_col], file, score_col)
+    channels = {ch: numeric_column(df[ch], file, ch) for ch in STRING_CHANNELS if ch in df.columns}
 
     keep = scores >= min_score
     row_no = [int(i) + 1 for i in np.flatnonzero(keep)]  # the file's data rows of the kept edges, for errors
     df, scores = df[keep].reset_index(drop=True), scores[keep]
+    channels = {ch: v[keep] for ch, v in channels.items()}
     n = len(df)
     if n == 0:
         return RelationTable("INTERACTS_WITH", pd.DataFrame(columns=["source", "target", "score"]), "STRING", False)
@@ -151,13 +173,12 @@ def read_string(path: Path, ctx) -> RelationTable:
     edges = pd.DataFrame({"source": a, "target": b, "score": scores})
     if np.all(scores == np.round(scores)):
         edges["score"] = scores.astype(np.int64)
-    for ch in STRING_CHANNELS:
-        if ch in df.columns:
-            edges[ch] = numeric_column(df[ch], file, ch).astype(np.int64)
+    for ch, values in channels.items():
+        edges[ch] = values.astype(np.int64) if np.all(values == np.round(values)) else values
     edges = edges[pd.notna(edges["source"]) & pd.notna(edges["target"])]
     self_loop = (edges["source"] == edges["target"]).to_numpy()
     _note(ctx, "self_loops_dropped", self_loop.sum())  # two ids of one gene, or a file's own self-loops
-    edges = edges[~self_loop]
+    edges = edges[~self_loop].copy()
     # Undirected: stored once, from the alphabetically smaller symbol to the larger.
     swap = (edges["source"] > edges["target"]).to_numpy()
     src = np.where(swap, edges["target"], edges["source"])
@@ -198,7 +219,7 @@ def _pick(df: pd.DataFrame, key: str) -> str | None:
           options=CORUM_OPTIONS)
 def read_corum(path: Path, ctx) -> GroupTable:
     file = str(path)
-    df = read_table(path, sep="\t", dtype=str)
+    df = read_checked(path, sep="\t", dtype=str)
     cols = {k: _pick(df, k) for k in CORUM_COLUMNS}
     required = ["id", "name", "organism"]
     missing = [k for k in required if cols[k] is None]
@@ -281,7 +302,7 @@ def read_dorothea(path: Path, ctx) -> RelationTable:
     levels = ctx.option("confidence", _CONFIDENCE).strip().upper()
     if not levels or any(c not in _CONFIDENCE for c in levels):
         raise ConfigError(f"option confidence={levels!r} must be letters of {_CONFIDENCE}, e.g. ABC")
-    df = read_table(path, dtype=str)
+    df = read_checked(path, dtype=str)
     require_columns(df, ["tf", "confidence", "target", "mor"], file)
     for col in ("tf", "target"):
         _require_filled(df, col, file)

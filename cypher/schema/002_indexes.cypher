@@ -5,5 +5,3 @@ CREATE INDEX experiment_dataset IF NOT EXISTS FOR (n:Experiment) ON (n.dataset);
 CREATE INDEX experiment_pc IF NOT EXISTS FOR (n:Experiment) ON (n.perturbation, n.context);
 CREATE INDEX compound_alias IF NOT EXISTS FOR (n:Compound) ON (n.aliases);
 CREATE INDEX changes_rank IF NOT EXISTS FOR ()-[r:CHANGES]-() ON (r.rank);
-CREATE INDEX interacts_dataset IF NOT EXISTS FOR ()-[r:INTERACTS_WITH]-() ON (r.dataset);
-CREATE INDEX regulates_dataset IF NOT EXISTS FOR ()-[r:REGULATES]-() ON (r.dataset);

@@ -104,7 +104,8 @@ def test_lincs_compounds_and_both_sources_on_one_node(graph, load_file):
     report = load_file(LINCS, "lincs-compounds", "lincs")
     src = pd.read_csv(shared(LINCS), dtype=str)
     keys = src.pert_iname.map(lambda n: normalize_compound(n)[0])
-    assert graph.read("MATCH (c:Compound) RETURN count(c) AS n")[0]["n"] == keys.nunique() == report.counts["n_compounds"]
+    n_compounds = graph.read("MATCH (c:Compound) RETURN count(c) AS n")[0]["n"]
+    assert n_compounds == keys.nunique() == report.counts["n_compounds"]
     assert report.counts["merged_names"] == len(src) - keys.nunique()
     targets = src.target.map(lambda t: {resolve(x) for x in split(t, ";")} - {None})
     with_target = graph.read("MATCH (c:Compound) WHERE (c)-[:HAS_TARGET]->() RETURN count(c) AS n")[0]["n"]
@@ -160,8 +161,13 @@ def test_drug_table_errors(graph, load_file, tmp_path):
 
     ragged = tmp_path / "drugs_ragged.txt"
     ragged.write_text("pert_iname\tmoa\ttarget\nvemurafenib\tRAF inhibitor\tBRAF\ttoo\tmany\n")
-    err = rejected(ragged)
-    assert "malformed" in str(err) and str(ragged) in str(err)
+    err = rejected(ragged)  # pandas alone would shift the values under the wrong columns
+    assert "more field(s) than the header" in str(err) and str(ragged) in str(err) and err.row == 1
+    ragged_later = tmp_path / "drugs_ragged_later.txt"
+    ragged_later.write_text("pert_iname\tmoa\ttarget\nvemurafenib\tRAF inhibitor\tBRAF\n"
+                            "trametinib\tMEK\tMAP2K1\textra\n")
+    err = rejected(ragged_later)
+    assert "malformed" in str(err) and "line 3" in str(err)
 
     unknown_targets = tmp_path / "drugs_unknown.txt"
     unknown_targets.write_text("pert_iname\tmoa\ttarget\nvemurafenib\tRAF inhibitor\tBRAF\n"

@@ -133,7 +133,7 @@ def test_string_small_file_min_score_symbols_and_duplicates(graph, load_file, tm
 
 
 def test_string_non_numeric_score_is_rejected(graph, load_file, tmp_path):
-    load_file(DOROTHEA_ABC, "dorothea", "dorothea")  # something in the graph that must stay as it is
+    load_file(HALLMARK, "gmt", "hallmark")  # something in the graph that must stay as it is
     path = tmp_path / "bad_string.tsv"
     path.write_text("entrez1\tsymbol1\tentrez2\tsymbol2\tcombined_score\n"
                     "7157\tTP53\t4193\tMDM2\t999\n"
@@ -282,7 +282,7 @@ def test_hallmark_gene_sets(graph, load_file):
 
 
 def test_gmt_malformed_lines(graph, load_file, tmp_path):
-    load_file(TRRUST, "trrust", "trrust")
+    load_file(CORUM, "corum", "corum")
     spaces = tmp_path / "spaces.gmt"
     spaces.write_text("SET_A\tdesc\tSTAT1\tIRF1\nSET_B desc STAT1 IRF9\n")
     assert_rejected(graph, load_file, spaces, "gmt", row=2, field="description", words=("spaces",))
