@@ -1,0 +1,44 @@
+"""The LPM's settings, with the paper's presets (../docs/lpm-model.md) looked up by name."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LPMConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    embedding_dim: int = Field(128, ge=1, description="width d of each of the three embedding tables")
+    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP hidden layer widths")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    batch_size: int = Field(1000, ge=1, description="tuples per batch")
+    learning_rate: float = Field(0.002, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    lr_decay: float = Field(0.97, gt=0, le=1, description="learning-rate factor applied once per epoch")
+    max_epochs: int = Field(50, ge=1)
+    patience: int | None = Field(5, ge=1, description="stop after this many epochs without a better validation "
+                                                      "loss (None: never stop early)")
+    seeds: list[int] = Field(default_factory=lambda: [13, 14, 15, 16, 17], min_length=1)
+    embedding_init_std: float = Field(1.0, gt=0, description="std of the normal init of the embedding tables "
+                                                             "(1.0 is torch's default, as in the reference)")
+    device: str = Field("auto", description="auto (CUDA when present), cpu, or cuda[:n]")
+
+
+PRESETS: dict[str, LPMConfig] = {
+    "l1000": LPMConfig(),
+    "replogle-k562": LPMConfig(embedding_dim=32, hidden=[512, 512], dropout=0.0, batch_size=5000,
+                               learning_rate=0.002, lr_decay=0.99),
+    "replogle-rpe1": LPMConfig(embedding_dim=32, hidden=[512, 512], dropout=0.0, batch_size=5000,
+                               learning_rate=0.005, lr_decay=0.99),
+    # Small and quick, for the demo and tests: a few seeds, small tables.
+    "small": LPMConfig(embedding_dim=32, hidden=[128, 128], dropout=0.0, batch_size=512, learning_rate=0.003,
+                       lr_decay=0.98, max_epochs=60, patience=8, seeds=[13, 14, 15], embedding_init_std=0.1),
+}
+
+
+def preset(name: str, **overrides) -> LPMConfig:
+    if name not in PRESETS:
+        from lpm_kg.errors import ConfigError
+
+        raise ConfigError(f"unknown model preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name].model_copy(update=overrides)

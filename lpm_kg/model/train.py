@@ -1,0 +1,120 @@
+"""The training loop: data resident as tensors on the device, batches by shuffled index slices
+(no per-row Python, no DataLoader), AdamW with exponential decay per epoch, early stopping on
+validation loss, deterministic per seed, and a checkpoint after every epoch for resuming."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from lpm_kg.model.config import LPMConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Tensors:
+    """(p, r, c, y) on one device."""
+
+    p: torch.Tensor
+    r: torch.Tensor
+    c: torch.Tensor
+    y: torch.Tensor
+
+    @classmethod
+    def from_numpy(cls, p, r, c, y, device) -> "Tensors":
+        as_long = lambda a: torch.as_tensor(a).to(device=device, dtype=torch.long)  # noqa: E731
+        return cls(as_long(p), as_long(r), as_long(c), torch.as_tensor(y).to(device=device, dtype=torch.float32))
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class SeedState:
+    """Everything needed to resume one seed's training."""
+
+    seed: int
+    epoch: int = 0
+    done: bool = False
+    best_val: float = float("inf")
+    best_epoch: int = -1
+    history: list[dict] = field(default_factory=list)
+    model: dict | None = None
+    best_model: dict | None = None
+    optimizer: dict | None = None
+    scheduler: dict | None = None
+    generator: torch.Tensor | None = None
+
+
+@torch.no_grad()
+def evaluate_loss(module: nn.Module, data: Tensors, chunk: int = 1 << 16) -> float:
+    module.eval()
+    total = 0.0
+    for i in range(0, len(data), chunk):
+        pred = module(data.p[i:i + chunk], data.r[i:i + chunk], data.c[i:i + chunk])
+        total += torch.sum((pred - data.y[i:i + chunk]) ** 2).item()
+    return total / max(1, len(data))
+
+
+def train_seed(module: nn.Module, train: Tensors, val: Tensors | None, config: LPMConfig, state: SeedState, *,
+               on_epoch: Callable[[SeedState], None] | None = None,
+               progress: Callable[[dict], None] | None = None) -> SeedState:
+    """Train (or resume) one seed in place; returns its state with the best weights loaded."""
+    device = train.y.device
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(state.seed)
+    if state.model is not None:  # resuming
+        module.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        generator.set_state(state.generator)
+    n, bs = len(train), config.batch_size
+    while not state.done and state.epoch < config.max_epochs:
+        module.train()
+        started = time.perf_counter()
+        perm = torch.randperm(n, generator=generator, device=device)
+        total = torch.zeros((), device=device)
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            pred = module(train.p[idx], train.r[idx], train.c[idx])
+            loss = torch.mean((pred - train.y[idx]) ** 2)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        scheduler.step()
+        seconds = time.perf_counter() - started
+        record = {"epoch": state.epoch + 1, "train_mse": total.item() / n, "seconds": seconds,
+                  "tuples_per_s": n / seconds}
+        if val is not None and len(val):
+            record["val_mse"] = evaluate_loss(module, val)
+            if record["val_mse"] < state.best_val:
+                state.best_val, state.best_epoch = record["val_mse"], state.epoch + 1
+                state.best_model = copy.deepcopy(module.state_dict())
+        state.history.append(record)
+        state.epoch += 1
+        if config.patience and val is not None and len(val) and state.epoch - state.best_epoch >= config.patience:
+            state.done = True
+        if state.epoch >= config.max_epochs:
+            state.done = True
+        state.model, state.optimizer = module.state_dict(), optimizer.state_dict()
+        state.scheduler, state.generator = scheduler.state_dict(), generator.get_state()
+        if progress:
+            progress(record)
+        if on_epoch:
+            on_epoch(state)
+    if state.best_model is not None:
+        module.load_state_dict(state.best_model)
+    return state

@@ -1,0 +1,158 @@
+"""``lpm-kg sync``: load what is new or changed, retrain when the data changed, write back.
+
+The config (TOML) declares sources and model settings::
+
+    [[sources]]
+    path = "data/ds_matrix.csv.gz"
+    format = "gct-csv"
+    dataset = "L1000"
+    options = { cell_line = "A375" }   # loader options, optional
+
+    [model]
+    preset = "l1000"                   # `lpm-kg presets`
+    overrides = { max_epochs = 20 }
+
+    [predict]
+    unperformed = true                 # predict experiments never performed
+    max_experiments = 2000
+
+Every step is idempotent: loads skip unchanged files, a training run is named by the data
+fingerprint and its config (so an interrupted sync resumes its checkpoint and a second sync with
+nothing changed finds the finished run and stops), and write-back MERGEs on the run id.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lpm_kg.errors import ConfigError
+from lpm_kg.graph.connection import Graph
+from lpm_kg.training import TrainConfig
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: Path
+    format: str
+    dataset: str
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    unmapped: str = "auto"
+    top_k: int = 25
+
+
+class PredictConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unperformed: bool = True
+    max_experiments: int = Field(2000, ge=0)
+    top_k: int = 25
+
+
+class SyncConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sources: list[SourceConfig] = Field(default_factory=list)
+    model: TrainConfig = Field(default_factory=TrainConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> "SyncConfig":
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        for source in data.get("sources", []):
+            if isinstance(source, dict) and "path" in source:  # relative to the config file
+                source["path"] = str((Path(path).parent / source["path"]).resolve())
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+            raise ConfigError(f"{path}: key '{key}': {err['msg']}") from None
+
+
+@dataclass
+class SyncReport:
+    loaded: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    trained: bool = False
+    run_id: str | None = None
+    metrics: dict = field(default_factory=dict)
+    n_predicted: int = 0
+
+    @property
+    def did_nothing(self) -> bool:
+        return not self.loaded and not self.trained
+
+
+def unperformed_experiments(tuples, max_experiments: int, seed: int = 0) -> pd.DataFrame:
+    """(perturbation, context) pairs never measured, for perturbations measured in another
+    context, with the readouts measured in that context."""
+    nc = len(tuples.contexts)
+    done = set(np.unique(tuples.perturbation.astype(np.int64) * nc + tuples.context).tolist())
+    perts = np.unique(tuples.perturbation)
+    pairs = [(p, c) for p in perts for c in range(nc) if p * nc + c not in done
+             and tuples.perturbations[p] != "Control"]
+    if len(pairs) > max_experiments:
+        rng = np.random.default_rng(seed)
+        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), max_experiments, replace=False))]
+    readouts_of = {c: np.unique(tuples.readout[tuples.context == c]) for c in range(nc)}
+    rows = [(p, r, c) for p, c in pairs for r in readouts_of[c]]
+    return pd.DataFrame(rows, columns=["p", "r", "c"])
+
+
+def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool = True,
+         echo=print) -> SyncReport:
+    from lpm_kg.graph import writeback
+    from lpm_kg.loading import load
+    from lpm_kg.training import data_fingerprint, run_id_for, train_from_graph
+
+    report = SyncReport()
+    for src in config.sources:
+        result = load(graph, src.path, src.format, src.dataset, options={k: str(v) for k, v in src.options.items()},
+                      unmapped=src.unmapped, top_k=src.top_k, show_progress=show_progress)
+        (report.unchanged if result.skipped else report.loaded).append(src.dataset)
+        echo(f"  {src.dataset}: {'unchanged' if result.skipped else 'loaded'}")
+
+    fingerprint, datasets = data_fingerprint(graph, config.model.datasets)
+    if not datasets:
+        raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
+    run_id = run_id_for(fingerprint, config.model)
+    existing = writeback.get_model_run(graph, run_id)
+    if existing and existing.get("status") == "complete":
+        report.run_id = run_id
+        echo(f"  model run {run_id} is up to date with the data: nothing to train")
+        return report
+
+    echo(f"  training {run_id} on {', '.join(datasets)}")
+    result = train_from_graph(graph, config.model, checkpoint_dir=checkpoint_dir, show_progress=show_progress)
+    report.trained, report.run_id, report.metrics = True, result.run_id, result.metrics
+    model = result.model
+    import lpm_kg
+    import neo4j
+    import torch
+
+    writeback.create_model_run(graph, run_id=result.run_id, config=config.model.model_dump(),
+                               data_fingerprint=result.fingerprint, datasets=result.datasets, metrics=result.metrics,
+                               versions={"lpm_kg": lpm_kg.__version__, "torch": torch.__version__,
+                                         "neo4j_driver": neo4j.__version__})
+    writeback.write_embeddings(graph, result.run_id, model)
+    if config.predict.unperformed and config.predict.max_experiments > 0:
+        todo = unperformed_experiments(result.tuples, config.predict.max_experiments)
+        if len(todo):
+            mean, std = model.predict_ids(todo.p.to_numpy(), todo.r.to_numpy(), todo.c.to_numpy())
+            v = model.vocab
+            frame = pd.DataFrame({"perturbation": np.asarray(v.perturbations, dtype=object)[todo.p],
+                                  "context": np.asarray(v.contexts, dtype=object)[todo.c],
+                                  "readout": np.asarray(v.readouts, dtype=object)[todo.r], "value": mean, "std": std})
+            writeback.write_predictions(graph, result.run_id, frame, top_k=config.predict.top_k)
+            report.n_predicted = int(todo[["p", "c"]].drop_duplicates().shape[0])
+    writeback.complete_model_run(graph, result.run_id)
+    return report

@@ -1,0 +1,98 @@
+"""The training pipeline on the graph: pull tuples, build vocabularies, hold out a validation
+share of experiments for early stopping, train the seed ensemble. Its config is saved with the
+results (the ModelRun and the checkpoint), so a run can be replayed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.pull import TupleSet, average_replicates, pull_tuples
+from lpm_kg.model import LPM, LPMConfig, Vocabulary
+from lpm_kg.model.config import preset as get_preset
+
+
+class TrainConfig(BaseModel):
+    """What to train on and how: the replayable part of a model run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: list[str] | None = Field(None, description="measurement datasets (default: every complete one)")
+    preset: str = Field("l1000", description="model preset; `lpm-kg presets` lists them")
+    overrides: dict = Field(default_factory=dict, description="LPMConfig fields that override the preset")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of experiments held out for early stopping")
+    split_seed: int = 0
+
+    def lpm_config(self) -> LPMConfig:
+        return get_preset(self.preset, **self.overrides)
+
+
+def data_fingerprint(graph: Graph, datasets: list[str] | None) -> tuple[str, list[str]]:
+    """A hash of the (dataset, checksum) pairs a run trains on: equal exactly when the data is."""
+    rows = graph.read("MATCH (d:Dataset) WHERE d.status = 'complete' AND ($names IS NULL OR d.name IN $names) "
+                      "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } "
+                      "RETURN d.name AS name, d.checksum AS checksum ORDER BY name", {"names": datasets})
+    pairs = [(r["name"], r["checksum"]) for r in rows]
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16], [p[0] for p in pairs]
+
+
+def run_id_for(fingerprint: str, config: TrainConfig) -> str:
+    """Deterministic: an interrupted run resumes its own checkpoint, a changed one starts anew."""
+    digest = hashlib.sha256((fingerprint + config.model_dump_json()).encode()).hexdigest()[:12]
+    return f"lpm-{digest}"
+
+
+def validation_mask(tuples: TupleSet, fraction: float, seed: int) -> np.ndarray:
+    """Hold out whole experiments ((perturbation, context) pairs), never Control."""
+    if fraction <= 0:
+        return np.zeros(len(tuples), bool)
+    nc = len(tuples.contexts)
+    exp = tuples.perturbation.astype(np.int64) * nc + tuples.context
+    uniq = np.unique(exp)
+    control = tuples.perturbations.index("Control") if "Control" in tuples.perturbations else -1
+    candidates = uniq[(uniq // nc) != control]
+    rng = np.random.default_rng(seed)
+    held = rng.choice(candidates, int(round(fraction * len(candidates))), replace=False)
+    return np.isin(exp, held)
+
+
+@dataclass
+class TrainResult:
+    model: LPM
+    tuples: TupleSet
+    val_mask: np.ndarray
+    fingerprint: str
+    datasets: list[str]
+    run_id: str
+    metrics: dict
+
+
+def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path | None = None,
+                     show_progress: bool = True) -> TrainResult:
+    fingerprint, datasets = data_fingerprint(graph, config.datasets)
+    if not datasets:
+        raise ValueError("no complete measurement dataset to train on; load one first (`lpm-kg load`)")
+    run_id = run_id_for(fingerprint, config)
+    tuples = average_replicates(pull_tuples(graph, datasets))
+    vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
+    val = validation_mask(tuples, config.validation_fraction, config.split_seed)
+    arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
+    train = tuple(a[~val] for a in arrays)
+    valid = tuple(a[val] for a in arrays) if val.any() else None
+    model = LPM(config.lpm_config(), vocab)
+    checkpoint = checkpoint_dir / f"{run_id}.pt" if checkpoint_dir else None
+    model.fit(train, valid, checkpoint=checkpoint, show_progress=show_progress)
+    metrics: dict = {"n_tuples": int(len(tuples)), "n_train": int((~val).sum()), "n_val": int(val.sum())}
+    if valid is not None:
+        mean, _ = model.predict_ids(*valid[:3])
+        y = valid[3]
+        metrics["val_rmse"] = float(np.sqrt(np.mean((mean - y) ** 2)))
+        metrics["val_pearson"] = float(np.corrcoef(mean, y)[0, 1]) if len(y) > 1 else float("nan")
+    metrics["epochs"] = {str(s): st.epoch for s, st in model.states.items()}
+    return TrainResult(model, tuples, val, fingerprint, datasets, run_id, metrics)
