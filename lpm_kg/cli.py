@@ -209,57 +209,123 @@ def status(as_json: bool) -> None:
 DEMO_QUERIES = [
     ("The most changed readouts of a knockdown in one context",
      "MATCH (e:Experiment {context: 'demo_SIM-A_CRISPRi'})-[c:CHANGES]->(r:Readout)\n"
-     "WHERE e.perturbation = $p RETURN r.symbol, c.value ORDER BY c.rank LIMIT 10",
-     {"p": None}),
-    ("Which experiments were performed, per context",
-     "MATCH (e:Experiment {dataset: 'demo'}) RETURN e.context, count(*) AS experiments ORDER BY e.context", {}),
+     "WHERE e.perturbation = $p RETURN r.symbol, c.value ORDER BY c.rank LIMIT 10"),
+    ("Perturbations whose learned embedding is closest to it (vector index)",
+     "MATCH (p:Perturbation {symbol: $p})\n"
+     "CALL db.index.vector.queryNodes('perturbation_embedding', 6, p.embedding) YIELD node, score\n"
+     "RETURN node.symbol AS perturbation, score"),
+    ("Predictions for experiments never performed, with their uncertainty",
+     "MATCH (x:PredictedExperiment)-[pr:PREDICTS]->(r:Readout) WHERE pr.rank <= 3\n"
+     "RETURN x.perturbation, x.context, r.symbol, pr.value, pr.std, x.run ORDER BY abs(pr.value) DESC LIMIT 10"),
+    ("The model run and what it was trained on",
+     "MATCH (m:ModelRun)-[:TRAINED_ON]->(d:Dataset) RETURN m.run_id, m.status, m.metrics, collect(d.name)"),
     ("A compound, its targets, and the knockdowns of those targets",
      "MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene)<-[:TARGETS]-(p:Perturbation)\n"
-     "RETURN c.name, g.symbol, p.symbol LIMIT 10", {}),
-    ("The known (simulated) regulatory network around a gene",
-     "MATCH (a:Gene)-[r:REGULATES {dataset: 'demo-network'}]->(b:Gene) RETURN a, r, b LIMIT 50", {}),
+     "RETURN c.name, g.symbol, p.symbol LIMIT 10"),
 ]
+
+DEMO_TOML = """# Written by `lpm-kg demo`: a simulated screen over a known gene network.
+[[sources]]
+path = "sim_genes.tsv"
+format = "hgnc"
+dataset = "demo-genes"
+
+[[sources]]
+path = "sim_measurements.csv"
+format = "long"
+dataset = "demo"
+
+[[sources]]
+path = "sim_compounds.txt"
+format = "repurposing-hub"
+dataset = "demo-compounds"
+
+[[sources]]
+path = "sim_network.tsv"
+format = "trrust"
+dataset = "demo-network"
+
+[model]
+datasets = ["demo"]
+preset = "small"
+
+[predict]
+unperformed = true
+max_experiments = 500
+"""
 
 
 @main.command()
 @click.option("--seed", default=0, show_default=True, help="Simulator seed.")
 def demo(seed: int) -> None:
-    """Start the managed Neo4j, simulate a perturbation screen over a known network, load it, and
-    show what to ask in Neo4j Browser."""
-    from lpm_kg.loading import load as do_load
+    """Start the managed Neo4j, simulate a perturbation screen over a known network, sync it
+    (load, train the LPM, write back), and show what to ask in Neo4j Browser."""
     from lpm_kg.simulate import SimulationConfig, simulate
+    from lpm_kg.sync import SyncConfig, sync
 
     settings = Settings()
+    folder = settings.data_dir / "demo"
     with _connect() as graph:
-        folder = settings.data_dir / "demo"
         click.echo(f"simulating a screen over a known gene network into {folder}")
-        files = simulate(SimulationConfig(seed=seed)).write(folder)
-        steps = [("genes", "hgnc", "demo-genes", {}), ("measurements", "long", "demo", {}),
-                 ("compounds", "repurposing-hub", "demo-compounds", {}), ("network", "trrust", "demo-network", {})]
-        for key, fmt, name, options in steps:
-            report = do_load(graph, files[key], fmt, name, options=options, source="lpm-kg simulator",
-                             licence="generated data")
-            click.echo(f"  {name:<16} {'unchanged' if report.skipped else 'loaded'}"
-                       + ("" if report.skipped else ": " + ", ".join(f"{k}={v}" for k, v in report.counts.items()
-                                                                   if not isinstance(v, list))))
+        simulate(SimulationConfig(seed=seed)).write(folder)
+        (folder / "lpm-kg.toml").write_text(DEMO_TOML)
+        click.echo(f"syncing {folder / 'lpm-kg.toml'}")
+        report = sync(graph, SyncConfig.from_toml(folder / "lpm-kg.toml"), checkpoint_dir=settings.data_dir / "runs",
+                      echo=click.echo)
+        _print_sync(report)
         counts = graph.read("MATCH (e:Experiment {dataset: 'demo'}) RETURN count(e) AS e, sum(e.n_measured) AS m, "
                             "count(DISTINCT e.perturbation) AS p, count(DISTINCT e.context) AS c")[0]
         click.echo(f"\nthe graph holds {counts['e']} demo experiments ({counts['m']:,} measurements) of "
                    f"{counts['p']} perturbations in {counts['c']} contexts")
-        click.echo("the LPM trainer (`lpm-kg sync`) is not built yet: this demo stops at the graph.\n")
         example = graph.read("MATCH (e:Experiment {context: 'demo_SIM-A_CRISPRi'}) RETURN e.perturbation AS p "
                              "ORDER BY p LIMIT 1")
         example_p = example[0]["p"] if example else "CRISPRi_SIMG001"
+        similar = graph.read("MATCH (p:Perturbation {symbol: $p}) "
+                             "CALL db.index.vector.queryNodes('perturbation_embedding', 4, p.embedding) "
+                             "YIELD node, score RETURN node.symbol AS s, score", {"p": example_p})
+        if similar:
+            click.echo(f"learned: perturbations closest to {example_p}: "
+                       + ", ".join(f"{r['s']} ({r['score']:.2f})" for r in similar[1:]))
     if settings.uses_managed_server:
         st = _server().status()
-        click.echo(f"open Neo4j Browser: {st.browser_url}")
+        click.echo(f"\nopen Neo4j Browser: {st.browser_url}")
         click.echo(f"  user neo4j, password in {st.home / 'password'}")
-    click.echo("\nCypher to try:")
-    for title, query, params in DEMO_QUERIES:
-        params = {k: (example_p if v is None else v) for k, v in params.items()}
-        if params:
-            click.echo(f"\n:param {', '.join(f'{k} => {v!r}' for k, v in params.items())}")
+    click.echo(f"\nCypher to try (first run  :param p => '{example_p}'  in Browser):\n")
+    for title, query in DEMO_QUERIES:
         click.echo(f"// {title}\n{query}\n")
+
+
+def _print_sync(report) -> None:
+    if report.did_nothing:
+        click.echo("nothing changed: every source is loaded and the model is up to date")
+        return
+    if report.trained:
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in report.metrics.items() if isinstance(v, float))
+        click.echo(f"trained model run {report.run_id} ({metrics}); predicted {report.n_predicted} "
+                   "experiments never performed")
+
+
+@main.command("sync")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("lpm-kg.toml"),
+              show_default=True, help="Sources and model settings (TOML).")
+def sync_cmd(config_path: Path) -> None:
+    """Load new or changed sources, retrain when the data changed, and write the model back."""
+    from lpm_kg.sync import SyncConfig, sync
+
+    config = SyncConfig.from_toml(config_path)
+    with _connect() as graph:
+        report = sync(graph, config, checkpoint_dir=Settings().data_dir / "runs", echo=click.echo)
+    _print_sync(report)
+
+
+@main.command()
+def presets() -> None:
+    """List the model presets."""
+    from lpm_kg.model import PRESETS
+
+    for name, cfg in PRESETS.items():
+        click.echo(f"{name:<16} d={cfg.embedding_dim} mlp={'x'.join(map(str, cfg.hidden))} dropout={cfg.dropout} "
+                   f"batch={cfg.batch_size} lr={cfg.learning_rate} decay={cfg.lr_decay} seeds={len(cfg.seeds)}")
 
 
 @main.command()

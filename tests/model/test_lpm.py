@@ -1,0 +1,93 @@
+"""The LPM itself: learning, exact recovery, unknown symbols, determinism, resuming."""
+
+import numpy as np
+import pytest
+
+from lpm_kg.graph.pull import average_replicates, pull_tuples
+from lpm_kg.model import LPM, LPMConfig, UnknownSymbolError, Vocabulary
+
+TINY = dict(embedding_dim=8, hidden=[32, 32], dropout=0.0, batch_size=8, learning_rate=0.01, lr_decay=0.995, weight_decay=0.0,
+            patience=None, device="cpu", embedding_init_std=0.1)
+
+
+def _tiny_problem():
+    vocab = Vocabulary(["Control", "CRISPRi_A", "CRISPRi_B", "CRISPRi_A+CRISPRi_B"], ["R1", "R2", "R3"], ["C1", "C2"])
+    p, r, c = np.meshgrid(np.arange(4), np.arange(3), np.arange(2), indexing="ij")
+    p, r, c = p.ravel(), r.ravel(), c.ravel()
+    y = (np.sin(p * 1.3 + r * 0.7) * (1 + c * 0.5)).astype(np.float32)
+    return vocab, (p, r, c, y)
+
+
+def test_tiny_case_is_recovered_exactly():
+    vocab, data = _tiny_problem()
+    model = LPM(LPMConfig(**TINY, max_epochs=1500, seeds=[13]), vocab).fit(data, show_progress=False)
+    mean, std = model.predict_ids(*data[:3])
+    assert np.max(np.abs(mean - data[3])) < 0.02
+    assert np.allclose(std, 0)  # one seed: no spread
+
+
+def test_combination_embeds_as_the_mean_of_its_parts():
+    vocab, data = _tiny_problem()
+    model = LPM(LPMConfig(**TINY, max_epochs=1, seeds=[13]), vocab).fit(data, show_progress=False)
+    emb = model.embeddings("perturbations")
+    assert np.allclose(emb[3], (emb[1] + emb[2]) / 2, atol=1e-6)
+
+
+def test_unknown_symbols_raise_and_never_become_control():
+    vocab, data = _tiny_problem()
+    model = LPM(LPMConfig(**TINY, max_epochs=1, seeds=[13]), vocab).fit(data, show_progress=False)
+    with pytest.raises(UnknownSymbolError, match="never seen the perturbation 'CRISPRi_Z'"):
+        model.predict(["CRISPRi_Z"], ["R1"], ["C1"])
+    with pytest.raises(UnknownSymbolError, match="context 'C9'"):
+        model.predict(["Control"], ["R1"], ["C9"])
+
+
+def test_same_seed_same_model_and_seeds_give_an_uncertainty():
+    vocab, data = _tiny_problem()
+    cfg = LPMConfig(**TINY, max_epochs=20, seeds=[13, 14, 15])
+    a = LPM(cfg, vocab).fit(data, show_progress=False).predict_ids(*data[:3])
+    b = LPM(cfg, vocab).fit(data, show_progress=False).predict_ids(*data[:3])
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert (a[1] > 0).all()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    vocab, data = _tiny_problem()
+    cfg = LPMConfig(**TINY, max_epochs=6, seeds=[13, 14])
+    path = tmp_path / "run.pt"
+
+    class Killed(LPM):
+        saves = 0
+
+        def save(self, p):
+            super().save(p)
+            Killed.saves += 1
+            if Killed.saves == 8:  # mid-way through the second seed
+                raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        Killed(cfg, vocab).fit(data, checkpoint=path, show_progress=False)
+    resumed = LPM(cfg, vocab).fit(data, checkpoint=path, show_progress=False)
+    clean = LPM(cfg, vocab).fit(data, show_progress=False)
+    assert [s.epoch for s in resumed.states.values()] == [6, 6]
+    assert np.allclose(resumed.predict_ids(*data[:3])[0], clean.predict_ids(*data[:3])[0], atol=1e-6)
+    loaded = LPM.load(path)
+    assert np.allclose(loaded.predict_ids(*data[:3])[0], clean.predict_ids(*data[:3])[0], atol=1e-6)
+
+
+def test_training_on_the_graph_reduces_the_loss(graph, load_file):
+    load_file("cmapR-l1000/ds_matrix.csv.gz", "gct-csv", "L1000")
+    tuples = average_replicates(pull_tuples(graph, ["L1000"]))
+    vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
+    data = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
+    cfg = LPMConfig(embedding_dim=16, hidden=[64, 64], dropout=0.0, batch_size=1000, max_epochs=10, seeds=[13],
+                    patience=None, device="cpu", embedding_init_std=0.1)
+    model = LPM(cfg, vocab).fit(data, show_progress=False)
+    history = [h["train_mse"] for h in model.states[13].history]
+    assert history[-1] < 0.85 * history[0], history
+    mean, _ = model.predict_ids(*data[:3])
+    assert np.mean((mean - tuples.value) ** 2) < np.var(tuples.value)
