@@ -329,6 +329,114 @@ def presets() -> None:
 
 
 @main.command()
+def models() -> None:
+    """List the models `lpm-kg eval` compares (the LPM and the baselines)."""
+    from lpm_kg.eval.models import describe_models
+
+    for name, text in describe_models().items():
+        click.echo(f"{name:<34} {text}")
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@main.command("eval")
+@click.option("--datasets", help="Comma-separated measurement datasets (default: every complete one).")
+@click.option("--target", "targets", help="Comma-separated target contexts (default: every eligible one).")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Split seeds.")
+@click.option("--models", "model_names", help="Comma-separated models (default: all; `lpm-kg models`).")
+@click.option("--preset", default="l1000", show_default=True, help="LPM preset (`lpm-kg presets`).")
+@click.option("--max-epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, as_json) -> None:
+    """Benchmark the LPM against the baselines on the paper's split, per target context, and
+    record the run in the graph."""
+    import lpm_kg
+    from lpm_kg.eval.benchmark import run_benchmark, summary
+    from lpm_kg.graph import writeback
+    from lpm_kg.graph.pull import pull_tuples
+    from lpm_kg.model.config import preset as get_preset
+    from lpm_kg.training import data_fingerprint
+
+    overrides = {"max_epochs": max_epochs} if max_epochs else {}
+    lpm_config = get_preset(preset, **overrides)
+    split_seeds = [int(s) for s in _csv(seeds)]
+    with _connect() as graph:
+        fingerprint, names = data_fingerprint(graph, _csv(datasets))
+        tuples = pull_tuples(graph, names)
+        table = run_benchmark(tuples, _csv(targets), split_seeds, _csv(model_names), lpm_config=lpm_config,
+                              show_progress=not as_json)
+        if table.empty:
+            raise click.ClickException("no target context has enough perturbations shared with another context")
+        config = {"datasets": names, "targets": _csv(targets), "seeds": split_seeds, "models": _csv(model_names),
+                  "lpm": lpm_config.model_dump()}
+        import hashlib
+
+        run_id = "eval-" + hashlib.sha256((fingerprint + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:12]
+        summ = summary(table)
+        metrics = {"summary": json.loads(summ.reset_index().to_json(orient="records")),
+                   "rows": json.loads(table.to_json(orient="records"))}
+        writeback.create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=names,
+                                   metrics=metrics, kind="eval",
+                                   versions={"lpm_kg": lpm_kg.__version__})
+        writeback.complete_model_run(graph, run_id)
+    if as_json:
+        click.echo(json.dumps({"run_id": run_id, **metrics}, indent=2, default=str))
+        return
+    click.echo(summary(table, as_text=True))
+    click.echo(f"\nrecorded as ModelRun {run_id}")
+
+
+@main.command()
+@click.option("--context", required=True, help="Context symbol to predict in.")
+@click.option("--perturbation", "perturbations", multiple=True, required=True, help="Perturbation symbol (repeatable).")
+@click.option("--readout", "readouts", multiple=True, help="Readout symbol (default: every readout measured in the context).")
+@click.option("--run", "run_id", default=None, help="Model run (default: the latest complete one).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the predictions to this CSV.")
+@click.option("--no-write", is_flag=True, help="Do not store the predictions in the graph.")
+def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
+    """Predict experiments (never performed or not) with the seed spread as uncertainty, and store
+    them as PredictedExperiment nodes of the run."""
+    import pandas as pd
+
+    from lpm_kg.graph import writeback
+    from lpm_kg.model import LPM
+
+    settings = Settings()
+    with _connect() as graph:
+        if run_id:
+            run = writeback.get_model_run(graph, run_id)
+            run = run if run and run["kind"] == "lpm" else None
+        else:  # the newest complete LPM run (eval runs are records, not models)
+            run = next((r for r in writeback.list_model_runs(graph)
+                        if r["kind"] == "lpm" and r["status"] == "complete"), None)
+        if run is None:
+            raise click.ClickException("no complete LPM run in the graph; run `lpm-kg sync` first")
+        checkpoint = settings.data_dir / "runs" / f"{run['run_id']}.pt"
+        if not checkpoint.exists():
+            raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
+        model = LPM.load(checkpoint)
+        if not readouts:
+            rows = graph.read("MATCH (e:Experiment {context: $c})-[:MEASURED_WITH]->(p:ReadoutPanel) "
+                              "UNWIND p.readouts AS r RETURN DISTINCT r", {"c": context})
+            readouts = [r["r"] for r in rows] or list(model.vocab.readouts)
+        frame = pd.DataFrame([(p, context, r) for p in perturbations for r in readouts],
+                             columns=["perturbation", "context", "readout"])
+        mean, std = model.predict(frame.perturbation.tolist(), frame.readout.tolist(), frame.context.tolist())
+        frame["value"], frame["std"] = mean, std
+        if not no_write:
+            writeback.write_predictions(graph, run["run_id"], frame)
+    if out:
+        frame.to_csv(out, index=False)
+        click.echo(f"wrote {len(frame)} predictions to {out}")
+    else:
+        top = frame.reindex(frame.value.abs().sort_values(ascending=False).index).groupby("perturbation").head(10)
+        click.echo(top.to_string(index=False))
+    click.echo(f"run {run['run_id']}" + ("" if no_write else ": stored as PredictedExperiment nodes"))
+
+
+@main.command()
 @click.argument("dataset")
 @click.confirmation_option(prompt="Delete this dataset and everything it loaded?")
 def delete(dataset: str) -> None:

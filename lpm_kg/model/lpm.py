@@ -39,7 +39,6 @@ class LPM:
         """Train every seed on ``train`` = (p, r, c, y) id arrays in this vocabulary, stopping early
         on ``val``. With ``checkpoint``, progress is saved after each epoch and an existing file
         with the same config and vocabulary is resumed."""
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         train_t = Tensors.from_numpy(*train, self.device)
         val_t = Tensors.from_numpy(*val, self.device) if val is not None else None
         if checkpoint and Path(checkpoint).exists():

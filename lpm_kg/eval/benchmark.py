@@ -1,0 +1,141 @@
+"""The benchmark: for each target context and seed, the paper's split, every model fit on the
+same training tuples and scored on the same test tuples (../../docs/lpm-model.md).
+
+::
+
+    df = run_benchmark(tuples, ["SIM-A"], seeds=[0, 1], models=["additive-transfer", "lpm"])
+    summary(df)            # mean and std over seeds per (target context, model)
+
+Replicates are averaged first (:func:`lpm_kg.graph.pull.average_replicates`), as the LPM trains.
+The centered metric's reference is the per-(context, readout) mean of each split's training
+tuples. Nothing here touches the database: a TupleSet from ``pull_tuples`` or from
+:func:`tuples_from_frame` (a long table, e.g. ``lpm_kg.simulate.simulate().measurements``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lpm_kg.eval.baselines import context_readout_means
+from lpm_kg.eval.metrics import TOP_K, compute_metrics
+from lpm_kg.eval.models import resolve_models
+from lpm_kg.eval.split import eligible_target_contexts, split_target_context
+from lpm_kg.graph.pull import TupleSet, average_replicates
+
+KEYS = ["target_context", "seed", "model"]
+
+
+def tuples_from_frame(frame: pd.DataFrame, dataset: str = "frame") -> TupleSet:
+    """A TupleSet from a long table with columns perturbation, readout, context, value (symbol
+    lists sorted, as ``pull_tuples`` makes them); rows with a non-finite value are dropped."""
+    missing = {"perturbation", "readout", "context", "value"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"the table lacks column(s) {', '.join(sorted(missing))}")
+    value = frame["value"].to_numpy(dtype=np.float32)
+    keep = np.isfinite(value)
+    ids, symbols = {}, {}
+    for col in ("perturbation", "readout", "context"):
+        codes, uniques = pd.factorize(frame[col].astype(str).to_numpy()[keep], sort=True)
+        ids[col], symbols[col] = codes.astype(np.int32), [str(u) for u in uniques]
+    return TupleSet(ids["perturbation"], ids["readout"], ids["context"], value[keep], symbols["perturbation"],
+                    symbols["readout"], symbols["context"], [dataset])
+
+
+def _context_ids(tuples: TupleSet, target_contexts, min_perturbations: int) -> list[int]:
+    if target_contexts is None:
+        found = eligible_target_contexts(tuples, min_perturbations)
+        if not found:
+            raise ValueError(f"no context has {min_perturbations} perturbations also measured elsewhere; "
+                             "lower min_perturbations or name target contexts")
+        return found
+    out = []
+    for t in target_contexts:
+        if isinstance(t, str):
+            if t not in tuples.contexts:
+                raise ValueError(f"unknown target context {t!r}; contexts: {', '.join(tuples.contexts[:10])}")
+            out.append(tuples.contexts.index(t))
+        else:
+            out.append(int(t))
+    return out
+
+
+def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None = None,
+                  seeds: Sequence[int] = (0,), models: dict[str, Callable] | Sequence[str] | None = None,
+                  lpm_config=None, show_progress: bool = True, *,
+                  fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), min_perturbations: int = 10,
+                  known_only: bool = True, top_k: int = TOP_K) -> pd.DataFrame:
+    """One row per (target context, seed, model) with the split's sizes, fit/predict seconds and
+    every metric of :func:`lpm_kg.eval.metrics.compute_metrics` as columns.
+
+    ``target_contexts``: symbols (or ids); None takes every eligible context
+    (:func:`eligible_target_contexts` with ``min_perturbations``). ``models``: names from
+    :data:`lpm_kg.eval.models.MODELS`, a dict name -> factory returning an unfitted model, or None
+    for all. ``lpm_config``: the LPM's :class:`LPMConfig` or preset name (default "small").
+    """
+    tuples = average_replicates(tuples)
+    factories = resolve_models(models, lpm_config)
+    targets = _context_ids(tuples, target_contexts, min_perturbations)
+    n_p, n_r, n_c = len(tuples.perturbations), len(tuples.readouts), len(tuples.contexts)
+    p, r, c, y = tuples.perturbation, tuples.readout, tuples.context, tuples.value
+    from lpm_kg.model import Vocabulary  # the LPM's; the baselines only look up Control in it
+
+    vocab = Vocabulary(list(tuples.perturbations), list(tuples.readouts), list(tuples.contexts))
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(targets) * len(seeds) * len(factories), desc="benchmark", unit=" fits")
+    rows = []
+    for target in targets:
+        for seed in seeds:
+            split = split_target_context(tuples, target, seed, fractions, known_only=known_only)
+            tr, va, te = split.train, split.val, split.test
+            reference = context_readout_means(r[tr], c[tr], y[tr], n_r, n_c)
+            for name, factory in factories.items():
+                if bar:
+                    bar.set_postfix(context=tuples.contexts[target], seed=seed, model=name)
+                model = factory()
+                started = time.perf_counter()
+                model.fit(p[tr], r[tr], c[tr], y[tr], n_p, n_r, n_c, vocab=vocab,
+                          val=(p[va], r[va], c[va], y[va]))
+                fitted = time.perf_counter()
+                pred = model.predict(p[te], r[te], c[te])
+                done = time.perf_counter()
+                metrics = compute_metrics(y[te], pred, p[te], r[te], c[te], reference=reference, top_k=top_k)
+                rows.append({"target_context": tuples.contexts[target], "seed": seed, "model": name,
+                             **split.sizes(), "n_test_perturbations": len(split.test_perturbations),
+                             "fit_seconds": fitted - started, "predict_seconds": done - fitted, **metrics})
+                if bar:
+                    bar.update(1)
+    if bar:
+        bar.close()
+    return pd.DataFrame(rows)
+
+
+METRIC_COLUMNS = ["rmse", "mae", "r2", "pearson", "pearson_per_experiment", f"pearson_per_experiment_top{TOP_K}",
+                  "pearson_centered_per_experiment", "pearson_centered"]
+
+
+def summary(df: pd.DataFrame, by: Sequence[str] = ("target_context", "model"), *, as_text: bool = False,
+            digits: int = 3) -> pd.DataFrame:
+    """Mean and standard deviation over seeds (and whatever else is not in ``by``) of every metric:
+    columns ``<metric>`` (mean) and ``<metric>_std``, plus ``n_seeds``. ``by=("model",)`` pools
+    the target contexts too. With ``as_text``, one "mean ± std" string column per metric."""
+    by = list(by)
+    metrics = [m for m in df.columns if m in METRIC_COLUMNS or m.startswith("pearson_")]
+    metrics = list(dict.fromkeys(metrics))
+    grouped = df.groupby(by, sort=False)[metrics]
+    mean, std = grouped.mean(), grouped.std(ddof=0)  # ddof 0: one seed has std 0, not NaN
+    out = mean.join(std.add_suffix("_std"))
+    out["n_seeds"] = df.groupby(by, sort=False)["seed"].nunique()
+    if as_text:
+        text = pd.DataFrame(index=out.index)
+        for m in metrics:
+            text[m] = [f"{a:.{digits}f} ± {b:.{digits}f}" for a, b in zip(out[m], out[m + "_std"])]
+        text["n_seeds"] = out["n_seeds"]
+        return text.reset_index()
+    return out.reset_index()

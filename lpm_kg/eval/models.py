@@ -1,0 +1,111 @@
+"""One registry of every model the benchmark runs, by name: the baselines and the LPM ("lpm").
+
+All share the baselines' interface (``fit(p, r, c, y, n_perturbations, n_readouts, n_contexts,
+vocab=None, val=None)``, ``predict(p, r, c)``), so ``lpm-kg eval`` can list and pick them by name::
+
+    model_names()                 # ['global-mean', ..., 'linear', 'lpm']
+    make_model("lpm", config=...) # an unfitted model
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from lpm_kg.eval.baselines import BASELINES, Baseline
+
+
+class LPMModel(Baseline):
+    """The LPM (:class:`lpm_kg.model.LPM`) behind the baselines' interface: trained on the
+    training tuples, early-stopped on ``val``; ``predict`` is the seed mean (the seed standard
+    deviation of the last call is kept in ``last_std``).
+
+    ``config``: an :class:`lpm_kg.model.LPMConfig`, a preset name, or None for the "small" preset.
+    ``vocab`` at fit: a :class:`lpm_kg.model.Vocabulary` (or anything with perturbations, readouts
+    and contexts lists, such as a TupleSet), so combinations ``A+B`` embed as the mean of their
+    parts; without one, placeholder symbols are used and no perturbation is a combination.
+    """
+
+    name = "lpm"
+    description = "the Large Perturbation Model (lpm_kg.model.LPM), early-stopped on validation"
+
+    def __init__(self, config=None, show_progress: bool = False, device: str | None = None):
+        self.config, self.show_progress, self.device = config, show_progress, device
+
+    def __repr__(self) -> str:
+        return f"LPMModel({self._config()!r})"
+
+    def _config(self):
+        from lpm_kg.model.config import LPMConfig, preset
+
+        if self.config is None:
+            return preset("small")
+        if isinstance(self.config, str):
+            return preset(self.config)
+        if isinstance(self.config, dict):
+            return LPMConfig(**self.config)
+        return self.config
+
+    def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
+        from lpm_kg.model import LPM, Vocabulary
+
+        if vocab is None:
+            vocab = Vocabulary([f"P{i}" for i in range(n_perturbations)], [f"R{i}" for i in range(n_readouts)],
+                               [f"C{i}" for i in range(n_contexts)])
+        elif not isinstance(vocab, Vocabulary):
+            vocab = Vocabulary(list(vocab.perturbations), list(vocab.readouts), list(vocab.contexts))
+        if (len(vocab.perturbations), len(vocab.readouts), len(vocab.contexts)) != (
+                n_perturbations, n_readouts, n_contexts):
+            raise ValueError("the vocabulary's sizes differ from n_perturbations, n_readouts, n_contexts")
+        as32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
+        train = (np.asarray(p), np.asarray(r), np.asarray(c), as32(y))
+        val_t = None
+        if val is not None and len(val[3]):
+            val_t = (np.asarray(val[0]), np.asarray(val[1]), np.asarray(val[2]), as32(val[3]))
+        self.model_ = LPM(self._config(), vocab, device=self.device).fit(train, val_t,
+                                                                         show_progress=self.show_progress)
+        return self
+
+    def predict(self, p, r, c):
+        mean, std = self.model_.predict_ids(p, r, c)
+        self.last_std = np.asarray(std, dtype=np.float64)
+        return np.asarray(mean, dtype=np.float64)
+
+
+MODELS: dict[str, type[Baseline]] = {**BASELINES, LPMModel.name: LPMModel}
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def describe_models() -> dict[str, str]:
+    """Name -> one-line description, for ``lpm-kg eval --list``."""
+    return {name: cls.description for name, cls in MODELS.items()}
+
+
+def make_model(name: str, **options) -> Baseline:
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+    return MODELS[name](**options)
+
+
+def resolve_models(models, lpm_config=None) -> dict[str, Callable[[], Baseline]]:
+    """Name -> factory from None (every model), a list of names, or a dict of name -> factory
+    (a class, or any callable returning an unfitted model)."""
+    if models is None:
+        models = model_names()
+    if isinstance(models, str):
+        models = [models]
+    if isinstance(models, dict):
+        return dict(models)
+    out: dict[str, Callable[[], Baseline]] = {}
+    for name in models:
+        if name not in MODELS:
+            raise KeyError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+        if name == LPMModel.name:
+            out[name] = lambda cfg=lpm_config: LPMModel(cfg)
+        else:
+            out[name] = MODELS[name]
+    return out

@@ -1,0 +1,153 @@
+"""`lpm-kg sync` and `lpm-kg demo` end to end against the real server."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import shared
+from lpm_kg.errors import ConfigError
+from lpm_kg.sync import SyncConfig, sync
+
+FAST_MODEL = """
+[model]
+datasets = ["L1000"]
+preset = "small"
+overrides = { max_epochs = 4, seeds = [13, 14], patience = 2 }
+
+[predict]
+max_experiments = 50
+"""
+
+
+def _config(tmp_path, extra=FAST_MODEL):
+    path = tmp_path / "lpm-kg.toml"
+    path.write_text(f'[[sources]]\npath = "{shared("cmapR-l1000/ds_matrix.csv.gz")}"\nformat = "gct-csv"\n'
+                    f'dataset = "L1000"\n{extra}')
+    return path
+
+
+def _counts(graph):
+    return {r["l"]: r["n"] for r in graph.read("MATCH (n) UNWIND labels(n) AS l RETURN l, count(*) AS n")}
+
+
+def test_sync_loads_trains_writes_back_and_is_idempotent(graph, tmp_path):
+    config = SyncConfig.from_toml(_config(tmp_path))
+    first = sync(graph, config, checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert first.loaded == ["L1000"] and first.trained and first.n_predicted == 50
+    run = graph.read("MATCH (m:ModelRun {run_id: $id})-[:TRAINED_ON]->(d:Dataset) RETURN m.status AS s, d.name AS d",
+                     {"id": first.run_id})
+    assert [(r["s"], r["d"]) for r in run] == [("complete", "L1000")]
+    missing = graph.read("MATCH (p:Perturbation)<-[:OF_PERTURBATION]-(:Experiment {dataset: 'L1000'}) "
+                         "WHERE p.embedding IS NULL OR p.embedding_run <> $id RETURN count(DISTINCT p) AS n",
+                         {"id": first.run_id})[0]["n"]
+    assert missing == 0
+    before = _counts(graph)
+    second = sync(graph, config, checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert second.did_nothing and second.run_id == first.run_id
+    assert _counts(graph) == before
+
+
+def test_bad_config_names_the_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[[sources]]\npath = "x.csv"\nformat = "long"\ndataset = "d"\n\n[model]\npreset = "l1000"\n'
+                    'overides = {}\n')
+    with pytest.raises(ConfigError, match=r"key 'model.overides'"):
+        SyncConfig.from_toml(path)
+    path.write_text('[[sources]]\npath = "x.csv"\nformat = "long"\n')
+    with pytest.raises(ConfigError, match=r"key 'sources\[0\].dataset'"):
+        SyncConfig.from_toml(path)
+
+
+def _env(server, tmp_path):
+    user, password = server.auth
+    return {**os.environ, "NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
+            "LPM_KG_DATA_DIR": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+
+
+def test_an_interrupted_sync_resumes(graph, neo4j_server, tmp_path):
+    slow = FAST_MODEL.replace("max_epochs = 4", "max_epochs = 30").replace("patience = 2", "patience = 30")
+    path = _config(tmp_path, slow)
+    env = _env(neo4j_server, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "lpm_kg.cli", "sync", "--config", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    runs = tmp_path / "home" / "runs"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(runs.glob("*.pt")):
+        assert proc.poll() is None, proc.stdout.read().decode()
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    checkpoint = next(runs.glob("*.pt"))
+    import torch
+
+    saved = torch.load(checkpoint, weights_only=False)
+    epochs_before = sum(s["epoch"] for s in saved["seeds"].values())
+    assert 0 < epochs_before < 60
+    out = subprocess.run([sys.executable, "-m", "lpm_kg.cli", "sync", "--config", str(path)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "L1000: unchanged" in out.stdout and "trained model run" in out.stdout
+    resumed = torch.load(checkpoint, weights_only=False)
+    for seed, state in saved["seeds"].items():
+        # Resumed, not restarted: the epochs done before the kill (wall-clock seconds included) are kept.
+        assert resumed["seeds"][seed]["history"][:len(state["history"])] == state["history"]
+        assert resumed["seeds"][seed]["done"]
+    again = subprocess.run([sys.executable, "-m", "lpm_kg.cli", "sync", "--config", str(path)], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert "nothing changed" in again.stdout
+
+
+def test_demo_runs_end_to_end(graph, neo4j_server, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "lpm_kg.cli", "demo"], env=_env(neo4j_server, tmp_path),
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained model run" in out.stdout and "Cypher to try" in out.stdout
+    assert "perturbations closest to" in out.stdout
+    assert graph.read("MATCH (x:PredictedExperiment) RETURN count(x) AS n")[0]["n"] > 0
+    status = json.loads(subprocess.run([sys.executable, "-m", "lpm_kg.cli", "status", "--json"],
+                                       env=_env(neo4j_server, tmp_path), capture_output=True, text=True).stdout)
+    assert status["labels"]["ModelRun"] >= 1
+
+
+def test_eval_and_predict_from_the_command_line(graph, neo4j_server, tmp_path):
+    from lpm_kg.simulate import SimulationConfig, simulate
+
+    files = simulate(SimulationConfig(n_genes=40, n_knockdowns=30, n_compounds=4)).write(tmp_path / "sim")
+    config = tmp_path / "lpm-kg.toml"
+    config.write_text(f'[[sources]]\npath = "{files["genes"]}"\nformat = "hgnc"\ndataset = "sim-genes"\n\n'
+                      f'[[sources]]\npath = "{files["measurements"]}"\nformat = "long"\ndataset = "sim"\n\n'
+                      '[model]\ndatasets = ["sim"]\npreset = "small"\noverrides = { max_epochs = 5, seeds = [13, 14] }\n')
+    env = _env(neo4j_server, tmp_path)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "lpm_kg.cli", *args], env=env, capture_output=True,  # noqa: E731
+                                       text=True, timeout=900)
+    synced = run("sync", "--config", str(config))
+    assert synced.returncode == 0, synced.stderr
+    evaluated = run("eval", "--seeds", "0", "--target", "sim_SIM-A_CRISPRi", "--max-epochs", "5", "--preset", "small",
+                    "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads(evaluated.stdout)
+    models = {row["model"] for row in result["rows"]}
+    assert {"lpm", "additive-transfer", "global-mean", "linear"} <= models
+    assert graph.read("MATCH (m:ModelRun {run_id: $id}) RETURN m.kind AS k", {"id": result["run_id"]})[0]["k"] == "eval"
+
+    performed = {r["p"] for r in graph.read("MATCH (e:Experiment {context: 'sim_SIM-B_CRISPRi'}) RETURN e.perturbation AS p")}
+    everywhere = {r["p"] for r in graph.read("MATCH (e:Experiment {dataset: 'sim'}) RETURN e.perturbation AS p")}
+    unperformed = sorted(p for p in everywhere - performed if p.startswith("CRISPRi_"))[0]
+    out = tmp_path / "pred.csv"
+    predicted = run("predict", "--context", "sim_SIM-B_CRISPRi", "--perturbation", unperformed, "--out", str(out))
+    assert predicted.returncode == 0, predicted.stderr
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert len(frame) == 40 and (frame["std"] > 0).all()
+    stored = graph.read("MATCH (x:PredictedExperiment {perturbation: $p, context: 'sim_SIM-B_CRISPRi'}) "
+                        "RETURN x.values AS v", {"p": unperformed})
+    assert stored and len(stored[0]["v"]) == 40
+    unknown = run("predict", "--context", "sim_SIM-B_CRISPRi", "--perturbation", "CRISPRi_NOPE")
+    assert unknown.returncode == 2 and "never seen the perturbation 'CRISPRi_NOPE'" in unknown.stderr
