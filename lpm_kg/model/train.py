@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,7 +24,8 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class Tensors:
-    """(p, r, c, y) on one device."""
+    """(p, r, c, y) on one device: int32 ids and float32 values, 16 bytes a tuple (embedding
+    lookups take int32 indices, so nothing is widened to int64)."""
 
     p: torch.Tensor
     r: torch.Tensor
@@ -32,8 +34,8 @@ class Tensors:
 
     @classmethod
     def from_numpy(cls, p, r, c, y, device) -> "Tensors":
-        as_long = lambda a: torch.as_tensor(a).to(device=device, dtype=torch.long)  # noqa: E731
-        return cls(as_long(p), as_long(r), as_long(c), torch.as_tensor(y).to(device=device, dtype=torch.float32))
+        as_int = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int32)).to(device=device)  # noqa: E731
+        return cls(as_int(p), as_int(r), as_int(c), torch.as_tensor(np.asarray(y, dtype=np.float32)).to(device=device))
 
     def __len__(self) -> int:
         return len(self.y)
