@@ -23,8 +23,26 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LPM_KG_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-def rss_mib() -> float:
+def reset_peak() -> None:
+    """Reset the kernel's peak-RSS mark (Linux), so each step's peak is its own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> None:
@@ -63,10 +81,11 @@ def main() -> None:
             print(f"load: {report.counts['n_measurements']:,} measurements in {parts['load']:.1f}s")
 
             rss0 = rss_mib()
+            reset_peak()
             t = time.perf_counter()
             tuples = average_replicates(pull_tuples(graph, ["neurips"]))
             parts["pull"] = time.perf_counter() - t
-            rss_pull = rss_mib()
+            rss_pull = peak_mib()
             n = len(tuples)
             print(f"pull: {n:,} tuples in {parts['pull']:.1f}s")
 
@@ -75,10 +94,11 @@ def main() -> None:
             vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
             val = validation_mask(tuples, 0.1, 0)
             arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
+            reset_peak()
             t = time.perf_counter()
             model = LPM(cfg, vocab).fit(tuple(a[~val] for a in arrays), tuple(a[val] for a in arrays))
             parts["train"] = time.perf_counter() - t
-            rss_train = rss_mib()
+            rss_train = peak_mib()
             tps = np.mean([h["tuples_per_s"] for s in model.states.values() for h in s.history])
             print(f"train: {parts['train']:.1f}s ({tps:,.0f} tuples/s)")
 
@@ -112,9 +132,10 @@ def main() -> None:
         "preset": args.preset, "seeds": args.seeds, "seconds": parts,
         "sync_seconds_excluding_gene_map": sum(v for k, v in parts.items() if not k.startswith("gene map")),
         "train_tuples_per_s": float(tps),
-        "memory": {"peak_rss_mib_before_pull": rss0, "peak_rss_mib_after_pull": rss_pull,
-                   "peak_rss_mib_after_train": rss_train,
-                   "pull_mib_per_million_tuples": (rss_pull - rss0) / (n / 1e6),
+        "memory": {"rss_mib_before_pull": rss0, "peak_rss_mib_during_pull": rss_pull,
+                   "peak_rss_mib_during_train": rss_train,
+                   "pull_peak_mib_per_million_tuples": (rss_pull - rss0) / (n / 1e6),
+                   "train_peak_mib_per_million_tuples": (rss_train - rss0) / (n / 1e6),
                    "tupleset_bytes_per_tuple": tuples.nbytes / n},
         "loadavg": os.getloadavg(), "cpu_count": os.cpu_count(),
     }

@@ -1,0 +1,391 @@
+"""Accuracy of the LPM against every cheap baseline, with the paper's "unseen experiments" split,
+on the real shared sets and on the simulator (../docs/lpm-model.md, "Metrics and baselines").
+
+Sets (``--sets``):
+
+- ``sciplex``: sigrecon sci-Plex ranked signatures, signed scores, 23 drugs x A549/K562/MCF7;
+- ``neurips``: sigrecon NeurIPS-2023 PBMC, signed scores, 135 compounds x B/myeloid/NK/T;
+- ``replogle``: sigrecon Replogle 2022 CRISPRi, ``top`` scores (top-1000 up lists: a value exists
+  only for a listed gene), 585 knockdowns x K562/RPE1;
+- ``l1000``: the cmapR L1000 level-5 MODZ compound set (3 compounds x doses x ~65 cell lines),
+  the dose in the perturbation symbol; the 6 h and 24 h signatures of one (compound-dose, cell
+  line) share a (P, R, C) key and are averaged as replicates, as the graph pull does;
+- ``sim``: ``lpm_kg.simulate.simulate()`` with its default configuration.
+
+No database: files are parsed by the loaders' read functions with a GeneResolver built from the
+HGNC file (unresolved genes dropped, as ``--unmapped skip``), as benchmarks/bench_train.py does.
+Models: every baseline of ``lpm_kg.eval.baselines``, the LPM with a preset per set (``l1000``
+for sci-Plex, NeurIPS and L1000, ``replogle-k562`` for Replogle, ``small`` for the simulator)
+capped to the time budget, and on ``--variant-sets`` the same LPM with ``embedding_init_std=0.1``
+("lpm-init0.1"). Each split: a seeded 15 % of the target context's perturbations to validation,
+15 % to test (``lpm_kg.eval.run_benchmark``); every eligible target context; ``--seeds`` split seeds.
+
+To fit a 2-core CPU budget, ``--readouts`` caps the readouts of a set to a seeded random subset of
+its genes (the same subset for every model and split; printed and recorded).
+
+    python benchmarks/bench_accuracy.py [--sets sciplex,neurips,replogle,l1000,sim] [--seeds 0,1,2]
+        [--max-epochs 30] [--patience 5] [--lpm-seeds 13,14,15] [--out benchmarks/results]
+
+Writes ``bench_accuracy.json`` (every row, configs, per-fit training traces, wall times),
+``bench_accuracy.md`` (a table per set) and ``bench_accuracy.png`` (centered per-experiment
+Pearson per model per set) under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("LPM_KG_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+SETS = ["sciplex", "neurips", "replogle", "l1000", "sim"]
+PRESET = {"sciplex": "l1000", "neurips": "l1000", "replogle": "replogle-k562", "l1000": "l1000", "sim": "small"}
+DESCRIPTION = {
+    "sciplex": "sci-Plex 3 (sigrecon ranked signatures, signed score), 23 drugs x A549/K562/MCF7",
+    "neurips": "NeurIPS-2023 PBMC (sigrecon ranked signatures, signed score), 135 compounds x B/myeloid/NK/T",
+    "replogle": "Replogle 2022 CRISPRi (sigrecon top-1000-up lists, top score), 585 knockdowns x K562/RPE1",
+    "l1000": "cmapR L1000 level-5 MODZ z-scores, 3 compounds x doses (dose in the symbol), ~65 cell lines",
+    "sim": "lpm_kg.simulate.simulate() default (120 genes, 4 contexts, 80 knockdowns + 16 compounds)",
+}
+TABLE_METRICS = ["rmse", "pearson", "pearson_per_experiment", "pearson_per_experiment_top20",
+                 "pearson_centered_per_experiment"]
+BASELINE_ORDER = ["global-mean", "context-readout-mean", "control", "perturbation-mean-other-contexts",
+                  "additive-transfer", "linear"]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def parse_kv(text: str, cast=int) -> dict[str, int]:
+    out = {}
+    for part in filter(None, (s.strip() for s in text.split(","))):
+        k, v = part.split("=")
+        out[k.strip()] = cast(v)
+    return out
+
+
+# --------------------------------------------------------------------------- data
+
+_RESOLVER = None
+
+
+def resolver():
+    global _RESOLVER
+    if _RESOLVER is None:
+        from loaders.hgnc import read_hgnc
+        from lpm_kg.genes import GeneResolver
+
+        _RESOLVER = GeneResolver(read_hgnc(require("gene-ids/hgnc_complete_set.txt.gz"), None).genes)
+    return _RESOLVER
+
+
+def require(rel: str) -> Path:
+    path = SHARED / rel
+    if not path.exists():
+        raise SystemExit(f"missing {path}: set LPM_KG_SHARED_DATA to the shared data folder")
+    return path
+
+
+def context_of(tag: str, perts, cells) -> list[str]:
+    """Context symbols as the graph write makes them (dataset tag x cell line x modality); a
+    control takes the modality of the other perturbations of its cell line."""
+    from lpm_kg.symbols import context_symbol, normalize_cell_line
+
+    cells = [normalize_cell_line(str(c)) for c in cells]
+    modality = {}
+    for p, c in zip(perts, cells):
+        if p.kind != "control":
+            modality.setdefault(c, p.modality)
+    return [context_symbol(tag, c, p.modality if p.kind != "control" else modality.get(c, "Control"))
+            for p, c in zip(perts, cells)]
+
+
+def table_frame(table, tag: str, max_readouts: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Long (perturbation, readout, context, value) frame of an ExperimentTable, its readouts
+    capped to a seeded random ``max_readouts`` of its genes (0: all)."""
+    from lpm_kg.symbols import readout_symbol
+
+    values, genes = table.values, list(table.genes)
+    n_genes = len(genes)
+    note = {"n_genes": n_genes, "n_experiments": len(table.experiments),
+            "n_values_all_genes": int(np.isfinite(values).sum())}
+    if max_readouts and max_readouts < n_genes:
+        keep = np.sort(np.random.default_rng(seed).choice(n_genes, max_readouts, replace=False))
+        values, genes = values[:, keep], [genes[i] for i in keep]
+        note["readouts_subsampled"] = f"seeded (rng {seed}) random {max_readouts} of {n_genes} genes"
+    perts = list(table.experiments["perturbation"])
+    contexts = np.asarray(context_of(tag, perts, table.experiments["cell_line"]), dtype=object)
+    psyms = np.asarray([p.symbol for p in perts], dtype=object)
+    rsyms = np.asarray([readout_symbol(g, table.readout_modality) for g in genes], dtype=object)
+    e, g = np.nonzero(np.isfinite(values))
+    frame = pd.DataFrame({"perturbation": psyms[e], "readout": rsyms[g], "context": contexts[e],
+                          "value": values[e, g]})
+    note["n_readouts_used"] = len(genes)
+    note["value_kind"] = table.value_kind
+    return frame, note
+
+
+def load_ranked(file: str, options: dict) -> tuple:
+    from loaders.signatures import read_ranked
+    from lpm_kg.loading import LoadContext
+
+    path = require(f"sigrecon-signatures/{file}")
+    ctx = LoadContext("bench", str(path), options, None, "skip", resolver())
+    table = read_ranked(path, ctx)
+    return table, {"unmapped_ids_dropped": ctx.notes.get("unmapped_ids", 0),
+                   "dropped_perturbations": ctx.notes.get("dropped_perturbations", [])}
+
+
+def build(name: str, max_readouts: int):
+    """(TupleSet, notes) for one set."""
+    from lpm_kg.eval import tuples_from_frame
+
+    if name == "sim":
+        from lpm_kg.simulate import simulate
+
+        sim = simulate()
+        frame = sim.measurements
+        if max_readouts and max_readouts < len(sim.genes):
+            keep = set(np.random.default_rng(0).choice(sim.genes, max_readouts, replace=False))
+            frame = frame[frame["readout"].isin(keep)]
+        return tuples_from_frame(frame, "sim"), {"n_genes": len(sim.genes), "n_readouts_used": frame["readout"].nunique()}
+    if name == "l1000":
+        from loaders.gct import parse_triple, to_experiments
+        from lpm_kg.loading import LoadContext
+
+        path = require("cmapR-l1000/ds_matrix.csv.gz")
+        ctx = LoadContext("bench", str(path), {}, None, "skip", resolver())
+        table = to_experiments(*parse_triple(path, {}), ctx, str(path))
+        frame, note = table_frame(table, "L1000", max_readouts)
+        note["unmapped_ids_dropped"] = ctx.notes.get("unmapped_ids", 0)
+        note["time_points"] = "6 h and 24 h signatures of one (compound-dose, cell line) averaged as replicates"
+        return tuples_from_frame(frame, "l1000"), note
+    file, options, tag = {
+        "sciplex": ("sciplex_ranked_signatures_long.parquet", {}, "sciPlex3"),
+        "neurips": ("neurips2023_ranked_signatures_long.parquet", {}, "NeurIPS2023"),
+        "replogle": ("perturbseq_ranked_signatures_long.parquet", {"perturbation_type": "CRISPRi", "scoring": "top"},
+                     "Replogle22"),
+    }[name]
+    table, note0 = load_ranked(file, options)
+    frame, note = table_frame(table, tag, max_readouts)
+    return tuples_from_frame(frame, name), {**note0, **note}
+
+
+# --------------------------------------------------------------------------- models
+
+def lpm_factory(config, label: str, traces: list, context_names: dict):
+    from lpm_kg.eval import LPMModel
+
+    class TracedLPM(LPMModel):
+        """The LPM, logging each fit's epochs and validation loss per ensemble seed."""
+
+        def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
+            started = time.perf_counter()
+            super().fit(p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=vocab, val=val)
+            seconds = time.perf_counter() - started
+            seeds = {}
+            for seed, st in self.model_.states.items():
+                last = st.history[-1] if st.history else {}
+                seeds[seed] = {"epochs": st.epoch, "best_epoch": st.best_epoch, "best_val_mse": st.best_val,
+                               "last_train_mse": last.get("train_mse"), "first_val_mse": st.history[0].get("val_mse")
+                               if st.history else None,
+                               "tuples_per_s": float(np.mean([h["tuples_per_s"] for h in st.history]))
+                               if st.history else None}
+            traces.append({"model": label, **context_names.get("current", {}), "n_train": len(y),
+                           "fit_seconds": seconds, "seeds": seeds})
+            desc = ", ".join(f"s{s}: {v['epochs']} ep (best {v['best_epoch']}, val {v['best_val_mse']:.4f})"
+                             for s, v in seeds.items())
+            log(f"    {label}: {len(y):,} train tuples, {seconds:.1f}s; {desc}")
+            return self
+
+    return lambda: TracedLPM(config)
+
+
+# --------------------------------------------------------------------------- run
+
+def run_set(name: str, args, traces: list) -> dict:
+    from lpm_kg.eval import BASELINES, run_benchmark, summary
+    from lpm_kg.eval.split import eligible_target_contexts
+    from lpm_kg.graph.pull import average_replicates
+    from lpm_kg.model.config import preset
+
+    set_started = time.perf_counter()
+    log(f"== {name}: {DESCRIPTION[name]}")
+    tuples, notes = build(name, args.readouts.get(name, 0))
+    tuples = average_replicates(tuples)
+    notes.update({"n_tuples": len(tuples), "n_perturbations": len(tuples.perturbations),
+                  "n_readouts": len(tuples.readouts), "n_contexts": len(tuples.contexts)})
+    built = time.perf_counter() - set_started
+    log(f"   {len(tuples):,} tuples, {len(tuples.perturbations)} perturbations x {len(tuples.readouts)} readouts x "
+        f"{len(tuples.contexts)} contexts (built in {built:.1f}s)" +
+        (f"; {notes['readouts_subsampled']}" if "readouts_subsampled" in notes else ""))
+
+    min_p = args.min_perturbations.get(name, 10)
+    targets = eligible_target_contexts(tuples, min_p)
+    notes["min_perturbations"] = min_p
+    if not targets:
+        log(f"   no context has {min_p} perturbations also measured elsewhere: split not applicable")
+        return {"set": name, "notes": notes, "rows": [], "not_applicable": True,
+                "wall_seconds": time.perf_counter() - set_started}
+    target_names = [tuples.contexts[t] for t in targets]
+    log(f"   {len(targets)} target context(s) (min_perturbations {min_p}): {', '.join(target_names)}")
+
+    overrides = {"max_epochs": args.max_epochs, "patience": args.patience, "seeds": args.lpm_seeds,
+                 "device": "cpu"}
+    cfg = preset(PRESET[name], **overrides)
+    configs = {"lpm": cfg}
+    if name in args.variant_sets:
+        configs["lpm-init0.1"] = cfg.model_copy(update={"embedding_init_std": 0.1})
+    current: dict = {}
+    factories = {n: BASELINES[n] for n in BASELINE_ORDER}
+    for label, c in configs.items():
+        factories[label] = lpm_factory(c, label, traces, current)
+
+    frames = []
+    for target in target_names:
+        for seed in args.seeds:
+            current["current"] = {"set": name, "target_context": target, "seed": seed}
+            started = time.perf_counter()
+            df = run_benchmark(tuples, [target], [seed], factories, show_progress=False,
+                               min_perturbations=min_p)
+            frames.append(df)
+            best = df.set_index("model")["pearson_centered_per_experiment"]
+            log(f"   {target} seed {seed}: n_train {df['n_train'].iat[0]:,}, n_test {df['n_test'].iat[0]:,} "
+                f"({df['n_test_perturbations'].iat[0]} perts), {time.perf_counter() - started:.1f}s; centered r: " +
+                ", ".join(f"{m} {v:.3f}" for m, v in best.items()))
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(0, "set", name)
+    pooled = summary(df, by=("model",))
+    wall = time.perf_counter() - set_started
+    log(f"   {name} done in {wall:.0f}s")
+    return {"set": name, "description": DESCRIPTION[name], "notes": notes, "preset": PRESET[name],
+            "lpm_configs": {k: v.model_dump() for k, v in configs.items()}, "target_contexts": target_names,
+            "rows": df.to_dict(orient="records"), "summary": pooled.to_dict(orient="records"),
+            "per_context_summary": summary(df).to_dict(orient="records"), "wall_seconds": wall,
+            "build_seconds": built}
+
+
+def markdown(results: list[dict], args) -> str:
+    lines = ["# LPM accuracy benchmark", "",
+             f"Split seeds {args.seeds}; LPM ensemble seeds {args.lpm_seeds}; max_epochs {args.max_epochs}, "
+             f"patience {args.patience}. Mean ± std over split seeds and target contexts.", ""]
+    for res in results:
+        lines += [f"## {res['set']}: {DESCRIPTION[res['set']]}", ""]
+        n = res["notes"]
+        lines.append(f"{n['n_tuples']:,} tuples, {n['n_perturbations']} perturbations x {n['n_readouts']} readouts x "
+                     f"{n['n_contexts']} contexts; min_perturbations {n['min_perturbations']}; "
+                     f"wall {res['wall_seconds']:.0f}s." + (f" Readouts: {n['readouts_subsampled']}."
+                                                            if "readouts_subsampled" in n else ""))
+        if res.get("not_applicable"):
+            lines += ["", "Split not applicable (no eligible target context).", ""]
+            continue
+        lines += [f"Target contexts: {', '.join(res['target_contexts'])}.", ""]
+        s = pd.DataFrame(res["summary"]).set_index("model")
+        fit = pd.DataFrame(res["rows"]).groupby("model")["fit_seconds"].mean()
+        lines.append("| model | " + " | ".join(TABLE_METRICS) + " | fit s |")
+        lines.append("|---" * (len(TABLE_METRICS) + 2) + "|")
+        for model in s.index:
+            cells = [f"{s.at[model, m]:.3f} ± {s.at[model, m + '_std']:.3f}" for m in TABLE_METRICS]
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {fit[model]:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in results if r.get("summary")]
+    if not done:
+        return
+    models = list(dict.fromkeys(m for r in done for m in (row["model"] for row in r["summary"])))
+    fig, ax = plt.subplots(figsize=(max(8, 1.9 * len(done) + 2), 4.8))
+    width = 0.8 / len(models)
+    colors = plt.get_cmap("tab10")
+    for i, model in enumerate(models):
+        means, stds = [], []
+        for r in done:
+            row = next((x for x in r["summary"] if x["model"] == model), None)
+            means.append(row["pearson_centered_per_experiment"] if row else np.nan)
+            stds.append(row["pearson_centered_per_experiment_std"] if row else 0)
+        x = np.arange(len(done)) + (i - (len(models) - 1) / 2) * width
+        ax.bar(x, means, width, yerr=stds, label=model, color=colors(i % 10), capsize=2)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(len(done)), [r["set"] for r in done])
+    ax.set_ylabel("centered per-experiment Pearson")
+    ax.set_title("LPM vs baselines, unseen experiments (mean ± std over split seeds x target contexts)")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--seeds", default="0,1,2", help="split seeds")
+    ap.add_argument("--max-epochs", type=int, default=30)
+    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--lpm-seeds", default="13,14,15", help="LPM ensemble seeds")
+    ap.add_argument("--readouts", default="sciplex=600,neurips=300,replogle=1000,l1000=300,sim=0",
+                    help="per set: cap on readouts (seeded random genes), 0 = all")
+    ap.add_argument("--min-perturbations", default="l1000=4",
+                    help="per set: min perturbations of an eligible target context (default 10)")
+    ap.add_argument("--variant-sets", default="sciplex,l1000", help="sets that also run lpm-init0.1")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = ap.parse_args()
+    args.sets = [s for s in args.sets.split(",") if s]
+    unknown = set(args.sets) - set(SETS)
+    if unknown:
+        raise SystemExit(f"unknown set(s) {sorted(unknown)}; sets: {', '.join(SETS)}")
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.lpm_seeds = [int(s) for s in args.lpm_seeds.split(",")]
+    args.readouts = parse_kv(args.readouts)
+    args.min_perturbations = parse_kv(args.min_perturbations)
+    args.variant_sets = set(filter(None, args.variant_sets.split(",")))
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    log(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu_count {os.cpu_count()}, "
+        f"load {os.getloadavg()}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results, traces = [], []
+    meta = {"sets": args.sets, "split_seeds": args.seeds, "lpm_seeds": args.lpm_seeds, "max_epochs": args.max_epochs,
+            "patience": args.patience, "readouts": args.readouts, "min_perturbations": args.min_perturbations,
+            "variant_sets": sorted(args.variant_sets), "threads": args.threads, "torch": torch.__version__,
+            "cpu_count": os.cpu_count(), "platform": platform.platform(), "loadavg_start": os.getloadavg(),
+            "fractions": [0.7, 0.15, 0.15], "known_only": True}
+
+    def write():
+        meta["loadavg_end"] = os.getloadavg()
+        meta["wall_seconds_total"] = time.perf_counter() - started
+        payload = {"meta": meta, "sets": results, "lpm_fits": traces}
+        (args.out / "bench_accuracy.json").write_text(json.dumps(payload, indent=1, default=float))
+        (args.out / "bench_accuracy.md").write_text(markdown(results, args))
+        plot(results, args.out / "bench_accuracy.png")
+
+    for name in args.sets:
+        results.append(run_set(name, args, traces))
+        write()  # after every set, so a cut-off run keeps what it finished
+    log(f"all done in {time.perf_counter() - started:.0f}s; wrote {args.out}/bench_accuracy.{{json,md,png}}")
+    print(markdown(results, args))
+
+
+if __name__ == "__main__":
+    main()
