@@ -1,0 +1,1 @@
+"""Click commands that live beside the features they drive; ``lpm_kg.cli`` adds them to ``lpm-kg``."""

@@ -1,0 +1,1 @@
+"""Discovery on the LPM's embeddings and predictions: mechanisms of action, gene-gene networks."""
