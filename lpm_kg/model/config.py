@@ -32,7 +32,7 @@ PRESETS: dict[str, LPMConfig] = {
                                learning_rate=0.005, lr_decay=0.99),
     # Small and quick, for the demo and tests: a few seeds, small tables.
     "small": LPMConfig(embedding_dim=32, hidden=[128, 128], dropout=0.0, batch_size=512, learning_rate=0.003,
-                       lr_decay=0.98, max_epochs=60, patience=8, seeds=[13, 14, 15], embedding_init_std=0.1),
+                       lr_decay=0.98, max_epochs=40, patience=5, seeds=[13, 14, 15], embedding_init_std=0.1),
 }
 
 
