@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     neo4j_password: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_PASSWORD", "LPM_KG_NEO4J_PASSWORD"))
     neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "LPM_KG_NEO4J_DATABASE"))
 
+    torch_threads: int | None = None
+    """CPU threads for training (default: torch's choice). 1 is much faster on a machine that
+    other work keeps busy: spinning OpenMP threads collapse under oversubscription."""
+
     bolt_port: int = 7687
     http_port: int = 7474
     heap: str = "1g"

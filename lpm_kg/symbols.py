@@ -79,6 +79,8 @@ def normalize_compound(name: str) -> tuple[str, list[str]]:
     base = _SALT_RE.sub("", base).strip().lower()
     if not base:  # the whole name was in brackets
         base, aliases = raw.lower(), []
+    # Sources write one drug as "triamcinolone acetonide" or "triamcinolone-acetonide".
+    base = re.sub(r"\s+", "-", base)
     aliases = [a for a in aliases if a not in ("hydrochloride", "hcl", base)]
     # '+' joins combination parts and '_' separates symbol fields; neither may appear inside a part.
     base = base.replace("+", "(+)") if base.startswith("+") else base

@@ -49,16 +49,29 @@ def run_id_for(fingerprint: str, config: TrainConfig) -> str:
 
 
 def validation_mask(tuples: TupleSet, fraction: float, seed: int) -> np.ndarray:
-    """Hold out whole experiments ((perturbation, context) pairs), never Control."""
+    """Hold out whole experiments ((perturbation, context) pairs) for early stopping, never Control
+    and never a perturbation's last experiment: a perturbation seen only in validation would keep
+    its random embedding, be written back as if learned, and make early stopping meaningless."""
     if fraction <= 0:
         return np.zeros(len(tuples), bool)
     nc = len(tuples.contexts)
     exp = tuples.perturbation.astype(np.int64) * nc + tuples.context
     uniq = np.unique(exp)
     control = tuples.perturbations.index("Control") if "Control" in tuples.perturbations else -1
-    candidates = uniq[(uniq // nc) != control]
     rng = np.random.default_rng(seed)
-    held = rng.choice(candidates, int(round(fraction * len(candidates))), replace=False)
+    order = rng.permutation(len(uniq))
+    kept: set[int] = set()
+    candidates = []
+    for e in uniq[order]:  # the first experiment of each perturbation, in random order, stays in training
+        p = int(e // nc)
+        if p == control:
+            continue
+        if p in kept:
+            candidates.append(e)
+        else:
+            kept.add(p)
+    n_held = min(len(candidates), int(round(fraction * len(uniq))))
+    held = np.asarray(candidates[:n_held], dtype=np.int64)
     return np.isin(exp, held)
 
 

@@ -38,7 +38,7 @@ def read_table(path: Path, *, sep: str | None = None, header: int | None = 0, co
                          "number of fields on every row") from None
     if df.empty:
         raise InputError(str(path), "the file has a header but no data rows", "pass a file with data rows")
-    if not isinstance(df.index, pd.RangeIndex):
+    if not name.endswith(".parquet") and not isinstance(df.index, pd.RangeIndex):
         # pandas silently turns surplus leading fields into an index and shifts every value right.
         raise InputError(str(path), "rows have more fields than the header", "remove the extra fields or quote "
                          "values that contain the separator", row=1)

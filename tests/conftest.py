@@ -17,6 +17,10 @@ from lpm_kg.graph.schema import ensure_schema
 from lpm_kg.server import ManagedNeo4j, ensure_jars, free_port
 from lpm_kg.settings import Settings
 
+# One torch thread in tests and in the CLI processes they start: the test server and the tests
+# share two cores, and spinning OpenMP threads are very slow when oversubscribed.
+os.environ.setdefault("LPM_KG_TORCH_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LPM_KG_SHARED_DATA", REPO.parent / "shared" / "data"))
 HGNC = "gene-ids/hgnc_complete_set.txt.gz"

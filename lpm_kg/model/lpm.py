@@ -39,6 +39,11 @@ class LPM:
         """Train every seed on ``train`` = (p, r, c, y) id arrays in this vocabulary, stopping early
         on ``val``. With ``checkpoint``, progress is saved after each epoch and an existing file
         with the same config and vocabulary is resumed."""
+        from lpm_kg.settings import Settings
+
+        threads = Settings().torch_threads
+        if threads:
+            torch.set_num_threads(threads)
         train_t = Tensors.from_numpy(*train, self.device)
         val_t = Tensors.from_numpy(*val, self.device) if val is not None else None
         if checkpoint and Path(checkpoint).exists():
