@@ -448,5 +448,16 @@ def delete(dataset: str) -> None:
     click.echo(f"deleted {dataset}")
 
 
+def _add_feature_commands() -> None:
+    """Commands that live beside their features in lpm_kg/commands; each module lists its COMMANDS."""
+    from lpm_kg.commands import analytics, discovery_moa, query
+
+    for module in (discovery_moa, query, analytics):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_add_feature_commands()
+
 if __name__ == "__main__":
     main()

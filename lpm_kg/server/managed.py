@@ -120,7 +120,8 @@ class ManagedNeo4j:
 
     @property
     def browser_url(self) -> str:
-        method = "BASIC" if self.auth_enabled else "NO_AUTH"
+        # Browser 5.x knows NATIVE, SSO and NO_AUTH; any other value hides the user/password fields.
+        method = "NATIVE" if self.auth_enabled else "NO_AUTH"
         return f"{self.http_url}/browser/?dbms={self.uri}&preselectAuthMethod={method}"
 
     @property

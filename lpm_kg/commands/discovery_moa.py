@@ -1,0 +1,142 @@
+"""``lpm-kg similar`` and ``lpm-kg moa``: nearest perturbations in the learned space, and how well
+a compound's nearest genetic perturbations recover its annotated targets
+(:mod:`lpm_kg.discovery.moa`). ``lpm_kg.cli`` adds them with ``main.add_command``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lpm_kg.settings import Settings
+
+
+def _connect():
+    from lpm_kg.graph import Graph
+
+    return Graph.connect(Settings())
+
+
+def _k_list(text: str) -> list[int]:
+    try:
+        ks = sorted({int(t) for t in text.split(",") if t.strip()})
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of whole numbers, e.g. 1,5,10,20") from None
+    if not ks or ks[0] < 1:
+        raise click.BadParameter("give k values of at least 1, e.g. 1,5,10,20")
+    return ks
+
+
+@click.command("similar")
+@click.argument("symbol")
+@click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many neighbours.")
+@click.option("--genetic-only", is_flag=True, help="Only genetic perturbations, with their target genes "
+              "(a compound's candidate targets).")
+@click.option("--run", "run_id", help="Search this model run's stored embeddings exactly (default: the current "
+              "embeddings, through the vector index).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def similar(symbol: str, k: int, genetic_only: bool, run_id: str | None, as_json: bool) -> None:
+    """The perturbations nearest to SYMBOL in the LPM's perturbation embedding space (cosine,
+    scored (1 + cos) / 2)."""
+    from lpm_kg.discovery.moa import nearest_genetic
+    from lpm_kg.graph import writeback
+
+    with _connect() as graph:
+        if genetic_only:
+            rows = [{"perturbation": s, "target": t, "score": score}
+                    for s, t, score in nearest_genetic(graph, symbol, k, run=run_id)]
+        else:
+            found = writeback.most_similar(graph, "perturbations", symbol, k + 1, run=run_id)
+            rows = [{"perturbation": s, "score": score} for s, score in found if s != symbol][:k]
+    if as_json:
+        click.echo(json.dumps({"symbol": symbol, "run": run_id, "genetic_only": genetic_only, "neighbours": rows}))
+        return
+    if not rows:
+        click.echo(f"no {'genetic ' if genetic_only else ''}perturbation is embedded near {symbol}")
+        return
+    click.echo(f"nearest {'genetic ' if genetic_only else ''}perturbations to {symbol}"
+               + (f" (run {run_id})" if run_id else "") + ":")
+    for i, row in enumerate(rows, 1):
+        target = f"  target {row['target']}" if genetic_only else ""
+        click.echo(f"{i:>4}  {row['perturbation']:<40} {row['score']:.4f}{target}")
+
+
+def plot_recall(table, path: Path) -> Path:
+    """A bar chart of recall@k per method (matplotlib, Agg) written to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from lpm_kg.discovery.moa import METHODS
+
+    ks = sorted(table["k"].unique())
+    methods = [m for m in METHODS if m in set(table["method"])]
+    width = 0.8 / max(1, len(methods))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 + 1.2 * len(ks)), 3.6))
+    x = np.arange(len(ks))
+    for i, method in enumerate(methods):
+        part = table[table["method"] == method].set_index("k").reindex(ks)
+        ax.bar(x + (i - (len(methods) - 1) / 2) * width, part["recall"].fillna(0).to_numpy(), width, label=method)
+    n = int(table["n_compounds"].max()) if len(table) else 0
+    ax.set_xticks(x, [f"k={k}" for k in ks])
+    ax.set_ylim(0, 1.18)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.set_ylabel("recall@k (>= 1 target hit)")
+    ax.set_title(f"Annotated targets among a compound's k nearest\ngenetic perturbations ({n} compounds)", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, ncol=len(methods), loc="upper center")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+@click.command("moa")
+@click.option("--k", "k_text", default="1,5,10,20", show_default=True, help="Comma-separated k values.")
+@click.option("--run", "run_id", help="The model run to score (default: the run of the current embeddings).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a PNG bar chart of recall@k per method.")
+@click.option("--no-record", is_flag=True, help="Do not record the result on the model run's metrics.")
+def moa(k_text: str, run_id: str | None, as_json: bool, plot_path: Path | None, no_record: bool) -> None:
+    """Mechanism of action: how often a compound's nearest genetic perturbations name its
+    annotated targets, for the LPM's embeddings, raw measured signatures and random, on the same
+    compounds. Recorded on the model run's metrics under "moa"."""
+    from lpm_kg.discovery.moa import moa_recall, table_to_json, update_run_metrics
+
+    ks = _k_list(k_text)
+    with _connect() as graph:
+        table = moa_recall(graph, ks, run=run_id)
+        result = table_to_json(table)
+        recorded = None
+        if not no_record and result["run"] is not None:
+            update_run_metrics(graph, result["run"], {"moa": result})
+            recorded = result["run"]
+    if plot_path is not None:
+        plot_recall(table, plot_path)
+    if as_json:
+        click.echo(json.dumps({**result, "recorded_on": recorded, "plot": str(plot_path) if plot_path else None}))
+        return
+    click.echo(f"model run: {result['run'] or 'none'}; {result['n_compounds']} compound perturbations "
+               f"({result['n_distinct_compounds']} compounds) scored against {result['n_genetic']} "
+               "genetic perturbations")
+    if result["note"]:
+        click.echo(f"note: {result['note']}")
+    if result["n_compounds"]:
+        shown = table.copy()
+        for col in ("recall", "target_recall"):
+            shown[col] = shown[col].map(lambda v: "n/a" if v != v else f"{v:.3f}")
+        click.echo(shown.to_string(index=False))
+        click.echo("recall: share of compounds with >= 1 annotated target in the top k; target_recall: mean share "
+                   "of their targets in the top k; random: exact expectation")
+    if recorded:
+        click.echo(f"recorded on model run {recorded} (metrics key 'moa')")
+    if plot_path is not None:
+        click.echo(f"plot written to {plot_path}")
+
+
+COMMANDS = (similar, moa)

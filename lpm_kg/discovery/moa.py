@@ -1,0 +1,468 @@
+"""Mechanism of action from the shared perturbation space (../docs/lpm-model.md, "Discovery tasks").
+
+Compounds and genetic perturbations share the LPM's perturbation (P) embedding space, so a
+compound's nearest genetic perturbations name candidate targets (a statin next to the HMGCR
+knockdown). This module asks that question of the graph and scores it:
+
+* :func:`nearest_genetic`: a compound perturbation's ``k`` nearest genetic perturbations, with
+  their target genes, in one Cypher call (:data:`NEAREST_GENETIC_QUERY` on the vector index
+  ``perturbation_embedding``; :data:`NEAREST_GENETIC_RUN_QUERY`, exact, on a stored run).
+* :func:`moa_recall`: over compound perturbations with annotated targets
+  (``(Compound)-[:HAS_TARGET]->(Gene)``, any annotation dataset) that have a genetic perturbation
+  of at least one target among the candidates, how often the annotated targets come up among the
+  ``k`` nearest genetic perturbations, for three methods scored on the same compounds and the
+  same candidates in the same call:
+
+  - ``lpm-embedding``: cosine of the run's perturbation embeddings (exact, in NumPy; the same
+    ranking :func:`nearest_genetic` gets from the index, up to the index's approximation);
+  - ``raw-signature``: cosine of the measured profiles over shared readouts, per cell line both
+    were measured in (experiments of one perturbation in one cell line averaged), averaged over
+    those cell lines; a pair with no shared cell line (or fewer than ``min_shared_readouts``
+    readouts measured in both) cannot be compared and ranks last;
+  - ``random``: the exact expectation of a uniformly random ranking of the candidates.
+
+  Two numbers per (method, k): ``recall``, the fraction of compounds with at least one annotated
+  target among their k nearest genetic perturbations (a hit), and ``target_recall``, the mean over
+  compounds of the fraction of their (evaluable) targets found in the top k. Ties rank
+  pessimistically (a target tied with others takes the worst of their places).
+
+The candidates are the genetic perturbations measured in the run's datasets that the run embeds
+(without a run: every measured genetic perturbation, and the LPM is not scored). A compound is
+evaluated when it is measured in those datasets, embedded, and at least one of its targets is the
+gene of a candidate; the targets counted are those that are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lpm_kg.errors import LpmKgError
+from lpm_kg.graph.connection import Graph
+
+METHODS = ("lpm-embedding", "raw-signature", "random")
+DEFAULT_K = (1, 5, 10, 20)
+
+#: A compound perturbation's nearest genetic perturbations by the current embeddings, through the
+#: vector index. The index returns the ``$candidates`` nearest perturbations of any kind; the
+#: genetic ones among them are kept, nearest first, at most ``$k``. Scores are the index's cosine
+#: similarity, (1 + cos) / 2 in [0, 1]. Params: ``symbol``, ``k``, ``candidates`` (> k).
+NEAREST_GENETIC_QUERY = (
+    "MATCH (q:Perturbation {symbol: $symbol}) WHERE q.embedding IS NOT NULL "
+    "CALL db.index.vector.queryNodes('perturbation_embedding', $candidates, q.embedding) YIELD node, score "
+    "WITH q, node, score WHERE node.kind = 'genetic' AND node <> q "
+    "OPTIONAL MATCH (node)-[:TARGETS]->(g:Gene) "
+    "WITH node, score, coalesce(min(g.symbol), node.gene) AS target "
+    "RETURN node.symbol AS symbol, target, score ORDER BY score DESC, symbol LIMIT $k")
+
+#: The same, exact, on a stored run's Embedding history (``$run``): every genetic perturbation the
+#: run embeds is scored with ``vector.similarity.cosine`` (same scale as the index).
+NEAREST_GENETIC_RUN_QUERY = (
+    "MATCH (q:Embedding {id: $id}) "
+    "MATCH (e:Embedding {run: $run})-[:EMBEDS]->(node:Perturbation) "
+    "WHERE e.kind = 'perturbations' AND node.kind = 'genetic' AND e <> q "
+    "WITH node, vector.similarity.cosine(q.vector, e.vector) AS score "
+    "OPTIONAL MATCH (node)-[:TARGETS]->(g:Gene) "
+    "WITH node, score, coalesce(min(g.symbol), node.gene) AS target "
+    "RETURN node.symbol AS symbol, target, score ORDER BY score DESC, symbol LIMIT $k")
+
+
+class MoaError(LpmKgError, ValueError):
+    """A mechanism-of-action query that cannot be answered as asked."""
+
+
+# --------------------------------------------------------------------------- nearest genetic perturbations
+
+def nearest_genetic(graph: Graph, symbol: str, k: int = 10, run: str | None = None, *,
+                    candidates: int | None = None) -> list[tuple[str, str | None, float]]:
+    """The ``k`` genetic perturbations nearest to perturbation ``symbol`` (usually a compound's)
+    in the perturbation embedding space: ``(perturbation, target gene, score)``, nearest first,
+    scores (1 + cos) / 2.
+
+    Without ``run``: the current embeddings through the vector index, one call of
+    :data:`NEAREST_GENETIC_QUERY` asking the index for ``candidates`` neighbours (default
+    ``max(10 k, 200)``) and keeping the genetic ones. When that leaves fewer than ``k`` and the index
+    holds more, it asks once more for all of them. With ``run``: exact, on that run's stored
+    vectors (:data:`NEAREST_GENETIC_RUN_QUERY`).
+    """
+    k = int(k)
+    if k < 1:
+        raise MoaError(f"k must be at least 1, not {k}")
+    if run is not None:
+        rows = graph.read(NEAREST_GENETIC_RUN_QUERY, {"id": f"{run}:perturbations:{symbol}", "run": run, "k": k})
+        if not rows:
+            held = graph.read("MATCH (e:Embedding {id: $id}) RETURN count(e) AS n",
+                              {"id": f"{run}:perturbations:{symbol}"})[0]["n"]
+            if not held:
+                raise MoaError(f"run {run!r} holds no perturbation embedding of {symbol!r}; "
+                               "check the symbol and the run (`lpm-kg status`)")
+        return [(r["symbol"], r["target"], float(r["score"])) for r in rows]
+
+    asked = int(candidates) if candidates is not None else max(10 * k, 200)
+    rows = graph.read(NEAREST_GENETIC_QUERY, {"symbol": symbol, "k": k, "candidates": max(asked, k + 1)})
+    if len(rows) < k:
+        n = graph.read("MATCH (q:Perturbation {symbol: $symbol}) "
+                       "RETURN q.embedding IS NOT NULL AS embedded, "
+                       "COUNT { MATCH (p:Perturbation) WHERE p.embedding IS NOT NULL } AS n", {"symbol": symbol})
+        if not n:
+            raise MoaError(f"there is no Perturbation {symbol!r} in the graph")
+        if not n[0]["embedded"]:
+            raise MoaError(f"Perturbation {symbol!r} has no current embedding; train and write back a model "
+                           "(`lpm-kg sync`) or pass a run that embeds it")
+        if n[0]["n"] > asked:
+            rows = graph.read(NEAREST_GENETIC_QUERY, {"symbol": symbol, "k": k, "candidates": int(n[0]["n"])})
+    return [(r["symbol"], r["target"], float(r["score"])) for r in rows]
+
+
+# --------------------------------------------------------------------------- the evaluation set
+
+def current_embedding_run(graph: Graph) -> str | None:
+    """The run whose vectors are the Perturbation nodes' current embeddings, else the newest
+    complete run holding perturbation embeddings, else None."""
+    rows = graph.read("MATCH (p:Perturbation) WHERE p.embedding_run IS NOT NULL "
+                      "RETURN p.embedding_run AS run LIMIT 1")
+    if rows:
+        return rows[0]["run"]
+    rows = graph.read("MATCH (r:ModelRun) WHERE r.status = 'complete' "
+                      "AND EXISTS { MATCH (e:Embedding {run: r.run_id}) WHERE e.kind = 'perturbations' } "
+                      "RETURN r.run_id AS run ORDER BY r.created_at DESC, r.run_id DESC LIMIT 1")
+    return rows[0]["run"] if rows else None
+
+
+def _run_embeddings(graph: Graph, run: str) -> tuple[list[str], np.ndarray]:
+    rows = graph.read("MATCH (e:Embedding {run: $run}) WHERE e.kind = 'perturbations' "
+                      "RETURN e.symbol AS s, e.vector AS v ORDER BY s", {"run": run})
+    if not rows:
+        return [], np.zeros((0, 0), np.float32)
+    return [r["s"] for r in rows], np.array([r["v"] for r in rows], dtype=np.float32)
+
+
+@dataclass
+class _EvalSet:
+    run: str | None
+    datasets: list[str] | None
+    compounds: list[str]  # chemical perturbation symbols evaluated
+    compound_names: list[str]
+    targets: list[list[str]]  # each compound's evaluable targets
+    annotated: list[list[str]]  # each compound's annotated targets (all)
+    genetic: list[str]  # candidate genetic perturbations
+    genetic_gene: list[str]
+    note: str | None
+
+
+def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
+    datasets = None
+    embedded: set[str] | None = None
+    if run is not None:
+        info = graph.read("MATCH (r:ModelRun {run_id: $run}) RETURN r.datasets AS d", {"run": run})
+        if not info:
+            raise MoaError(f"there is no model run {run!r}; `lpm-kg status` lists the runs")
+        datasets = list(info[0]["d"] or []) or None
+        symbols, _ = _run_embeddings(graph, run)
+        if not symbols:
+            raise MoaError(f"model run {run!r} holds no perturbation embeddings; write them back first")
+        embedded = set(symbols)
+    measured = graph.read(
+        "MATCH (e:Experiment) WHERE $datasets IS NULL OR e.dataset IN $datasets "
+        "WITH DISTINCT e.perturbation AS s MATCH (p:Perturbation {symbol: s}) "
+        "WHERE p.kind IN ['genetic', 'chemical'] "
+        "RETURN p.symbol AS symbol, p.kind AS kind, "
+        "coalesce(head(COLLECT { MATCH (p)-[:TARGETS]->(g:Gene) RETURN g.symbol ORDER BY g.symbol }), p.gene) AS gene, "
+        "head(COLLECT { MATCH (p)-[:OF_COMPOUND]->(c:Compound) RETURN c.name ORDER BY c.name }) AS compound, "
+        "COLLECT { MATCH (p)-[:OF_COMPOUND]->(:Compound)-[:HAS_TARGET]->(t:Gene) RETURN DISTINCT t.symbol } AS targets "
+        "ORDER BY symbol", {"datasets": datasets})
+    genetic = [(r["symbol"], r["gene"]) for r in measured if r["kind"] == "genetic" and r["gene"]
+               and (embedded is None or r["symbol"] in embedded)]
+    genes = {g for _, g in genetic}
+    chemical = [r for r in measured if r["kind"] == "chemical"]
+    annotated = [r for r in chemical if r["targets"]]
+    kept = [r for r in annotated if (embedded is None or r["symbol"] in embedded)
+            and any(t in genes for t in r["targets"])]
+    note = None
+    where = f"model run {run!r}'s datasets ({', '.join(datasets)})" if datasets else "the graph"
+    if not kept:
+        if not chemical:
+            why = f"{where} hold no measured compound perturbations"
+        elif not annotated:
+            why = (f"none of the {len(chemical)} measured compound perturbations in {where} has an annotated target; "
+                   "load compound annotations (repurposing-hub, lincs-compounds)")
+        elif not genetic:
+            why = f"{where} hold no measured genetic perturbation{'' if embedded is None else ' the run embeds'}"
+        else:
+            why = (f"no annotated target of the {len(annotated)} annotated compound perturbations in {where} is "
+                   f"the target of one of the {len(genetic)} genetic perturbations measured there")
+        note = f"no compound can be evaluated: {why}"
+    return _EvalSet(run, datasets, [r["symbol"] for r in kept], [r["compound"] for r in kept],
+                    [sorted(t for t in r["targets"] if t in genes) for r in kept],
+                    [sorted(r["targets"]) for r in kept], [s for s, _ in genetic], [g for _, g in genetic], note)
+
+
+# --------------------------------------------------------------------------- similarities
+
+def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return an @ bn.T
+
+
+def embedding_similarity(graph: Graph, run: str, compounds: list[str], genetic: list[str]) -> np.ndarray:
+    """Cosine [n_compounds, n_genetic] of a run's perturbation embeddings."""
+    symbols, vectors = _run_embeddings(graph, run)
+    index = {s: i for i, s in enumerate(symbols)}
+    if not compounds or not genetic:
+        return np.zeros((len(compounds), len(genetic)))
+    a = vectors[[index[s] for s in compounds]].astype(np.float64)
+    b = vectors[[index[s] for s in genetic]].astype(np.float64)
+    return _cosine_rows(a, b)
+
+
+def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None, fetch_size: int = 500):
+    """Per cell line: (readouts, {perturbation: mean measured profile with NaN where unmeasured})."""
+    cell_of = {r["c"]: r["cell"] for r in graph.read(
+        "MATCH (c:Context) RETURN c.symbol AS c, coalesce(c.cell_line, c.symbol) AS cell")}
+    panels: dict[str, list[str]] = {}
+    sums: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+    counts: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+    by_cell_panel: dict[str, set] = defaultdict(set)
+    with graph.driver.session(database=graph.database, fetch_size=fetch_size) as session:
+        result = session.run("MATCH (e:Experiment) WHERE e.perturbation IN $perts "
+                             "AND ($datasets IS NULL OR e.dataset IN $datasets) "
+                             "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
+                             perts=perturbations, datasets=datasets)
+        for p, c, panel, v in result:
+            cell = cell_of.get(c, c)
+            arr = np.asarray(v, dtype=np.float64)
+            ok = np.isfinite(arr)
+            key = (p, panel)
+            slot = sums[cell].get(key)
+            if slot is None:
+                sums[cell][key] = np.where(ok, arr, 0.0)
+                counts[cell][key] = ok.astype(np.float64)
+            else:
+                slot += np.where(ok, arr, 0.0)
+                counts[cell][key] += ok
+            by_cell_panel[cell].add(panel)
+    if by_cell_panel:
+        needed = sorted({p for ps in by_cell_panel.values() for p in ps})
+        panels = {r["id"]: r["readouts"] for r in graph.read(
+            "MATCH (p:ReadoutPanel) WHERE p.id IN $ids RETURN p.id AS id, p.readouts AS readouts", {"ids": needed})}
+    out = {}
+    for cell, entries in sums.items():
+        readouts = sorted({r for pid in by_cell_panel[cell] for r in panels[pid]})
+        r_index = {r: i for i, r in enumerate(readouts)}
+        pos = {pid: np.array([r_index[r] for r in panels[pid]], dtype=np.int64) for pid in by_cell_panel[cell]}
+        total: dict[str, np.ndarray] = {}
+        n: dict[str, np.ndarray] = {}
+        for (p, pid), s in entries.items():
+            if p not in total:
+                total[p], n[p] = np.zeros(len(readouts)), np.zeros(len(readouts))
+            np.add.at(total[p], pos[pid], s)
+            np.add.at(n[p], pos[pid], counts[cell][(p, pid)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[cell] = (readouts, {p: np.where(n[p] > 0, total[p] / np.maximum(n[p], 1), np.nan) for p in total})
+    return out
+
+
+def signature_similarity(graph: Graph, compounds: list[str], genetic: list[str], datasets: list[str] | None = None,
+                         min_shared_readouts: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine [n_compounds, n_genetic] of measured profiles over the readouts measured in both,
+    per shared cell line, averaged over the cell lines where both were measured (with at least
+    ``min_shared_readouts`` readouts in common); NaN where there is none. Also returns the number
+    of cell lines averaged per pair."""
+    sim_sum = np.zeros((len(compounds), len(genetic)))
+    n_cells = np.zeros((len(compounds), len(genetic)), dtype=np.int64)
+    if not compounds or not genetic:
+        return sim_sum, n_cells
+    profiles = _profiles(graph, sorted(set(compounds) | set(genetic)), datasets)
+    for _, (readouts, prof) in profiles.items():
+        ci = [i for i, s in enumerate(compounds) if s in prof]
+        gi = [j for j, s in enumerate(genetic) if s in prof]
+        if not ci or not gi:
+            continue
+        a = np.array([prof[compounds[i]] for i in ci])
+        b = np.array([prof[genetic[j]] for j in gi])
+        used = np.isfinite(a).any(axis=0) & np.isfinite(b).any(axis=0)  # readouts both sides measured
+        a, b = a[:, used], b[:, used]
+        am, bm = np.isfinite(a).astype(np.float64), np.isfinite(b).astype(np.float64)
+        a0, b0 = np.nan_to_num(a), np.nan_to_num(b)
+        dot = a0 @ b0.T
+        na = (a0 ** 2) @ bm.T  # |a|^2 over the readouts b measured too
+        nb = am @ (b0 ** 2).T
+        shared = am @ bm.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cos = dot / np.sqrt(na * nb)
+        valid = (shared >= min_shared_readouts) & np.isfinite(cos) & (na > 0) & (nb > 0)
+        rows, cols = np.ix_(ci, gi)
+        sim_sum[rows, cols] += np.where(valid, cos, 0.0)
+        n_cells[rows, cols] += valid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = np.where(n_cells > 0, sim_sum / np.maximum(n_cells, 1), np.nan)
+    return sim, n_cells
+
+
+# --------------------------------------------------------------------------- ranks and recall
+
+def _target_ranks(scores: np.ndarray, genetic_gene: list[str], targets: list[str]) -> dict[str, int]:
+    """Each target's best rank among the candidates (1 = nearest), ties and incomparable
+    (NaN) scores pessimistic: rank = how many candidates score at least as high."""
+    s = np.where(np.isfinite(scores), scores, -np.inf)
+    ordered = np.sort(s)
+    n = len(s)
+    out = {}
+    genes = np.asarray(genetic_gene, dtype=object)
+    for t in targets:
+        best = s[genes == t].max()
+        out[t] = int(n - np.searchsorted(ordered, best, side="left"))
+    return out
+
+
+def _p_none_in_top(n: int, m: int, k: int) -> float:
+    """P(none of m given candidates among the top k of n in a uniformly random order)."""
+    if k >= n or m <= 0:
+        return 0.0 if m > 0 else 1.0
+    if m > n - k:
+        return 0.0
+    p = 1.0  # C(n - m, k) / C(n, k) = prod_{i < m} (n - k - i) / (n - i)
+    for i in range(m):
+        p *= (n - k - i) / (n - i)
+    return p
+
+
+def moa_ranks(graph: Graph, run: str | None = None, *, min_shared_readouts: int = 10) -> pd.DataFrame:
+    """Per evaluated compound perturbation: its compound, evaluable and annotated targets, the
+    number of candidate genetic perturbations of its targets, and each method's best target rank
+    (``rank_lpm``, ``rank_raw``; 1 = nearest) with per-target ranks (``target_ranks_lpm``,
+    ``target_ranks_raw``: gene -> rank). ``attrs`` holds ``run``, ``n_genetic``, ``genetic``
+    (gene per candidate) and ``note`` (why nothing could be evaluated, or None)."""
+    run = current_embedding_run(graph) if run is None else run
+    ev = _evaluation_set(graph, run)
+    n = len(ev.genetic)
+    lpm = embedding_similarity(graph, run, ev.compounds, ev.genetic) if run is not None else None
+    raw, n_cells = signature_similarity(graph, ev.compounds, ev.genetic, ev.datasets, min_shared_readouts)
+    genes = np.asarray(ev.genetic_gene, dtype=object)
+    rows = []
+    for i, symbol in enumerate(ev.compounds):
+        targets = ev.targets[i]
+        tr_lpm = _target_ranks(lpm[i], ev.genetic_gene, targets) if lpm is not None else {}
+        tr_raw = _target_ranks(raw[i], ev.genetic_gene, targets)
+        m_per = {t: int((genes == t).sum()) for t in targets}
+        rows.append({"perturbation": symbol, "compound": ev.compound_names[i], "targets": targets,
+                     "annotated_targets": ev.annotated[i], "n_target_perturbations": sum(m_per.values()),
+                     "target_perturbations": m_per,
+                     "rank_lpm": min(tr_lpm.values()) if tr_lpm else np.nan,
+                     "rank_raw": min(tr_raw.values()),
+                     "target_ranks_lpm": tr_lpm, "target_ranks_raw": tr_raw,
+                     "n_comparable_raw": int(np.isfinite(raw[i]).sum()),
+                     "n_shared_cell_lines": int(n_cells[i].max()) if n else 0})
+    frame = pd.DataFrame(rows, columns=["perturbation", "compound", "targets", "annotated_targets",
+                                        "n_target_perturbations", "target_perturbations", "rank_lpm", "rank_raw",
+                                        "target_ranks_lpm", "target_ranks_raw", "n_comparable_raw",
+                                        "n_shared_cell_lines"])
+    note = ev.note
+    if note is None and run is None:
+        note = ("no model run holds perturbation embeddings: the LPM is not scored (train and write back "
+                "one with `lpm-kg sync`)")
+    frame.attrs.update({"run": run, "datasets": ev.datasets, "n_genetic": n, "genetic": list(ev.genetic),
+                        "note": note})
+    return frame
+
+
+def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
+    """The tidy recall table of :func:`moa_ranks`' output: method, k, recall, target_recall,
+    n_compounds, n_genetic."""
+    n = int(ranks.attrs.get("n_genetic", 0))
+    run = ranks.attrs.get("run")
+    nc = len(ranks)
+    out = []
+    for k in sorted({int(k) for k in k_values}):
+        if k < 1:
+            raise MoaError(f"k must be at least 1, not {k}")
+        for method in METHODS:
+            if nc == 0 or (method == "lpm-embedding" and run is None):
+                hit = per_target = float("nan")
+            elif method == "random":
+                hit = float(np.mean([1 - _p_none_in_top(n, r.n_target_perturbations, k) for r in ranks.itertuples()]))
+                per_target = float(np.mean([np.mean([1 - _p_none_in_top(n, m, k)
+                                                     for m in r.target_perturbations.values()])
+                                            for r in ranks.itertuples()]))
+            else:
+                col = "target_ranks_lpm" if method == "lpm-embedding" else "target_ranks_raw"
+                hit = float(np.mean([min(tr.values()) <= k for tr in ranks[col]]))
+                per_target = float(np.mean([np.mean([v <= k for v in tr.values()]) for tr in ranks[col]]))
+            out.append({"method": method, "k": k, "recall": hit, "target_recall": per_target, "n_compounds": nc,
+                        "n_genetic": n})
+    table = pd.DataFrame(out, columns=["method", "k", "recall", "target_recall", "n_compounds", "n_genetic"])
+    table.attrs.update({key: ranks.attrs.get(key) for key in ("run", "datasets", "n_genetic", "note")})
+    table.attrs["n_compounds"] = nc
+    table.attrs["n_distinct_compounds"] = int(ranks["compound"].nunique()) if nc else 0
+    table.attrs["metrics"] = {
+        "recall": "fraction of compound perturbations with at least one annotated target among the k nearest "
+                  "genetic perturbations",
+        "target_recall": "mean over compound perturbations of the fraction of their targets (those with a genetic "
+                         "perturbation among the candidates) found among the k nearest",
+        "random": "exact expectation under a uniformly random ranking of the same candidates (k / n_genetic "
+                  "for one target with one perturbation)"}
+    return table
+
+
+def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | None = None, *,
+               min_shared_readouts: int = 10) -> pd.DataFrame:
+    """Recall of annotated targets among the k nearest genetic perturbations, for the LPM's
+    embeddings, the raw measured signatures and a random ranking, on the same compounds and
+    candidates (see the module docstring). ``run`` defaults to the run of the current embeddings.
+
+    Returns the tidy table ``method, k, recall, target_recall, n_compounds, n_genetic``; its
+    ``attrs`` hold ``run``, ``n_compounds``, ``n_distinct_compounds``, ``n_genetic``, ``metrics``
+    (what each column means) and ``note``: None, or why nothing (or not the LPM) could be scored.
+    With no compound to evaluate, every recall is NaN, ``n_compounds`` is 0 and ``note`` says why.
+    """
+    return recall_table(moa_ranks(graph, run, min_shared_readouts=min_shared_readouts), k_values)
+
+
+def table_to_json(table: pd.DataFrame) -> dict:
+    """The recall table and its attrs as JSON-safe data (NaN as None)."""
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else (v.item() if isinstance(v, np.generic) else v))
+             for k, v in row.items()} for row in table.to_dict(orient="records")]
+    meta = {k: table.attrs.get(k) for k in ("run", "datasets", "n_compounds", "n_distinct_compounds", "n_genetic",
+                                             "note", "metrics")}
+    return {**meta, "rows": rows}
+
+
+# --------------------------------------------------------------------------- model-run metrics
+
+def update_run_metrics(graph: Graph, run_id: str, updates: dict) -> dict:
+    """Merge ``updates`` into a ModelRun's ``metrics`` JSON (top-level keys replaced, the others
+    kept) in one write transaction that locks the run first, so concurrent updates of other keys
+    are not lost. Returns the merged metrics."""
+    payload = json.loads(json.dumps(updates, default=_json_default, allow_nan=True))
+
+    def work(tx):
+        rec = tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = r.metrics RETURN r.metrics AS m",
+                     id=run_id).single()
+        if rec is None:
+            return None
+        metrics = json.loads(rec["m"]) if rec["m"] else {}
+        if not isinstance(metrics, dict):
+            metrics = {"value": metrics}
+        metrics.update(payload)
+        tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = $m", id=run_id,
+               m=json.dumps(metrics, sort_keys=True, default=_json_default)).consume()
+        return metrics
+
+    merged = graph.write_tx(work)
+    if merged is None:
+        raise MoaError(f"there is no model run {run_id!r} to record metrics on")
+    return merged
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
