@@ -450,9 +450,9 @@ def delete(dataset: str) -> None:
 
 def _add_feature_commands() -> None:
     """Commands that live beside their features in lpm_kg/commands; each module lists its COMMANDS."""
-    from lpm_kg.commands import analytics, discovery_moa, query
+    from lpm_kg.commands import analytics, discovery_moa, discovery_network, query
 
-    for module in (discovery_moa, query, analytics):
+    for module in (discovery_moa, discovery_network, query, analytics):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -568,6 +568,10 @@ def prune_model_runs(graph: Graph, keep: int = 1) -> list[str]:
     for run_id in doomed:
         _delete_in_batches(graph, "MATCH (x:Embedding {run: $run})", {"run": run_id})
         _delete_in_batches(graph, "MATCH (x:PredictedExperiment {run: $run})", {"run": run_id})
+        # Inferred gene-gene edges (lpm_kg.discovery.networks) name their run too.
+        while graph.query("MATCH ()-[e:INFERRED_INTERACTION {run: $run}]->() WITH e LIMIT 10000 DELETE e "
+                          "RETURN count(*) AS n", {"run": run_id})[0]["n"]:
+            pass
         for kind, (label, _) in KINDS.items():
             while True:
                 n = graph.query(f"MATCH (n:{label}) WHERE n.embedding_run = $run WITH n LIMIT {DELETE_PER_TX} "
