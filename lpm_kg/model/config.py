@@ -19,8 +19,11 @@ class LPMConfig(BaseModel):
     patience: int | None = Field(5, ge=1, description="stop after this many epochs without a better validation "
                                                       "loss (None: never stop early)")
     seeds: list[int] = Field(default_factory=lambda: [13, 14, 15, 16, 17], min_length=1)
-    embedding_init_std: float = Field(1.0, gt=0, description="std of the normal init of the embedding tables "
-                                                             "(1.0 is torch's default, as in the reference)")
+    # The reference keeps torch's N(0, 1) for the tables. In benchmarks/bench_accuracy.py, N(0, 0.1)
+    # beat it on every real set tried (sci-Plex, Replogle, L1000), so it is our default; pass 1.0 to
+    # reproduce the reference.
+    embedding_init_std: float = Field(0.1, gt=0, description="std of the normal init of the embedding tables "
+                                                             "(1.0 reproduces the reference's torch default)")
     device: str = Field("auto", description="auto (CUDA when present), cpu, or cuda[:n]")
 
 
