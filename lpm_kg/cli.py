@@ -32,10 +32,7 @@ def main() -> None:
     """Perturbation experiments as a Neo4j knowledge graph, and the Large Perturbation Model on it."""
 
 
-def _connect():
-    from lpm_kg.graph import Graph
-
-    return Graph.connect(Settings())
+from lpm_kg.commands import connect as _connect  # noqa: E402
 
 
 # --------------------------------------------------------------------------- neo4j

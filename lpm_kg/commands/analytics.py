@@ -11,11 +11,7 @@ import click
 from lpm_kg.analytics import ENGINES, NETWORKS
 
 
-def _connect():
-    from lpm_kg.graph import Graph
-    from lpm_kg.settings import Settings
-
-    return Graph.connect(Settings())
+from lpm_kg.commands import connect as _connect  # noqa: E402
 
 
 @click.command("analytics")

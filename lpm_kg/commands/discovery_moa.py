@@ -9,13 +9,9 @@ from pathlib import Path
 
 import click
 
-from lpm_kg.settings import Settings
 
 
-def _connect():
-    from lpm_kg.graph import Graph
-
-    return Graph.connect(Settings())
+from lpm_kg.commands import connect as _connect  # noqa: E402
 
 
 def _k_list(text: str) -> list[int]:
