@@ -326,6 +326,35 @@ def presets() -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def runs(as_json: bool) -> None:
+    """List the model runs in the graph, newest first."""
+    from lpm_kg.graph import writeback
+
+    with _connect() as graph:
+        rows = writeback.list_model_runs(graph)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for r in rows:
+        click.echo(f"{r['run_id']:<20} {r['kind']:<5} {r['status']:<9} {str(r['created_at'])[:19]:<20} "
+                   f"embeddings={r['n_embeddings']} predicted={r['n_predictions']} datasets={','.join(r['datasets'])}")
+
+
+@main.command()
+@click.option("--keep", default=1, show_default=True, help="Complete runs to keep, newest first.")
+@click.option("--kind", type=click.Choice(["lpm", "eval"]), default="lpm", show_default=True,
+              help="Trained models (lpm) or evaluation records (eval).")
+def prune(keep: int, kind: str) -> None:
+    """Delete older model runs and everything they wrote (embedding history, predictions, inferred edges)."""
+    from lpm_kg.graph import writeback
+
+    with _connect() as graph:
+        deleted = writeback.prune_model_runs(graph, keep=keep, kind=kind)
+    click.echo(f"deleted {len(deleted)} run(s)" + (f": {', '.join(deleted)}" if deleted else ""))
+
+
+@main.command()
 def models() -> None:
     """List the models `lpm-kg eval` compares (the LPM and the baselines)."""
     from lpm_kg.eval.models import describe_models

@@ -151,3 +151,13 @@ def test_eval_and_predict_from_the_command_line(graph, neo4j_server, tmp_path):
     assert stored and len(stored[0]["v"]) == 40
     unknown = run("predict", "--context", "sim_SIM-B_CRISPRi", "--perturbation", "CRISPRi_NOPE")
     assert unknown.returncode == 2 and "never seen the perturbation 'CRISPRi_NOPE'" in unknown.stderr
+
+    listed = json.loads(run("runs", "--json").stdout)
+    assert {r["kind"] for r in listed} == {"lpm", "eval"}
+    kept = run("prune", "--keep", "1")  # one trained model: nothing to delete, and the eval record is no model
+    assert kept.returncode == 0 and "deleted 0 run(s)" in kept.stdout
+    pruned = run("prune", "--keep", "0", "--kind", "eval")
+    assert pruned.returncode == 0 and f"deleted 1 run(s): {result['run_id']}" in pruned.stdout
+    remaining = graph.read("MATCH (m:ModelRun) RETURN m.kind AS k")
+    assert [r["k"] for r in remaining] == ["lpm"]
+    assert graph.read("MATCH (x:PredictedExperiment) RETURN count(x) AS n")[0]["n"] > 0

@@ -542,8 +542,9 @@ def read_predictions(graph: Graph, run_id: str, *, perturbation: str | None = No
 
 # --------------------------------------------------------------------------- pruning
 
-def prune_model_runs(graph: Graph, keep: int = 1) -> list[str]:
-    """Delete all but the ``keep`` newest complete runs, with everything they wrote (Embedding
+def prune_model_runs(graph: Graph, keep: int = 1, kind: str = "lpm") -> list[str]:
+    """Delete all but the ``keep`` newest complete runs of ``kind`` (trained models by default;
+    evaluation records are another kind and never count against them), with everything they wrote (Embedding
     history, PredictedExperiments, node ``embedding`` properties they set). Runs still
     ``writing`` that are newer than the newest complete run may be in progress and are kept.
     Nodes whose current embedding came from a deleted run take that of the newest kept run that
@@ -551,7 +552,7 @@ def prune_model_runs(graph: Graph, keep: int = 1) -> list[str]:
     running it again."""
     if keep < 0:
         raise WritebackError(f"keep must be 0 or more, not {keep}")
-    runs = list_model_runs(graph)  # newest first
+    runs = [r for r in list_model_runs(graph) if r["kind"] == kind]  # newest first
     complete = [r for r in runs if r["status"] == "complete"]
     kept = {r["run_id"] for r in complete[:keep]}
     newest_complete = complete[0]["created_at"] if complete else None
