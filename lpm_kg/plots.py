@@ -27,7 +27,8 @@ OTHER = "other"
 _GREY = "#b0b0b0"
 
 
-def _figure(width: float, height: float):
+def figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas, never through pyplot's global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -36,7 +37,7 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
@@ -121,7 +122,7 @@ def embedding_map(graph: Graph, path, *, run: str | None = None, top: int = 10, 
     shown = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:top]
     colours = dict(zip(shown, _palette(len(shown))))
 
-    fig = _figure(9.5, 6.5)
+    fig = figure(9.5, 6.5)
     ax = fig.add_subplot(1, 1, 1)
     rest = ~np.isin(labels, shown)
     if rest.any():
@@ -144,7 +145,7 @@ def embedding_map(graph: Graph, path, *, run: str | None = None, top: int = 10, 
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
               title="mechanism of action / kind", title_fontsize=9)
     ax.grid(alpha=0.2)
-    out = _save(fig, path)
+    out = save_figure(fig, path)
     return {"path": str(out), "n_points": len(symbols), "run": run_name,
             "classes": {c: counts[c] for c in shown}, "n_other": int(rest.sum()),
             "explained_variance": [float(e) for e in explained]}
@@ -217,7 +218,7 @@ def gene_neighbourhood(graph: Graph, gene: str, path, *, run: str | None = None,
         g.add_edge(e["source"], e["target"], weight=abs(e["score"]))
     pos = nx.spring_layout(g, weight="weight", seed=seed, k=1.2 / np.sqrt(len(nodes)))
 
-    fig = _figure(8, 7)
+    fig = figure(8, 7)
     ax = fig.add_subplot(1, 1, 1)
     width = lambda s: 0.8 + 5.2 * ((abs(s) - lo) / (hi - lo) if hi > lo else 0.5)  # noqa: E731
     if hood["reference_only"]:
@@ -254,7 +255,7 @@ def gene_neighbourhood(graph: Graph, gene: str, path, *, run: str | None = None,
     ax.set_axis_off()
     ax.margins(0.12)
     ax.autoscale_view()
-    out = _save(fig, path)
+    out = save_figure(fig, path)
     return {**hood, "path": str(out), "n_confirmed": n_confirmed}
 
 
@@ -287,7 +288,7 @@ def bar_chart(table, metric: str, by: str | Sequence[str], path, *, hue: str | N
     if hue:
         stats[hue] = stats[hue].astype(str)
 
-    fig = _figure(max(5.0, 0.55 * len(groups) * max(1, len(hues)) + 2.0), 4.8)
+    fig = figure(max(5.0, 0.55 * len(groups) * max(1, len(hues)) + 2.0), 4.8)
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(groups))
     width = 0.8 / len(hues)
@@ -310,4 +311,4 @@ def bar_chart(table, metric: str, by: str | Sequence[str], path, *, hue: str | N
     n_rows = int(stats["count"].max()) if len(stats) else 0
     ax.set_title(title or (f"{metric} by {' / '.join(by_cols)}" + (f" (mean ± sd of up to {n_rows})" if n_rows > 1
                                                                    else "")), fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -17,42 +17,15 @@ from click.testing import CliRunner
 
 from conftest import clean, shared
 from lpm_kg.commands.query import format_table, queries_cmd, query_cmd
+from lpm_kg import cli
 from lpm_kg.queries import QueryError, get_query, list_queries, parse_query, run_query
 
 COOKBOOK = {"datasets", "dataset-contents", "perturbation-experiments", "experiment-profile", "readout-values",
             "top-effects", "gene-changes", "prediction", "top-predictions", "similar-perturbations", "gene-partners",
             "model-runs", "model-run", "moa-compounds", "compound"}
 
-DEMO_TOML = """
-[[sources]]
-path = "sim_genes.tsv"
-format = "hgnc"
-dataset = "demo-genes"
-
-[[sources]]
-path = "sim_measurements.csv"
-format = "long"
-dataset = "demo"
-
-[[sources]]
-path = "sim_compounds.txt"
-format = "repurposing-hub"
-dataset = "demo-compounds"
-
-[[sources]]
-path = "sim_network.tsv"
-format = "trrust"
-dataset = "demo-network"
-
-[model]
-datasets = ["demo"]
-preset = "small"
-overrides = { max_epochs = 5, seeds = [13] }
-
-[predict]
-unperformed = true
-max_experiments = 500
-"""
+# The demo's own sources and settings, trained briefly.
+DEMO_TOML = cli.DEMO_TOML.replace('preset = "small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
 
 
 def _hub_subset(path, compounds: set[str], moa: str):

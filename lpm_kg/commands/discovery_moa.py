@@ -60,10 +60,7 @@ def similar(symbol: str, k: int, genetic_only: bool, run_id: str | None, as_json
 
 def plot_recall(table, path: Path) -> Path:
     """A bar chart of recall@k per method (matplotlib, Agg) written to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lpm_kg.plots import figure, save_figure
     import numpy as np
 
     from lpm_kg.discovery.moa import METHODS
@@ -71,7 +68,8 @@ def plot_recall(table, path: Path) -> Path:
     ks = sorted(table["k"].unique())
     methods = [m for m in METHODS if m in set(table["method"])]
     width = 0.8 / max(1, len(methods))
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.6 + 1.2 * len(ks)), 3.6))
+    fig = figure(max(4.5, 1.6 + 1.2 * len(ks)), 3.6)
+    ax = fig.subplots()
     x = np.arange(len(ks))
     for i, method in enumerate(methods):
         part = table[table["method"] == method].set_index("k").reindex(ks)
@@ -84,11 +82,7 @@ def plot_recall(table, path: Path) -> Path:
     ax.set_title(f"Annotated targets among a compound's k nearest\ngenetic perturbations ({n} compounds)", fontsize=9)
     ax.legend(fontsize=8, frameon=False, ncol=len(methods), loc="upper center")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @click.command("moa")

@@ -34,13 +34,13 @@ def plot_table(table, path: Path, title: str = "") -> Path:
     """A PNG: one panel per reference, AUPRC per method as bars, the prior as a dashed line."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lpm_kg.plots import figure, save_figure
 
     refs = list(dict.fromkeys(table["reference"]))
     methods = list(dict.fromkeys(table["method"]))
-    fig, axes = plt.subplots(1, max(1, len(refs)), figsize=(3.2 * max(1, len(refs)) + 1, 3.6), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = figure(3.2 * max(1, len(refs)) + 1, 3.6)
+    axes = fig.subplots(1, max(1, len(refs)), squeeze=False)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, ref in zip(axes[0], refs):
         rows = table[table["reference"] == ref].set_index("method").reindex(methods)
         ax.bar(range(len(methods)), rows["auprc"].fillna(0).to_numpy(),
@@ -56,11 +56,7 @@ def plot_table(table, path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @click.command("network")
