@@ -4,10 +4,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import clean
 from lpm_kg.analytics import AnalyticsError, run_analytics
 from lpm_kg.plots import bar_chart, embedding_map, gene_neighbourhood, pca_2d, perturbation_classes
-from test_export import sync_tiny, write_fixture_inferred
+from test_export import sim  # noqa: F401  (the same tiny synced simulation, a module fixture)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -16,15 +15,6 @@ def assert_png(path, min_bytes=10_000):
     data = open(path, "rb").read()
     assert data[:8] == PNG, f"{path} is not a PNG"
     assert len(data) > min_bytes, f"{path} is only {len(data)} bytes"
-
-
-@pytest.fixture(scope="module")
-def sim(session_graph, tmp_path_factory):
-    """The tiny synced simulation with fixture inferred edges (see test_export): (graph, run id)."""
-    clean(session_graph)
-    run_id = sync_tiny(session_graph, tmp_path_factory.mktemp("sim"), tmp_path_factory.mktemp("runs"))
-    write_fixture_inferred(session_graph, run_id)
-    return session_graph, run_id
 
 
 def test_embedding_map(sim, tmp_path):

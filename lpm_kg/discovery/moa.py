@@ -436,33 +436,12 @@ def table_to_json(table: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------- model-run metrics
 
 def update_run_metrics(graph: Graph, run_id: str, updates: dict) -> dict:
-    """Merge ``updates`` into a ModelRun's ``metrics`` JSON (top-level keys replaced, the others
-    kept) in one write transaction that locks the run first, so concurrent updates of other keys
-    are not lost. Returns the merged metrics."""
+    """Merge ``updates`` into a ModelRun's ``metrics`` (top-level keys replaced, the others kept);
+    see :func:`lpm_kg.graph.writeback.merge_run_metrics`. Returns the merged metrics."""
+    from lpm_kg.graph.writeback import WritebackError, _json_default, merge_run_metrics
+
     payload = json.loads(json.dumps(updates, default=_json_default, allow_nan=True))
-
-    def work(tx):
-        rec = tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = r.metrics RETURN r.metrics AS m",
-                     id=run_id).single()
-        if rec is None:
-            return None
-        metrics = json.loads(rec["m"]) if rec["m"] else {}
-        if not isinstance(metrics, dict):
-            metrics = {"value": metrics}
-        metrics.update(payload)
-        tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = $m", id=run_id,
-               m=json.dumps(metrics, sort_keys=True, default=_json_default)).consume()
-        return metrics
-
-    merged = graph.write_tx(work)
-    if merged is None:
-        raise MoaError(f"there is no model run {run_id!r} to record metrics on")
-    return merged
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    try:
+        return merge_run_metrics(graph, run_id, payload)
+    except WritebackError as exc:
+        raise MoaError(str(exc)) from None

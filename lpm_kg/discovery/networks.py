@@ -57,7 +57,6 @@ touches no other. The evaluation is recorded in the ModelRun's ``metrics`` JSON 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -699,13 +698,6 @@ def delete_networks(graph: Graph, run_id: str, method: str | None = None) -> int
             return total
 
 
-def _merge(old: dict, new: dict) -> dict:
-    out = dict(old)
-    for k, v in new.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _clean(value):
     """JSON-safe: NaN and infinities as null, NumPy scalars as Python."""
     if isinstance(value, dict):
@@ -723,20 +715,10 @@ def record_network_metrics(graph: Graph, run_id: str, results: dict, key: str = 
     """Merge ``results`` into the run's ``metrics`` JSON under ``key`` (nested dicts merged, new
     values winning; the other keys untouched), read and written in one transaction. Returns the
     run's metrics after the merge."""
+    from lpm_kg.graph.writeback import merge_run_metrics
+
     _check_run(graph, run_id)
-    payload = _clean(results)
-
-    def work(tx):
-        rec = tx.run("MATCH (r:ModelRun {run_id: $id}) RETURN r.metrics AS m", id=run_id).single()
-        metrics = json.loads(rec["m"]) if rec and rec["m"] else {}
-        if not isinstance(metrics, dict):
-            metrics = {"previous": metrics}
-        metrics[key] = _merge(metrics.get(key) or {}, payload) if isinstance(metrics.get(key), dict) else payload
-        tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = $m", id=run_id,
-               m=json.dumps(metrics, sort_keys=True)).consume()
-        return metrics
-
-    return graph.write_tx(work)
+    return merge_run_metrics(graph, run_id, {key: _clean(results)}, deep=True)
 
 
 def metrics_payload(table: pd.DataFrame, networks: Mapping[str, GeneNetwork], *, top: int | None) -> dict:

@@ -195,6 +195,38 @@ def complete_model_run(graph: Graph, run_id: str, metrics: dict | None = None) -
                 {"id": run_id, "metrics": _to_json(metrics)})
 
 
+def _deep_merge(old: dict, new: dict) -> dict:
+    out = dict(old)
+    for k, v in new.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def merge_run_metrics(graph: Graph, run_id: str, updates: dict, *, deep: bool = False) -> dict:
+    """Merge ``updates`` into a run's ``metrics`` JSON, other keys kept: top-level keys replaced,
+    or with ``deep`` nested dicts merged. One write transaction that locks the run first, so
+    concurrent updates of other keys (``moa``, ``network``) are not lost. Returns the merged metrics."""
+    _check_run_id(run_id)
+
+    def work(tx):
+        rec = tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = r.metrics RETURN r.metrics AS m",
+                     id=run_id).single()
+        if rec is None:
+            return None
+        metrics = json.loads(rec["m"]) if rec["m"] else {}
+        if not isinstance(metrics, dict):
+            metrics = {"previous": metrics}
+        metrics = _deep_merge(metrics, updates) if deep else {**metrics, **updates}
+        tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = $m", id=run_id,
+               m=json.dumps(metrics, sort_keys=True, default=_json_default)).consume()
+        return metrics
+
+    merged = graph.write_tx(work)
+    if merged is None:
+        raise WritebackError(f"there is no model run {run_id!r} to record metrics on")
+    return merged
+
+
 _RUN_RETURN = ("RETURN r.run_id AS run_id, r.kind AS kind, r.status AS status, r.config AS config, "
                "r.data_fingerprint AS data_fingerprint, r.datasets AS datasets, r.metrics AS metrics, "
                "r.versions AS versions, r.created_at AS created_at, r.completed_at AS completed_at, "
