@@ -451,8 +451,18 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
                              columns=["perturbation", "context", "readout"])
         mean, std = model.predict(frame.perturbation.tolist(), frame.readout.tolist(), frame.context.tolist())
         frame["value"], frame["std"] = mean, std
+        from_priors = [p for p, s in zip(perturbations, model.prior_sources(list(perturbations))) if s == "prior"]
+        prior_run = model.priors.priors.run_id if model.is_graph else None
+        for p in from_priors:
+            click.echo(f"{p}: never measured in training; predicted from its graph prior (prior run {prior_run})")
         if not no_write:
+            if model.is_graph:
+                from lpm_kg.graph.priors import ensure_predicted_symbols, mark_prior_predictions
+
+                ensure_predicted_symbols(graph, list(perturbations), list(readouts))
             writeback.write_predictions(graph, run["run_id"], frame)
+            if from_priors:
+                mark_prior_predictions(graph, run["run_id"], [(p, context) for p in from_priors], prior_run)
     if out:
         frame.to_csv(out, index=False)
         click.echo(f"wrote {len(frame)} predictions to {out}")

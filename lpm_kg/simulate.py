@@ -60,6 +60,17 @@ class Simulation:
                       "pmid": "simulated"}).to_csv(files["network"], sep="\t", index=False, header=False)
         return files
 
+    def knowledge(self):
+        """The reference knowledge a user would load for this screen: the true network as
+        REGULATES and the compound table's targets and MOAs (lpm_kg.priors.Knowledge)."""
+        from lpm_kg.priors import Knowledge
+
+        src, dst = np.nonzero(self.network)
+        targets = {r.pert_iname: r.target.split("|") for r in self.compounds.itertuples()}
+        moas = {r.pert_iname: [r.moa] for r in self.compounds.itertuples()}
+        return Knowledge.from_tables(self.genes, regulates=[(self.genes[i], self.genes[j]) for i, j in zip(src, dst)],
+                                     compound_targets=targets, compound_moas=moas)
+
 
 def simulate(config: SimulationConfig | None = None) -> Simulation:
     cfg = config or SimulationConfig()

@@ -112,7 +112,7 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
          echo=print) -> SyncReport:
     from lpm_kg.graph import writeback
     from lpm_kg.loading import load
-    from lpm_kg.training import data_fingerprint, run_id_for, train_from_graph
+    from lpm_kg.training import train_from_graph, training_run_id
 
     report = SyncReport()
     for src in config.sources:
@@ -121,10 +121,9 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
         (report.unchanged if result.skipped else report.loaded).append(src.dataset)
         echo(f"  {src.dataset}: {'unchanged' if result.skipped else 'loaded'}")
 
-    fingerprint, datasets = data_fingerprint(graph, config.model.datasets)
+    _fingerprint, datasets, run_id, _knowledge = training_run_id(graph, config.model)
     if not datasets:
         raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
-    run_id = run_id_for(fingerprint, config.model)
     existing = writeback.get_model_run(graph, run_id)
     if existing and existing.get("status") == "complete":
         report.run_id = run_id
@@ -143,6 +142,13 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
                                data_fingerprint=result.fingerprint, datasets=result.datasets, metrics=result.metrics,
                                versions={"lpm_kg": lpm_kg.__version__, "torch": torch.__version__,
                                          "neo4j_driver": neo4j.__version__})
+    if result.priors is not None:
+        from lpm_kg.graph.priors import link_priors, write_gene_priors
+
+        written = write_gene_priors(graph, result.priors, result.knowledge)
+        link_priors(graph, result.run_id, result.priors.run_id)
+        echo(f"  gene priors {result.priors.run_id}: {int(result.priors.has_prior.sum())} genes"
+             + (" (already in the graph)" if written["up_to_date"] else " written to Gene.prior"))
     writeback.write_embeddings(graph, result.run_id, model)
     if config.predict.unperformed and config.predict.max_experiments > 0:
         todo = unperformed_experiments(result.tuples, config.predict.max_experiments)

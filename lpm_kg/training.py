@@ -42,9 +42,11 @@ def data_fingerprint(graph: Graph, datasets: list[str] | None) -> tuple[str, lis
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16], [p[0] for p in pairs]
 
 
-def run_id_for(fingerprint: str, config: TrainConfig) -> str:
-    """Deterministic: an interrupted run resumes its own checkpoint, a changed one starts anew."""
-    digest = hashlib.sha256((fingerprint + config.model_dump_json()).encode()).hexdigest()[:12]
+def run_id_for(fingerprint: str, config: TrainConfig, knowledge_fingerprint: str | None = None) -> str:
+    """Deterministic: an interrupted run resumes its own checkpoint, a changed one starts anew.
+    A graph-informed model also changes with the reference knowledge its priors come from."""
+    digest = hashlib.sha256((fingerprint + config.model_dump_json() + (knowledge_fingerprint or "")).encode()
+                            ).hexdigest()[:12]
     return f"lpm-{digest}"
 
 
@@ -84,21 +86,47 @@ class TrainResult:
     datasets: list[str]
     run_id: str
     metrics: dict
+    knowledge: object | None = None  # lpm_kg.priors.Knowledge, for a graph-informed model
+    priors: object | None = None  # lpm_kg.priors.GenePriors
+
+
+def read_model_knowledge(graph: Graph, config: TrainConfig):
+    """The reference knowledge a graph-informed model's priors come from (None for the paper's LPM)."""
+    spec = config.lpm_config().priors
+    if spec is None:
+        return None
+    from lpm_kg.priors import read_knowledge
+
+    return read_knowledge(graph, spec.relations)
+
+
+def training_run_id(graph: Graph, config: TrainConfig):
+    """(data fingerprint, datasets, run id, knowledge or None): what names a run before it trains."""
+    fingerprint, datasets = data_fingerprint(graph, config.datasets)
+    knowledge = read_model_knowledge(graph, config)
+    return fingerprint, datasets, run_id_for(fingerprint, config, knowledge.fingerprint() if knowledge else None), \
+        knowledge
 
 
 def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path | None = None,
                      show_progress: bool = True) -> TrainResult:
-    fingerprint, datasets = data_fingerprint(graph, config.datasets)
+    fingerprint, datasets, run_id, knowledge = training_run_id(graph, config)
     if not datasets:
         raise ValueError("no complete measurement dataset to train on; load one first (`lpm-kg load`)")
-    run_id = run_id_for(fingerprint, config)
+    source = priors = None
+    if knowledge is not None:
+        from lpm_kg.priors import fit_gene_priors
+        from lpm_kg.priors.inputs import PriorSource
+
+        priors = fit_gene_priors(knowledge, config.lpm_config().priors)
+        source = PriorSource(knowledge, priors)
     tuples = average_replicates(pull_tuples(graph, datasets))
     vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
     val = validation_mask(tuples, config.validation_fraction, config.split_seed)
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
     train = tuple(a[~val] for a in arrays)
     valid = tuple(a[val] for a in arrays) if val.any() else None
-    model = LPM(config.lpm_config(), vocab)
+    model = LPM(config.lpm_config(), vocab, priors=source)
     checkpoint = checkpoint_dir / f"{run_id}.pt" if checkpoint_dir else None
     model.fit(train, valid, checkpoint=checkpoint, show_progress=show_progress)
     metrics: dict = {"n_tuples": int(len(tuples)), "n_train": int((~val).sum()), "n_val": int(val.sum())}
@@ -108,4 +136,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
         metrics["val_rmse"] = float(np.sqrt(np.mean((mean - y) ** 2)))
         metrics["val_pearson"] = float(np.corrcoef(mean, y)[0, 1]) if len(y) > 1 else float("nan")
     metrics["epochs"] = {str(s): st.epoch for s, st in model.states.items()}
-    return TrainResult(model, tuples, val, fingerprint, datasets, run_id, metrics)
+    if priors is not None:
+        metrics["prior_run"] = priors.run_id
+        metrics["genes_with_prior"] = int(priors.has_prior.sum())
+    return TrainResult(model, tuples, val, fingerprint, datasets, run_id, metrics, knowledge, priors)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lpm_kg.priors.encoder import PriorSpec
+
 
 class LPMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,6 +27,12 @@ class LPMConfig(BaseModel):
     embedding_init_std: float = Field(0.1, gt=0, description="std of the normal init of the embedding tables "
                                                              "(1.0 reproduces the reference's torch default)")
     device: str = Field("auto", description="auto (CUDA when present), cpu, or cuda[:n]")
+    # The graph-informed LPM (lpm_kg.model.graph_module): None is the paper's model.
+    priors: PriorSpec | None = Field(None, description="gene priors from the graph's reference relations "
+                                                       "(None: the paper's LPM, no priors)")
+    free_dropout: float = Field(0.5, ge=0, lt=1, description="graph LPM: chance a learned (free) embedding is "
+                                                             "dropped whole in a training step")
+    interaction_rank: int = Field(32, ge=1, description="graph LPM: rank of the perturbation x readout term")
 
 
 PRESETS: dict[str, LPMConfig] = {
@@ -37,6 +45,10 @@ PRESETS: dict[str, LPMConfig] = {
     "small": LPMConfig(embedding_dim=32, hidden=[128, 128], dropout=0.0, batch_size=512, learning_rate=0.003,
                        lr_decay=0.98, max_epochs=40, patience=5, seeds=[13, 14, 15], embedding_init_std=0.1),
 }
+
+
+# Each preset again with graph priors: the graph-informed LPM ("graph-l1000", ...).
+PRESETS.update({f"graph-{name}": cfg.model_copy(update={"priors": PriorSpec()}) for name, cfg in list(PRESETS.items())})
 
 
 def preset(name: str, **overrides) -> LPMConfig:

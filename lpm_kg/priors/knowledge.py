@@ -1,0 +1,159 @@
+"""The reference knowledge the priors are built from, as plain arrays over one sorted gene list.
+
+Only reference relations and annotations are read: never a measurement. That is what makes a
+prior safe for a perturbation held out of training (tests/priors/test_knowledge.py checks it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Relation type -> what it contributes. MEMBER_OF joins a gene to a Complex (CORUM) or a GeneSet (GMT).
+RELATIONS = ("INTERACTS_WITH", "MEMBER_OF", "REGULATES")
+
+
+@dataclass
+class Knowledge:
+    """Gene-gene relations and compound annotations.
+
+    ``interacts``, ``regulates``: [n, 2] gene index pairs (regulates is TF -> target);
+    ``members``: [n, 2] (gene index, group index) with ``groups`` names and ``group_is_complex``;
+    ``compound_targets`` / ``compound_moas``: compound name -> gene symbols / MOA names.
+    """
+
+    genes: list[str]
+    interacts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    regulates: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    members: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    groups: list[str] = field(default_factory=list)
+    group_is_complex: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    compound_targets: dict[str, list[str]] = field(default_factory=dict)
+    compound_moas: dict[str, list[str]] = field(default_factory=dict)
+    relations: tuple[str, ...] = RELATIONS
+
+    def __post_init__(self):
+        self.gene_index = {g: i for i, g in enumerate(self.genes)}
+
+    @classmethod
+    def from_tables(cls, genes: Iterable[str], *, interacts=(), regulates=(), members=(), complexes=(),
+                    compound_targets=None, compound_moas=None, relations=RELATIONS) -> "Knowledge":
+        """From symbol pairs: ``interacts``/``regulates`` (a, b), ``members`` (gene, group);
+        ``complexes``: the group names that are complexes. Pairs naming an unknown gene are dropped."""
+        genes = sorted(set(genes))
+        index = {g: i for i, g in enumerate(genes)}
+
+        def pairs(rows):
+            out = [(index[a], index[b]) for a, b in rows if a in index and b in index and a != b]
+            return np.unique(np.asarray(out, np.int64).reshape(-1, 2), axis=0)
+
+        member_rows = [(g, s) for g, s in members if g in index]
+        groups = sorted({s for _, s in member_rows})
+        g_index = {s: i for i, s in enumerate(groups)}
+        mem = np.unique(np.asarray([(index[g], g_index[s]) for g, s in member_rows], np.int64).reshape(-1, 2), axis=0)
+        complexes = set(complexes)
+        return cls(genes, pairs(interacts) if "INTERACTS_WITH" in relations else pairs(()),
+                   pairs(regulates) if "REGULATES" in relations else pairs(()),
+                   mem if "MEMBER_OF" in relations else np.zeros((0, 2), np.int64),
+                   groups if "MEMBER_OF" in relations else [],
+                   np.array([s in complexes for s in groups], bool) if "MEMBER_OF" in relations else np.zeros(0, bool),
+                   {k: sorted(set(v)) for k, v in (compound_targets or {}).items() if v},
+                   {k: sorted(set(v)) for k, v in (compound_moas or {}).items() if v}, tuple(relations))
+
+    def fingerprint(self) -> str:
+        """Equal exactly when the knowledge is: the run id of priors fitted from it builds on this."""
+        h = hashlib.sha256()
+        h.update(json.dumps([self.genes, list(self.relations), self.groups]).encode())
+        for a in (self.interacts, self.regulates, self.members, self.group_is_complex):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(json.dumps([sorted(self.compound_targets.items()), sorted(self.compound_moas.items())]).encode())
+        return h.hexdigest()[:16]
+
+    def sizes(self) -> dict[str, int]:
+        return {"genes": len(self.genes), "interacts": len(self.interacts), "regulates": len(self.regulates),
+                "memberships": len(self.members), "groups": len(self.groups),
+                "annotated_compounds": len(self.compound_targets)}
+
+    def neighbours(self, max_group_size: int = 60) -> list[set[int]]:
+        """Per gene, the genes it interacts with, regulates, is regulated by or shares a complex
+        (of at most ``max_group_size`` members) with."""
+        out: list[set[int]] = [set() for _ in self.genes]
+        for a, b in np.concatenate([self.interacts, self.regulates]):
+            out[a].add(int(b))
+            out[b].add(int(a))
+        for members in self.complex_members(max_group_size):
+            for a in members:
+                out[a].update(int(b) for b in members if b != a)
+        return out
+
+    def complex_members(self, max_group_size: int = 60) -> list[np.ndarray]:
+        if not len(self.members):
+            return []
+        order = np.argsort(self.members[:, 1], kind="stable")
+        m = self.members[order]
+        cuts = np.flatnonzero(np.diff(m[:, 1])) + 1
+        out = []
+        for part in np.split(m, cuts):
+            if self.group_is_complex[part[0, 1]] and 2 <= len(part) <= max_group_size:
+                out.append(part[:, 0])
+        return out
+
+    def to_state(self) -> dict:
+        """Plain containers and arrays, for a checkpoint that loads with ``weights_only=True``."""
+        import torch
+
+        return {"genes": list(self.genes), "groups": list(self.groups), "relations": list(self.relations),
+                "interacts": torch.as_tensor(self.interacts), "regulates": torch.as_tensor(self.regulates),
+                "members": torch.as_tensor(self.members), "group_is_complex": torch.as_tensor(self.group_is_complex),
+                "compound_targets": dict(self.compound_targets), "compound_moas": dict(self.compound_moas)}
+
+    @classmethod
+    def from_state(cls, s: dict) -> "Knowledge":
+        arr = lambda t: np.asarray(t.numpy() if hasattr(t, "numpy") else t)  # noqa: E731
+        return cls(list(s["genes"]), arr(s["interacts"]).reshape(-1, 2), arr(s["regulates"]).reshape(-1, 2),
+                   arr(s["members"]).reshape(-1, 2), list(s["groups"]), arr(s["group_is_complex"]).astype(bool),
+                   dict(s["compound_targets"]), dict(s["compound_moas"]), tuple(s["relations"]))
+
+
+# One fixed query per relation type (a type cannot be a query parameter).
+_PAIR_QUERIES = {
+    "INTERACTS_WITH": "MATCH (a:Gene)-[:INTERACTS_WITH]->(b:Gene) RETURN a.symbol AS a, b.symbol AS b",
+    "REGULATES": "MATCH (a:Gene)-[:REGULATES]->(b:Gene) RETURN a.symbol AS a, b.symbol AS b",
+}
+
+
+def read_knowledge(graph, relations: Iterable[str] = RELATIONS) -> Knowledge:
+    """The reference relations named in ``relations`` and every compound annotation, from the graph."""
+    relations = tuple(relations)
+    unknown = set(relations) - set(RELATIONS)
+    if unknown:
+        from lpm_kg.errors import ConfigError
+
+        raise ConfigError(f"unknown prior relation(s) {', '.join(sorted(unknown))}; choose from {', '.join(RELATIONS)}")
+    genes = [r["s"] for r in graph.read("MATCH (g:Gene) RETURN g.symbol AS s ORDER BY s")]
+
+    def gene_pairs(rel: str):
+        if rel not in relations:
+            return []
+        rows = graph.read(_PAIR_QUERIES[rel])
+        return [(r["a"], r["b"]) for r in rows]
+
+    members, complexes = [], []
+    if "MEMBER_OF" in relations:
+        rows = graph.read("MATCH (g:Gene)-[:MEMBER_OF]->(s) RETURN g.symbol AS g, coalesce(s.id, s.name) AS s, "
+                          "s:Complex AS complex")
+        members = [(r["g"], ("complex:" if r["complex"] else "set:") + str(r["s"])) for r in rows]
+        complexes = [s for (_, s), r in zip(members, rows) if r["complex"]]
+    targets: dict[str, list[str]] = {}
+    for r in graph.read("MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene) RETURN c.name AS c, collect(g.symbol) AS g"):
+        targets[r["c"]] = r["g"]
+    moas: dict[str, list[str]] = {}
+    for r in graph.read("MATCH (c:Compound)-[:HAS_MOA]->(m:MOA) RETURN c.name AS c, collect(m.name) AS m"):
+        moas[r["c"]] = r["m"]
+    return Knowledge.from_tables(genes, interacts=gene_pairs("INTERACTS_WITH"), regulates=gene_pairs("REGULATES"),
+                                 members=members, complexes=complexes, compound_targets=targets, compound_moas=moas,
+                                 relations=relations)
