@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -22,10 +25,15 @@ from lpm_kg.queries import QueryError, get_query, list_queries, parse_query, run
 
 COOKBOOK = {"datasets", "dataset-contents", "perturbation-experiments", "experiment-profile", "readout-values",
             "top-effects", "gene-changes", "prediction", "top-predictions", "similar-perturbations", "gene-partners",
-            "model-runs", "model-run", "moa-compounds", "compound"}
+            "model-runs", "model-run", "moa-compounds", "compound", "prior-prediction"}
 
 # The demo's own sources and settings, trained briefly.
 DEMO_TOML = cli.DEMO_TOML.replace('preset = "small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
+# The same sources with the graph-informed LPM, synced first (so the paper model's run is the newest
+# and holds the current embeddings); it predicts one never-perturbed gene from its prior.
+GRAPH_TOML = cli.DEMO_TOML.replace('preset = "small"', 'preset = "graph-small"\noverrides = { max_epochs = 5, seeds = [13, 14] }'
+                                   ).replace("max_experiments = 500", "max_experiments = 0")
+NEVER_PERTURBED = "CRISPRi_SIMG002"  # SIMG002 is in the demo's network but never knocked down
 
 
 def _hub_subset(path, compounds: set[str], moa: str):
@@ -72,11 +80,23 @@ def cookbook(session_graph, neo4j_server, tmp_path_factory):
     _load(shared("corum/coreComplexes.txt"), "corum", "corum")
     _load(_string_subset(folder / "string_STAT1.tsv.gz", "STAT1"), "string", "string")
     simulate(SimulationConfig(seed=0)).write(folder / "demo")
+    (folder / "demo" / "graph.toml").write_text(GRAPH_TOML)
+    home = folder / "home"
+    graph_report = sync(graph, SyncConfig.from_toml(folder / "demo" / "graph.toml"), checkpoint_dir=home / "runs",
+                        show_progress=False, echo=lambda *_: None)
     (folder / "demo" / "lpm-kg.toml").write_text(DEMO_TOML)
-    report = sync(graph, SyncConfig.from_toml(folder / "demo" / "lpm-kg.toml"), checkpoint_dir=folder / "runs",
+    report = sync(graph, SyncConfig.from_toml(folder / "demo" / "lpm-kg.toml"), checkpoint_dir=home / "runs",
                   show_progress=False, echo=lambda *_: None)
     assert report.trained and report.n_predicted > 0
-    return SimpleNamespace(graph=graph, run_id=report.run_id, server=neo4j_server)
+    user, password = neo4j_server.auth
+    env = {**os.environ, "NEO4J_URI": neo4j_server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
+           "LPM_KG_DATA_DIR": str(home)}
+    predicted = subprocess.run([sys.executable, "-m", "lpm_kg.cli", "predict", "--run", graph_report.run_id,
+                                "--context", "demo_SIM-A_CRISPRi", "--perturbation", NEVER_PERTURBED], env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    return SimpleNamespace(graph=graph, run_id=report.run_id, graph_run_id=graph_report.run_id,
+                           prior_run=graph_report.metrics["prior_run"], server=neo4j_server)
 
 
 def _params(cookbook, name):
@@ -119,7 +139,7 @@ def _datasets(rows, cb):
     assert {"hgnc", "L1000", "drughub", "trrust", "corum", "string", "demo"} <= set(by_name)
     assert all(r["status"] == "complete" for r in rows)
     assert by_name["L1000"]["measurements"] > 100_000 and by_name["L1000"]["source"]
-    assert by_name["demo"]["model_runs"] == 1 and by_name["L1000"]["model_runs"] == 0
+    assert by_name["demo"]["model_runs"] == 2 and by_name["L1000"]["model_runs"] == 0  # the paper's and the graph LPM
     assert by_name["L1000"]["files"][0].endswith("ds_matrix.csv.gz") and by_name["L1000"]["loaded_at"]
 
 
@@ -204,9 +224,12 @@ def _gene_partners(rows, cb):
 
 
 def _model_runs(rows, cb):
-    assert [r["run"] for r in rows] == [cb.run_id]
-    assert rows[0]["kind"] == "lpm" and rows[0]["status"] == "complete" and rows[0]["datasets"] == ["demo"]
-    assert rows[0]["embeddings"] > 0 and rows[0]["predicted_experiments"] > 0
+    assert [r["run"] for r in rows][0] == cb.run_id  # newest first
+    assert {r["run"]: r["kind"] for r in rows} == {cb.run_id: "lpm", cb.graph_run_id: "lpm", cb.prior_run: "prior"}
+    assert all(r["status"] == "complete" for r in rows)
+    assert rows[0]["datasets"] == ["demo"] and rows[0]["embeddings"] > 0 and rows[0]["predicted_experiments"] > 0
+    graph_run = next(r for r in rows if r["run"] == cb.graph_run_id)
+    assert graph_run["predicted_experiments"] == 1  # the prior-based prediction
 
 
 def _model_run(rows, cb):
@@ -238,13 +261,22 @@ def _compound(rows, cb):
     assert sim["target_perturbations"] and set(sim["target_perturbations"]) == {f"CRISPRi_{t}" for t in sim["targets"]}
 
 
+def _prior_prediction(rows, cb):
+    assert [r["rank"] for r in rows] == list(range(1, 11))
+    assert {(r["run"], r["source"], r["prior_run"], r["gene"]) for r in rows} == {
+        (cb.graph_run_id, "prior", cb.prior_run, "SIMG002")}
+    assert rows[0]["gene_prior_current"] and rows[0]["gene_relations"] > 0
+    assert json.loads(rows[0]["prior_config"])["dim"] == 64
+    assert all(r["std"] > 0 for r in rows)  # two seeds: a spread
+
+
 CHECKS = {"datasets": _datasets, "dataset-contents": _dataset_contents,
           "perturbation-experiments": _perturbation_experiments, "experiment-profile": _experiment_profile,
           "readout-values": _readout_values, "top-effects": _top_effects, "gene-changes": _gene_changes,
           "prediction": _prediction, "top-predictions": _top_predictions,
           "similar-perturbations": _similar_perturbations, "gene-partners": _gene_partners,
           "model-runs": _model_runs, "model-run": _model_run, "moa-compounds": _moa_compounds,
-          "compound": _compound}
+          "compound": _compound, "prior-prediction": _prior_prediction}
 
 
 def test_gene_partners_puts_inferred_edges_beside_the_reference(cookbook):
