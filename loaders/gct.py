@@ -18,7 +18,7 @@ from lpm_kg.contract import ExperimentTable, average_replicates
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.symbols import Perturbation, is_control_name, parse_dose
-from lpm_kg.validate import check_matrix_finite, read_table
+from lpm_kg.validate import FLOAT32_MAX, check_matrix_finite, float32_overflow_error, read_table
 
 OPTIONS = {
     "level": "5 (signatures: values are changes) or 3 (expression: subtract the plate's controls); "
@@ -34,6 +34,17 @@ GENETIC_TYPES = {"trt_sh": "shRNA", "trt_sh.cgs": "shRNA", "trt_oe": "ORF", "trt
 
 # --------------------------------------------------------------------------- parsing
 
+def check_unique_ids(ids, file: str, what: str, where) -> None:
+    """Row (gene) and column (sample) ids must be unique; ``where(i)`` says where id ``i`` is."""
+    s = pd.Series(list(ids), dtype=object)
+    dup = s.duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero((s == s.iat[i]).to_numpy())[0])
+        raise InputError(file, f"{what} id {s.iat[i]!r} appears twice ({where(first)} and {where(i)})",
+                         f"give every {what} a unique id, or remove the repeated {what}", field="id")
+
+
 def parse_gct(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(matrix genes x samples, row metadata, column metadata) of a GCT 1.2 or 1.3 file."""
     file = str(path)
@@ -43,6 +54,7 @@ def parse_gct(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     with opener(path, "rt") as fh:
         version = fh.readline().strip()
         dims = fh.readline().rstrip("\n").split("\t")
+        header = fh.readline().rstrip("\r\n").split("\t")
     if version not in ("#1.2", "#1.3"):
         raise InputError(file, f"first line is {version[:20]!r}, not a GCT version", "pass a GCT 1.2 or 1.3 file",
                          row="1")
@@ -52,6 +64,9 @@ def parse_gct(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     except (ValueError, IndexError):
         raise InputError(file, f"second line {dims!r} does not give the matrix dimensions",
                          "write '<rows>\\t<columns>[\\t<row fields>\\t<column fields>]'", row="2") from None
+    # pandas renames repeated column names (X, X.1), so repeated sample ids are checked on the raw header.
+    first_sample = 2 if version == "#1.2" else n_rdesc + 1
+    check_unique_ids(header[first_sample:], file, "column", lambda k: f"column {first_sample + k + 1} of line 3")
     try:
         raw = pd.read_csv(path, sep="\t", skiprows=2, header=0, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
@@ -73,13 +88,19 @@ def parse_gct(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     if body.shape != (n_rows, n_cols):
         raise InputError(file, f"header promises {n_rows} x {n_cols} values but the body holds "
                          f"{body.shape[0]} x {body.shape[1]}", "fix the dimensions line or the truncated body", row="2")
+    first_line = 4 + (n_cdesc if version == "#1.3" else 0)
+    check_unique_ids(row_meta.iloc[:, 0], file, "row", lambda k: f"line {first_line + k}")
     values = body.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
         raise InputError(file, f"value {body.iat[i, j]!r} is not a finite number", "replace it with a number",
-                         row=f"{row_meta.iloc[i, 0]} (line {i + 3 + (n_cdesc if version == '#1.3' else 0) + 1})",
-                         field=str(col_meta['id'].iat[j]))
+                         row=f"{row_meta.iloc[i, 0]} (line {first_line + i})", field=str(col_meta['id'].iat[j]))
+    big = np.abs(values) > FLOAT32_MAX
+    if big.any():
+        i, j = map(int, np.argwhere(big)[0])
+        raise float32_overflow_error(body.iat[i, j], file, f"{row_meta.iloc[i, 0]} (line {first_line + i})",
+                                     str(col_meta["id"].iat[j]))
     matrix = pd.DataFrame(values, index=row_meta.iloc[:, 0].to_numpy(), columns=col_meta["id"].to_numpy())
     return matrix, row_meta.reset_index(drop=True), col_meta.reset_index(drop=True)
 
@@ -96,6 +117,8 @@ def parse_gctx(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     except (OSError, KeyError) as exc:
         raise InputError(file, f"not a readable GCTX file ({exc})",
                          "pass an HDF5 file with /0/DATA/0/matrix and /0/META/ROW, /0/META/COL") from None
+    check_unique_ids(row_meta["id"], file, "row", lambda k: f"/0/META/ROW/id[{k}]")
+    check_unique_ids(col_meta["id"], file, "column", lambda k: f"/0/META/COL/id[{k}]")
     # GCTX stores samples x genes (column-major from the GCT's point of view).
     if data.shape == (len(col_meta), len(row_meta)):
         data = data.T
@@ -128,12 +151,15 @@ def parse_triple(path: Path, options: dict):
     matrix_file, row_file, col_file = _triple_files(path, options)
     raw = read_table(matrix_file, dtype=str)
     raw = raw.set_index(raw.columns[0])
+    check_unique_ids(raw.index, str(matrix_file), "row", lambda k: f"line {k + 2}")
     row_meta = read_table(row_file, dtype=str)
     col_meta = read_table(col_file, dtype=str)
     for meta, f in ((row_meta, row_file), (col_meta, col_file)):
         if "id" not in meta.columns:
             meta.rename(columns={meta.columns[0]: "id"}, inplace=True)
+    check_unique_ids(row_meta["id"], str(row_file), "row", lambda k: f"line {k + 2}")
     row_meta = row_meta.set_index("id", drop=False).reindex(raw.index.astype(str))
+    check_unique_ids(col_meta["id"], str(col_file), "column", lambda k: f"line {k + 2}")
     missing_cols = [c for c in raw.columns if c not in set(col_meta["id"])]
     if missing_cols:
         raise InputError(str(col_file), f"no metadata row for matrix column {missing_cols[0]!r}",
@@ -145,6 +171,11 @@ def parse_triple(path: Path, options: dict):
         i, j = map(int, np.argwhere(bad)[0])
         raise InputError(str(matrix_file), f"value {raw.iat[i, j]!r} is not a finite number",
                          "replace it with a number", row=f"{raw.index[i]} (line {i + 2})", field=str(raw.columns[j]))
+    big = np.abs(values) > FLOAT32_MAX
+    if big.any():
+        i, j = map(int, np.argwhere(big)[0])
+        raise float32_overflow_error(raw.iat[i, j], str(matrix_file), f"{raw.index[i]} (line {i + 2})",
+                                     str(raw.columns[j]))
     matrix = pd.DataFrame(values, index=raw.index.astype(str), columns=raw.columns)
     return matrix, row_meta.reset_index(drop=True), col_meta.reset_index(drop=True)
 
@@ -190,6 +221,18 @@ def to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.Da
         raise InputError(file, f"row metadata has no field {gene_field!r}", "pass --option gene_field=<field>",
                          field=gene_field)
     genes = ctx.resolve_genes(row_meta[gene_field].astype(str).tolist(), field=gene_field)
+    resolved = pd.Series(genes, dtype=object)
+    dup = (resolved.notna() & resolved.duplicated()).to_numpy()
+    if dup.any():
+        # Two rows of one gene (two probes, or an old and a new symbol): one readout needs one value.
+        i = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero((resolved == resolved.iat[i]).to_numpy())[0])
+        ids = pd.Series(matrix.index, dtype=object)
+        a, b = row_meta[gene_field].iat[first], row_meta[gene_field].iat[i]
+        raise InputError(file, f"rows {ids.iat[first]!r} and {ids.iat[i]!r} both measure gene {genes[i]}"
+                         + (f" ({gene_field} {a!r} and {b!r})" if a != b else ""),
+                         "keep one row per gene (or average them) before loading, or pick another "
+                         "--option gene_field", row=str(ids.iat[i]), field=gene_field)
 
     level = ctx.option("level")
     if level is None:

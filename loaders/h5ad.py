@@ -17,6 +17,7 @@ from lpm_kg.contract import ExperimentTable
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.symbols import GENETIC_METHODS, Perturbation, is_control_name
+from lpm_kg.validate import FLOAT32_MAX, float32_overflow_error
 
 PERTURBATION_KEYS = ("target", "perturbation", "gene", "guide_target", "gene_target", "perturbed_gene")
 OPTIONS = {
@@ -115,6 +116,10 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
             i, j = map(int, np.argwhere(bad)[0])
             raise InputError(file, "a value is not a finite number", "replace NaN/inf in X",
                              row=adata.obs_names[i], field=gene_ids[j])
+        big = np.abs(values) > FLOAT32_MAX
+        if big.any():
+            i, j = map(int, np.argwhere(big)[0])
+            raise float32_overflow_error(float(values[i, j]), file, adata.obs_names[i], gene_ids[j])
         dup = pd.Series(labels).duplicated()
         if dup.any():
             i = int(dup.to_numpy().nonzero()[0][0])

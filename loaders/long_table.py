@@ -48,7 +48,7 @@ def read_long(path: Path, ctx) -> ExperimentTable:
         if blank.any():
             raise InputError(file, f"empty {cols[name]}", "fill it in or drop the row",
                              row=int(blank.to_numpy().nonzero()[0][0]) + 1, field=cols[name])
-    values = numeric_column(df["value"], file, cols["value"])
+    values = numeric_column(df["value"], file, cols["value"], float32=True)
     policy = ctx.option("duplicates", "error")
     if policy not in ("error", "average"):
         raise InputError(file, f"option duplicates={policy!r} is not error or average", "pass one of those",

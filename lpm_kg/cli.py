@@ -13,8 +13,35 @@ from lpm_kg.errors import LpmKgError
 from lpm_kg.settings import Settings
 
 
+def _write_crash_log(exc: BaseException) -> Path | None:
+    """The traceback of an unexpected error, in a log file under the data dir (else the temp dir)."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = f"lpm-kg {__version__}: {' '.join(sys.argv)}\n\n" + "".join(
+        traceback.format_exception(type(exc), exc, exc.__traceback__))
+    name = f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    folders = []
+    try:
+        folders.append(Settings().data_dir / "logs")
+    except Exception:  # a broken setting must not hide the original error
+        pass
+    folders.append(Path(tempfile.gettempdir()) / "lpm-kg-logs")
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+            return folder / name
+        except OSError:
+            continue
+    return None
+
+
 class _Group(click.Group):
-    """Prints lpm-kg's own errors as one clear line instead of a traceback."""
+    """Prints lpm-kg's own errors as one clear line instead of a traceback (exit code 2: the user
+    can fix them), and any other error as one line naming a log file with its traceback (exit 1)."""
 
     def invoke(self, ctx):
         from lpm_kg.server import MavenError, Neo4jServerError
@@ -24,6 +51,15 @@ class _Group(click.Group):
         except (LpmKgError, MavenError, Neo4jServerError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, EOFError):
+            raise  # click's own handling: usage errors, prompts answered with Ctrl-D, exit codes
+        except Exception as exc:
+            log = _write_crash_log(exc)
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            where = f"the traceback is in {log}" if log else "no log file could be written"
+            click.secho(f"error: unexpected {type(exc).__name__}{': ' + detail if detail else ''} ({where}; "
+                        "this is a bug in lpm-kg, please report it with that file)", fg="red", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=_Group)
@@ -138,7 +174,8 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Loader option (repeatable).")
 @click.option("--unmapped", type=click.Choice(["auto", "error", "skip"]), default="auto", show_default=True,
               help="Gene ids that do not resolve: auto drops a few (<=5%) and stops on more.")
-@click.option("--top-k", default=25, show_default=True, help="CHANGES relationships per experiment.")
+@click.option("--top-k", type=click.IntRange(min=0), default=25, show_default=True,
+              help="CHANGES relationships per experiment (0: none).")
 @click.option("--source", default=None, help="Provenance (default: SOURCES.md beside the file).")
 @click.option("--licence", default=None, help="Licence of the data.")
 @click.option("--force", is_flag=True, help="Reload even if the file is unchanged.")

@@ -41,8 +41,13 @@ class ExperimentTable:
 
     def __post_init__(self):
         self.values = np.ascontiguousarray(self.values, dtype=np.float32)
-        assert self.values.shape == (len(self.experiments), len(self.genes)), "values shape mismatch"
-        assert len(set(self.genes)) == len(self.genes), "duplicate readout genes"
+        # Loaders check their input and raise InputErrors; these catch a loader that did not.
+        if self.values.shape != (len(self.experiments), len(self.genes)):
+            raise ValueError(f"values shape {self.values.shape} does not match {len(self.experiments)} experiments "
+                             f"x {len(self.genes)} genes")
+        if len(set(self.genes)) != len(self.genes):
+            dup = pd.Series(self.genes)[pd.Series(self.genes).duplicated()].iat[0]
+            raise ValueError(f"readout gene {dup!r} appears twice in one ExperimentTable")
 
     @property
     def n_measurements(self) -> int:

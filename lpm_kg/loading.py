@@ -3,8 +3,10 @@ so that a repeated load is a no-op and an interrupted one is completed by the ne
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +19,18 @@ from lpm_kg.graph import write
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.schema import ensure_schema
 from lpm_kg.registry import LoaderSpec, get_loader
+from lpm_kg.symbols import normalize_cell_line, readout_symbol
+from lpm_kg.validate import corrupt_file_error
 
 UNMAPPED_POLICIES = ("auto", "error", "skip")
 # Under 'auto', a few retired or unknown ids are dropped with a record on the Dataset; more than
 # this share means the ids are probably of the wrong kind, and the load stops instead.
 AUTO_SKIP_MAX_FRACTION = 0.05
+# Names and symbols are keys of range indexes, which take about 8 KB of UTF-8 per entry (Neo4j
+# 5.26), composite keys such as (perturbation, context) and ids such as dataset:perturbation@cell
+# included. 1000 characters (at most 4000 bytes) keeps every key well inside that, and is far
+# above any real name: a longer one is a broken file (a missing line break, a shifted column).
+MAX_NAME_CHARS = 1000
 
 
 @dataclass
@@ -152,6 +161,56 @@ def payload_size(payload: Payload) -> int:
     return len(payload.members)
 
 
+def _check_names(values, file: str, what: str, field: str) -> None:
+    """Each distinct string in ``values`` (lists flattened) fits the graph's indexes."""
+    for v in values:
+        for x in (v if isinstance(v, (list, tuple, set)) or type(v).__name__ == "ndarray" else (v,)):
+            if isinstance(x, str) and len(x) > MAX_NAME_CHARS:
+                raise InputError(file, f"{what} {x[:40]!r}... is {len(x):,} characters long, more than the "
+                                 f"{MAX_NAME_CHARS:,} the graph's indexes take",
+                                 "shorten it; a name this long usually means a missing line break or a shifted "
+                                 "column", field=field)
+
+
+def check_payload(payload: Payload, file: str) -> None:
+    """What the writes would otherwise fail on halfway: checked before the first write, so a
+    failed load leaves the graph as it was."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(payload, ExperimentTable):
+        exps = payload.experiments
+        cells = []
+        for name in pd.unique(exps["cell_line"].astype(str)):
+            try:
+                cells.append(normalize_cell_line(name))
+            except ValueError:
+                raise InputError(file, f"cell line {name!r} has no letters or digits, so it cannot name a context",
+                                 "name the cell line with letters and digits (e.g. A549), or pass "
+                                 "--option cell_line=<name> where the format has it", field="cell_line") from None
+        _check_names(cells, file, "cell line", "cell_line")
+        _check_names({p.symbol for p in exps["perturbation"]}, file, "perturbation symbol", "perturbation")
+        _check_names([readout_symbol(g, payload.readout_modality) for g in payload.genes], file, "readout symbol",
+                     "readout")
+        _check_names([payload.context_tag], file, "context tag", "context")
+        inf = np.isinf(payload.values)
+        if inf.any():
+            i, j = map(int, np.argwhere(inf)[0])
+            raise InputError(file, f"the value of gene {payload.genes[j]} in experiment {exps['key'].iat[i]} is "
+                             "infinite (or too large for a 32-bit float)", "fix or rescale that value",
+                             row=str(exps["key"].iat[i]), field=payload.genes[j])
+    elif isinstance(payload, GeneTable):
+        for col in ("symbol", "hgnc_id", "entrez", "ensembl"):
+            if col in payload.genes.columns:
+                _check_names(payload.genes[col], file, f"gene {col}", col)
+    elif isinstance(payload, CompoundTable):
+        for col in ("name", "aliases", "moa"):
+            if col in payload.compounds.columns:
+                _check_names(payload.compounds[col], file, f"compound {col}", col)
+    elif isinstance(payload, GroupTable):
+        _check_names(payload.groups["id"], file, f"{payload.label} id", "id")
+
+
 def write_payload(graph: Graph, dataset: str, payload: Payload, *, top_k: int, progress=None) -> dict:
     if isinstance(payload, ExperimentTable):
         return write.write_experiments(graph, dataset, payload, top_k=top_k, progress=progress)
@@ -181,10 +240,17 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
     if not dataset or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", dataset):
         raise ConfigError(f"dataset name {dataset!r} must start with a letter or digit and hold only letters, "
                           "digits, '.', '_' and '-'")
+    if len(dataset) > MAX_NAME_CHARS:
+        raise ConfigError(f"dataset name {dataset[:40]!r}... is {len(dataset):,} characters long; use at most "
+                          f"{MAX_NAME_CHARS:,} (the graph indexes it)")
+    if top_k < 0:
+        raise ConfigError(f"--top-k must be 0 or more, not {top_k}")
     files = spec.input_files(path, options)
     for f in files:
         if not f.exists():
             raise InputError(str(f), "file not found", "check the path")
+        if f.is_dir():
+            raise InputError(str(f), "is a folder, not a file", "pass the path of the data file itself")
     ensure_schema(graph)
     digest = checksum(files, spec)
     load_options = {**options, "unmapped": unmapped, "top_k": top_k if spec.kind == "measurements" else None}
@@ -195,7 +261,11 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
         return LoadReport(dataset, format, True, {}, "unchanged since the last complete load")
 
     ctx = LoadContext(dataset, str(path), options, graph, unmapped)
-    payload = spec.read(path, ctx)  # validates everything before the first write
+    try:
+        payload = spec.read(path, ctx)  # validates everything before the first write
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a compressed file cut short or damaged
+        raise corrupt_file_error(str(path), exc) from None
+    check_payload(payload, str(path))
 
     auto_source, auto_licence = provenance(path)
     ds.begin(graph, dataset, checksum=digest, format=format, options=load_options, files=[str(f) for f in files],

@@ -5,12 +5,30 @@ after the header."""
 from __future__ import annotations
 
 import difflib
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lpm_kg.errors import InputError
+
+# Measurements are stored as 32-bit floats: a larger magnitude would silently become infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+CORRUPT_FIX = "download or export the file again (for a .gz file, `gzip -t FILE` shows whether it is intact)"
+
+
+def corrupt_file_error(file: str, exc: BaseException) -> InputError:
+    """A compressed file that ends early or does not decompress."""
+    detail = str(exc).splitlines()[0] if str(exc) else "unexpected end of data"
+    return InputError(file, f"the file is truncated or corrupt ({type(exc).__name__}: {detail})", CORRUPT_FIX)
+
+
+def float32_overflow_error(value, file: str, row, field: str) -> InputError:
+    shown = repr(value) if isinstance(value, str) else f"{float(value):g}"
+    return InputError(file, f"value {shown} is too large: measurements are stored as 32-bit floats, whose "
+                      f"magnitude is at most {FLOAT32_MAX:.4g}", "fix the value (a typo?) or rescale the column",
+                      row=row, field=field)
 
 
 def read_table(path: Path, *, sep: str | None = None, header: int | None = 0, comment: str | None = None,
@@ -32,6 +50,8 @@ def read_table(path: Path, *, sep: str | None = None, header: int | None = 0, co
                              low_memory=False)
     except pd.errors.EmptyDataError:
         raise InputError(str(path), "the file is empty", "pass a file with a header and at least one data row") from None
+    except (EOFError, zlib.error) as exc:
+        raise corrupt_file_error(str(path), exc) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise InputError(str(path), f"malformed file ({str(exc).splitlines()[0]})",
                          "check that it is a well-formed CSV/TSV/Parquet file with one header row and the same "
@@ -57,8 +77,9 @@ def require_columns(df: pd.DataFrame, columns: list[str], file: str, *, what: st
 
 
 def numeric_column(series: pd.Series, file: str, field: str, *, row_offset: int = 1,
-                   allow_nan: bool = False) -> np.ndarray:
-    """The column as float64; names the first row that is not a finite number."""
+                   allow_nan: bool = False, float32: bool = False) -> np.ndarray:
+    """The column as float64; names the first row that is not a finite number (or, with
+    ``float32``, too large to store as a measurement)."""
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if allow_nan:
@@ -67,6 +88,11 @@ def numeric_column(series: pd.Series, file: str, field: str, *, row_offset: int 
         i = int(np.flatnonzero(bad)[0])
         raise InputError(file, f"value {series.iloc[i]!r} is not a finite number", 
                          "replace it with a number, or drop the row", row=i + row_offset, field=field)
+    if float32:
+        big = np.abs(values) > FLOAT32_MAX
+        if big.any():
+            i = int(np.flatnonzero(big)[0])
+            raise float32_overflow_error(series.iloc[i], file, i + row_offset, field)
     return values
 
 
@@ -77,6 +103,10 @@ def check_matrix_finite(values: np.ndarray, file: str, row_names, col_names, *, 
         raise InputError(file, f"{what} {values[i, j]!r} is not a finite number",
                          "replace NaN/infinite entries with numbers or remove that row/column",
                          row=row_names[i], field=str(col_names[j]))
+    big = np.abs(values) > FLOAT32_MAX
+    if big.any():
+        i, j = map(int, np.argwhere(big)[0])
+        raise float32_overflow_error(float(values[i, j]), file, row_names[i], str(col_names[j]))
 
 
 def check_no_duplicates(df: pd.DataFrame, key: list[str], file: str, *, row_offset: int = 1) -> None:

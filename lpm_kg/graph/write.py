@@ -227,12 +227,13 @@ def write_compounds(graph: Graph, dataset: str, table: CompoundTable, progress: 
 
 
 def write_relations(graph: Graph, dataset: str, table: RelationTable, progress: Progress | None = None) -> dict:
-    assert table.rel_type in ("INTERACTS_WITH", "REGULATES")
+    if table.rel_type not in ("INTERACTS_WITH", "REGULATES"):
+        raise ValueError(f"unknown relation type {table.rel_type!r}")
     edges = table.edges
     prop_cols = [c for c in edges.columns if c not in ("source", "target")]
     rows = [{"s": s, "t": t, "props": {c: _clean(v) for c, v in zip(prop_cols, vals)}}
             for s, t, *vals in edges[["source", "target", *prop_cols]].itertuples(index=False, name=None)]
-    # The relationship type cannot be a parameter; it comes from the fixed set asserted above.
+    # The relationship type cannot be a parameter; it comes from the fixed set checked above.
     query = ("UNWIND $rows AS row MATCH (a:Gene {symbol: row.s}), (b:Gene {symbol: row.t}) "
              f"MERGE (a)-[r:{table.rel_type} {{dataset: $dataset}}]->(b) SET r += row.props, r.source = $source")
     for batch in _chunks(rows, ROWS_PER_TX):
@@ -243,7 +244,8 @@ def write_relations(graph: Graph, dataset: str, table: RelationTable, progress: 
 
 
 def write_groups(graph: Graph, dataset: str, table: GroupTable, progress: Progress | None = None) -> dict:
-    assert table.label in ("Complex", "GeneSet")
+    if table.label not in ("Complex", "GeneSet"):
+        raise ValueError(f"unknown group label {table.label!r}")
     groups = [{k: _clean(v) for k, v in r.items()} for r in table.groups.to_dict("records")]
     for batch in _chunks(groups, ROWS_PER_TX):
         graph.query(f"UNWIND $rows AS row MERGE (g:{table.label} {{id: row.id}}) SET g += row, g.dataset = $dataset",
