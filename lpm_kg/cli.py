@@ -411,10 +411,14 @@ def _csv(text: str | None) -> list[str] | None:
 @click.option("--models", "model_names", help="Comma-separated models (default: all; `lpm-kg models`).")
 @click.option("--preset", default="l1000", show_default=True, help="LPM preset (`lpm-kg presets`).")
 @click.option("--max-epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--split", type=click.Choice(["context", "perturbation", "readout"]), default="context",
+              show_default=True, help="context: the paper's unseen experiments; perturbation: perturbations held out "
+                                      "of every context; readout: readouts held out in the target context.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, as_json) -> None:
-    """Benchmark the LPM against the baselines on the paper's split, per target context, and
-    record the run in the graph."""
+def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, as_json) -> None:
+    """Benchmark the LPM against the baselines on a split, per target context, and record the run
+    in the graph. The graph models (graph-lpm, graph-neighbour-transfer, linear-priors) run when
+    named, and by default on the perturbation and readout splits."""
     import lpm_kg
     from lpm_kg.eval.benchmark import run_benchmark, summary
     from lpm_kg.graph import writeback
@@ -428,12 +432,21 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, as_json)
     with _connect() as graph:
         fingerprint, names = data_fingerprint(graph, _csv(datasets))
         tuples = pull_tuples(graph, names)
+        from lpm_kg.eval.models import MODELS
+
+        named = _csv(model_names) or []
+        knowledge = None
+        if split != "context" or any(getattr(MODELS.get(n), "needs_knowledge", False) for n in named):
+            from lpm_kg.priors import read_knowledge
+
+            knowledge = read_knowledge(graph)
         table = run_benchmark(tuples, _csv(targets), split_seeds, _csv(model_names), lpm_config=lpm_config,
-                              show_progress=not as_json)
+                              show_progress=not as_json, split=split, knowledge=knowledge)
         if table.empty:
             raise click.ClickException("no target context has enough perturbations shared with another context")
         config = {"datasets": names, "targets": _csv(targets), "seeds": split_seeds, "models": _csv(model_names),
-                  "lpm": lpm_config.model_dump()}
+                  "lpm": lpm_config.model_dump(), "split": split,
+                  "knowledge": knowledge.fingerprint() if knowledge is not None else None}
         import hashlib
 
         run_id = "eval-" + hashlib.sha256((fingerprint + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:12]

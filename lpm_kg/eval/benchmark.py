@@ -23,7 +23,11 @@ import pandas as pd
 from lpm_kg.eval.baselines import context_readout_means
 from lpm_kg.eval.metrics import TOP_K, compute_metrics
 from lpm_kg.eval.models import resolve_models
-from lpm_kg.eval.split import eligible_target_contexts, split_target_context
+from lpm_kg.eval.split import eligible_target_contexts, split_perturbations, split_readouts, split_target_context
+
+#: The splits: the paper's unseen (perturbation, context) experiments, unseen perturbations (held
+#: out of every context) and unseen readouts (held out in the target context).
+SPLITS = ("context", "perturbation", "readout")
 from lpm_kg.graph.pull import TupleSet, average_replicates
 
 KEYS = ["target_context", "seed", "model"]
@@ -63,11 +67,16 @@ def _context_ids(tuples: TupleSet, target_contexts, min_perturbations: int) -> l
     return out
 
 
+def _target_name(tuples: TupleSet, target: int) -> str:
+    return "all" if target < 0 else tuples.contexts[target]
+
+
 def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None = None,
                   seeds: Sequence[int] = (0,), models: dict[str, Callable] | Sequence[str] | None = None,
                   lpm_config=None, show_progress: bool = True, *,
                   fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), min_perturbations: int = 10,
-                  known_only: bool = True, top_k: int = TOP_K) -> pd.DataFrame:
+                  known_only: bool = True, top_k: int = TOP_K, split: str = "context",
+                  knowledge=None) -> pd.DataFrame:
     """One row per (target context, seed, model) with the split's sizes, fit/predict seconds and
     every metric of :func:`lpm_kg.eval.metrics.compute_metrics` as columns.
 
@@ -76,9 +85,12 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     :data:`lpm_kg.eval.models.MODELS`, a dict name -> factory returning an unfitted model, or None
     for all. ``lpm_config``: the LPM's :class:`LPMConfig` or preset name (default "small").
     """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
     tuples = average_replicates(tuples)
-    factories = resolve_models(models, lpm_config)
-    targets = _context_ids(tuples, target_contexts, min_perturbations)
+    factories = resolve_models(models, lpm_config, knowledge)
+    # The perturbation split holds perturbations out of every context at once: one "target".
+    targets = [-1] if split == "perturbation" else _context_ids(tuples, target_contexts, min_perturbations)
     n_p, n_r, n_c = len(tuples.perturbations), len(tuples.readouts), len(tuples.contexts)
     p, r, c, y = tuples.perturbation, tuples.readout, tuples.context, tuples.value
     from lpm_kg.model import Vocabulary  # the LPM's; the baselines only look up Control in it
@@ -92,12 +104,17 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     rows = []
     for target in targets:
         for seed in seeds:
-            split = split_target_context(tuples, target, seed, fractions, known_only=known_only)
-            tr, va, te = split.train, split.val, split.test
+            if split == "perturbation":
+                parts = split_perturbations(tuples, seed, fractions)
+            elif split == "readout":
+                parts = split_readouts(tuples, target, seed, fractions)
+            else:
+                parts = split_target_context(tuples, target, seed, fractions, known_only=known_only)
+            tr, va, te = parts.train, parts.val, parts.test
             reference = context_readout_means(r[tr], c[tr], y[tr], n_r, n_c)
             for name, factory in factories.items():
                 if bar:
-                    bar.set_postfix(context=tuples.contexts[target], seed=seed, model=name)
+                    bar.set_postfix(context=_target_name(tuples, target), seed=seed, model=name)
                 model = factory()
                 started = time.perf_counter()
                 model.fit(p[tr], r[tr], c[tr], y[tr], n_p, n_r, n_c, vocab=vocab,
@@ -106,8 +123,8 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
                 pred = model.predict(p[te], r[te], c[te])
                 done = time.perf_counter()
                 metrics = compute_metrics(y[te], pred, p[te], r[te], c[te], reference=reference, top_k=top_k)
-                rows.append({"target_context": tuples.contexts[target], "seed": seed, "model": name,
-                             **split.sizes(), "n_test_perturbations": len(split.test_perturbations),
+                rows.append({"target_context": _target_name(tuples, target), "split": split, "seed": seed,
+                             "model": name, **parts.sizes(), "n_test_perturbations": len(parts.test_perturbations),
                              "fit_seconds": fitted - started, "predict_seconds": done - fitted, **metrics})
                 if bar:
                     bar.update(1)

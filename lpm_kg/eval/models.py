@@ -63,9 +63,15 @@ class LPMModel(Baseline):
         val_t = None
         if val is not None and len(val[3]):
             val_t = (np.asarray(val[0]), np.asarray(val[1]), np.asarray(val[2]), as32(val[3]))
-        self.model_ = LPM(self._config(), vocab, device=self.device).fit(train, val_t,
-                                                                         show_progress=self.show_progress)
+        config = self._config()
+        self.model_ = LPM(config, vocab, device=self.device, priors=self._prior_source(config)).fit(
+            train, val_t, show_progress=self.show_progress)
+        if not self.model_.is_graph:
+            _mean_for_untrained(self.model_, train[0], train[1])
         return self
+
+    def _prior_source(self, config):
+        return None
 
     def predict(self, p, r, c):
         mean, std = self.model_.predict_ids(p, r, c)
@@ -73,11 +79,43 @@ class LPMModel(Baseline):
         return np.asarray(mean, dtype=np.float64)
 
 
-MODELS: dict[str, type[Baseline]] = {**BASELINES, LPMModel.name: LPMModel}
+def _mean_for_untrained(model, p, r) -> None:
+    """The paper's LPM has nothing to say about a perturbation or readout it never trained on: give
+    it the mean of the trained embeddings (so it predicts like an average known one), not its
+    random initial vector."""
+    import torch
+
+    v = model.vocab
+    atoms = np.unique(v.atom_matrix()[np.unique(p)])
+    trained_atoms = np.zeros(len(v.atoms) + 1, bool)
+    trained_atoms[atoms] = True
+    trained_atoms[len(v.atoms)] = True  # the padding row stays as it is
+    trained_readouts = np.zeros(len(v.readouts), bool)
+    trained_readouts[np.unique(r)] = True
+    with torch.no_grad():
+        for module in model.modules.values():
+            for table, trained in ((module.perturbation.weight, trained_atoms), (module.readout.weight, trained_readouts)):
+                mask = torch.as_tensor(trained, device=table.device)
+                if (~mask).any() and mask[:len(trained) - 1].any():
+                    rows = mask.clone()
+                    if table is module.perturbation.weight:
+                        rows[len(v.atoms)] = False  # the padding row is zero: not in the mean
+                    table[~mask] = table[rows].mean(0)
 
 
-def model_names() -> list[str]:
-    return list(MODELS)
+def _registry() -> dict[str, type[Baseline]]:
+    from lpm_kg.eval.graph_models import GraphLPMModel, GraphNeighbourTransfer, LinearPriors
+
+    return {**BASELINES, LPMModel.name: LPMModel, GraphNeighbourTransfer.name: GraphNeighbourTransfer,
+            LinearPriors.name: LinearPriors, GraphLPMModel.name: GraphLPMModel}
+
+
+MODELS: dict[str, type[Baseline]] = _registry()
+
+
+def model_names(graph: bool = True) -> list[str]:
+    """Every model; without ``graph``, only those that need no reference knowledge."""
+    return [n for n, cls in MODELS.items() if graph or not getattr(cls, "needs_knowledge", False)]
 
 
 def describe_models() -> dict[str, str]:
@@ -91,11 +129,12 @@ def make_model(name: str, **options) -> Baseline:
     return MODELS[name](**options)
 
 
-def resolve_models(models, lpm_config=None) -> dict[str, Callable[[], Baseline]]:
-    """Name -> factory from None (every model), a list of names, or a dict of name -> factory
-    (a class, or any callable returning an unfitted model)."""
+def resolve_models(models, lpm_config=None, knowledge=None) -> dict[str, Callable[[], Baseline]]:
+    """Name -> factory from None (every model; those needing reference knowledge only when
+    ``knowledge`` is given), a list of names, or a dict of name -> factory (a class, or any
+    callable returning an unfitted model). ``lpm_config`` configures "lpm" and "graph-lpm"."""
     if models is None:
-        models = model_names()
+        models = model_names(graph=knowledge is not None)
     if isinstance(models, str):
         models = [models]
     if isinstance(models, dict):
@@ -104,8 +143,15 @@ def resolve_models(models, lpm_config=None) -> dict[str, Callable[[], Baseline]]
     for name in models:
         if name not in MODELS:
             raise KeyError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+        cls = MODELS[name]
+        if getattr(cls, "needs_knowledge", False) and knowledge is None:
+            raise ValueError(f"model {name!r} needs the graph's reference knowledge (pass knowledge=)")
         if name == LPMModel.name:
             out[name] = lambda cfg=lpm_config: LPMModel(cfg)
+        elif name == "graph-lpm":
+            out[name] = lambda cfg=lpm_config, cls=cls: cls(cfg, knowledge=knowledge)
+        elif getattr(cls, "needs_knowledge", False):
+            out[name] = lambda cls=cls: cls(knowledge=knowledge)
         else:
-            out[name] = MODELS[name]
+            out[name] = cls
     return out

@@ -134,3 +134,51 @@ def eligible_target_contexts(tuples_or_arrays, min_perturbations: int = 10, *,
     shared = contexts_per_pert[ep] >= 2
     counts = np.bincount(ec[shared], minlength=n_c)
     return [int(i) for i in np.flatnonzero(counts >= min_perturbations)]
+
+
+def split_perturbations(tuples_or_arrays, seed: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), *,
+                        control_id: int | None = None) -> Split:
+    """Unseen perturbations: a seeded share of the perturbations (Control never) held out of every
+    context, for validation and for test, so the test asks for perturbations never measured
+    anywhere in training. ``target_context`` is -1 (every context)."""
+    p, _r, _c, perturbations, _contexts = _arrays(tuples_or_arrays)
+    f_train, f_val, f_test = (float(f) for f in fractions)
+    if min(f_train, f_val, f_test) < 0 or abs(f_train + f_val + f_test - 1.0) > 1e-6:
+        raise ValueError(f"fractions {fractions} must be non-negative and sum to 1")
+    ctrl = _control_id(perturbations, control_id)
+    candidates = np.unique(p)
+    candidates = candidates[candidates != ctrl] if ctrl is not None else candidates
+    n = len(candidates)
+    n_val, n_test = int(round(f_val * n)), int(round(f_test * n))
+    if n >= 3:
+        n_val, n_test = max(n_val, int(f_val > 0)), max(n_test, int(f_test > 0))
+    if n_val + n_test > n:
+        raise ValueError(f"only {n} perturbations for the split")
+    order = np.random.default_rng(seed).permutation(n)
+    val_perts = np.sort(candidates[order[:n_val]])
+    test_perts = np.sort(candidates[order[n_val:n_val + n_test]])
+    val, test = np.isin(p, val_perts), np.isin(p, test_perts)
+    train_perts = np.setdiff1d(np.unique(p), np.concatenate([val_perts, test_perts]))
+    return Split(~(val | test), val, test, -1, int(seed), train_perts, val_perts, test_perts)
+
+
+def split_readouts(tuples_or_arrays, target_context: int | str, seed: int,
+                   fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> Split:
+    """Unseen readouts in a context (the paper's PKD1 case): a seeded share of the target context's
+    readouts held out there for validation and test (they stay measured in other contexts, if any).
+    The ``*_perturbations`` fields hold readout ids here."""
+    _p, r, c, _perturbations, contexts = _arrays(tuples_or_arrays)
+    target = _context_id(target_context, contexts)
+    in_target = c == target
+    candidates = np.unique(r[in_target])
+    n = len(candidates)
+    n_val, n_test = int(round(fractions[1] * n)), int(round(fractions[2] * n))
+    if n >= 3:
+        n_val, n_test = max(n_val, 1), max(n_test, 1)
+    if n_val + n_test > n:
+        raise ValueError(f"context {target_context!r} has only {n} readouts for the split")
+    order = np.random.default_rng(seed).permutation(n)
+    val_r, test_r = np.sort(candidates[order[:n_val]]), np.sort(candidates[order[n_val:n_val + n_test]])
+    val, test = in_target & np.isin(r, val_r), in_target & np.isin(r, test_r)
+    return Split(~(val | test), val, test, target, int(seed), np.setdiff1d(candidates, np.r_[val_r, test_r]),
+                 val_r, test_r)

@@ -5,7 +5,7 @@ import pytest
 
 from lpm_kg.eval.baselines import (BASELINES, AdditiveTransfer, Baseline, ContextReadoutMean, Control, GlobalMean,
                                    Linear, PerturbationMeanOtherContexts)
-from lpm_kg.eval.models import MODELS, make_model, model_names
+from lpm_kg.eval.models import resolve_models, MODELS, make_model, model_names
 from lpm_kg.symbols import CONTROL
 
 # Perturbations: 0 = Control, 1, 2, 3 (3 never measured). Readouts 0, 1. Contexts 0, 1, 2 (2 empty).
@@ -168,7 +168,11 @@ def test_linear_unseen_perturbation_falls_back_to_means():
 def test_registry():
     assert set(BASELINES) == {"global-mean", "context-readout-mean", "control", "perturbation-mean-other-contexts",
                               "additive-transfer", "linear"}
-    assert model_names() == [*BASELINES, "lpm"] and "lpm" in MODELS
+    graph_models = ["graph-neighbour-transfer", "linear-priors", "graph-lpm"]  # they read the graph's knowledge
+    assert model_names() == [*BASELINES, "lpm", *graph_models] and "lpm" in MODELS
+    assert model_names(graph=False) == [*BASELINES, "lpm"]
+    with pytest.raises(ValueError, match="needs the graph's reference knowledge"):
+        resolve_models(["graph-lpm"])
     for name, cls in BASELINES.items():
         assert cls.name == name and issubclass(cls, Baseline) and cls.description
         model = make_model(name).fit(P, R, C, Y, *SIZES, vocab=VOCAB, val=(P[:2], R[:2], C[:2], Y[:2]))
