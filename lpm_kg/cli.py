@@ -478,6 +478,7 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
 
     from lpm_kg.graph import writeback
     from lpm_kg.model import LPM
+    from lpm_kg.training import checkpoint_path
 
     settings = Settings()
     with _connect() as graph:
@@ -489,7 +490,7 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
                         if r["kind"] == "lpm" and r["status"] == "complete"), None)
         if run is None:
             raise click.ClickException("no complete LPM run in the graph; run `lpm-kg sync` first")
-        checkpoint = settings.data_dir / "runs" / f"{run['run_id']}.pt"
+        checkpoint = checkpoint_path(settings.data_dir / "runs", run["run_id"])
         if not checkpoint.exists():
             raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
         model = LPM.load(checkpoint)

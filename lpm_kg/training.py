@@ -50,6 +50,24 @@ def run_id_for(fingerprint: str, config: TrainConfig, knowledge_fingerprint: str
     return f"lpm-{digest}"
 
 
+def checkpoint_path(runs_dir: Path, run_id: str) -> Path:
+    """Where run ``run_id``'s checkpoint lives: ``runs_dir/<run_id>.pt``. The run id is checked
+    first (run ids come back from the graph, which anyone with write access can edit), so no run id
+    can name a file outside ``runs_dir``; an invalid one raises a :class:`WritebackError`."""
+    from lpm_kg.graph.writeback import WritebackError, check_run_id
+
+    try:
+        check_run_id(run_id)
+    except WritebackError as e:
+        raise WritebackError(f"refusing to build a checkpoint path under {runs_dir}: {e}; the ModelRun in the "
+                             "graph is not one lpm-kg wrote: delete it (`lpm-kg prune`) and retrain "
+                             "(`lpm-kg sync`)") from None
+    path = Path(runs_dir) / f"{run_id}.pt"
+    if path.parent != Path(runs_dir):  # belt and braces: RUN_ID allows no separator
+        raise WritebackError(f"run id {run_id!r} names a checkpoint outside {runs_dir}")
+    return path
+
+
 def validation_mask(tuples: TupleSet, fraction: float, seed: int) -> np.ndarray:
     """Hold out whole experiments ((perturbation, context) pairs) for early stopping, never Control
     and never a perturbation's last experiment: a perturbation seen only in validation would keep
@@ -127,7 +145,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
     train = tuple(a[~val] for a in arrays)
     valid = tuple(a[val] for a in arrays) if val.any() else None
     model = LPM(config.lpm_config(), vocab, priors=source)
-    checkpoint = checkpoint_dir / f"{run_id}.pt" if checkpoint_dir else None
+    checkpoint = checkpoint_path(checkpoint_dir, run_id) if checkpoint_dir else None
     model.fit(train, valid, checkpoint=checkpoint, show_progress=show_progress)
     metrics: dict = {"n_tuples": int(len(tuples)), "n_train": int((~val).sum()), "n_val": int(val.sum())}
     if valid is not None:

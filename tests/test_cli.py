@@ -48,3 +48,22 @@ def test_bad_input_exits_with_a_one_line_error(graph, neo4j_server, tmp_path):
     assert proc.stderr.startswith("error: file ") and "row 1" in proc.stderr and "Traceback" not in proc.stderr
     unknown = _run(neo4j_server, "load", str(bad), "--format", "nope", "--dataset", "bad", check=False)
     assert unknown.returncode == 2 and "lpm-kg formats" in unknown.stderr
+
+
+def test_a_tampered_run_id_in_the_graph_never_becomes_a_checkpoint_path(graph, neo4j_server, tmp_path):
+    data_dir = tmp_path / "data"
+    (data_dir / "runs").mkdir(parents=True)
+    outside = tmp_path / "evil.pt"  # where data_dir/runs/../../evil.pt points
+    outside.write_text("not a checkpoint")
+    graph.query("CREATE (:ModelRun {run_id: '../../evil', kind: 'lpm', status: 'complete', created_at: datetime()})")
+    env = {**os.environ, "LPM_KG_DATA_DIR": str(data_dir)}
+    user, password = neo4j_server.auth
+    env.update(NEO4J_URI=neo4j_server.uri, NEO4J_USER=user, NEO4J_PASSWORD=password)
+    for args in (["predict", "--context", "K562", "--perturbation", "CRISPRi_STAT1"],
+                 ["predict", "--run", "../../evil", "--context", "K562", "--perturbation", "CRISPRi_STAT1"],
+                 ["network"]):
+        proc = subprocess.run([sys.executable, "-m", "lpm_kg.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "refusing to build a checkpoint path" in proc.stderr and "'../../evil' is not valid" in proc.stderr
+        assert "Traceback" not in proc.stderr and "not a safe LPM checkpoint" not in proc.stderr

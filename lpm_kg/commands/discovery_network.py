@@ -85,7 +85,7 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
     from lpm_kg.graph import Graph
     from lpm_kg.graph.pull import average_replicates, pull_tuples
     from lpm_kg.model import LPM
-    from lpm_kg.training import data_fingerprint
+    from lpm_kg.training import checkpoint_path, data_fingerprint
 
     settings = Settings()
     method_list = _csv(methods) or list(nw.METHODS)
@@ -96,7 +96,7 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
     ctx_opt = contexts if contexts in ("genetic", "all") else _csv(contexts)
     with Graph.connect(settings) as graph:
         run = _find_run(graph, run_id)
-        checkpoint = settings.data_dir / "runs" / f"{run['run_id']}.pt"
+        checkpoint = checkpoint_path(settings.data_dir / "runs", run["run_id"])
         if not checkpoint.exists():
             raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
         model = LPM.load(checkpoint)

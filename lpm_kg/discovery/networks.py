@@ -610,9 +610,9 @@ def format_table(table: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- graph write-back
 
 def _check_run(graph: Graph, run_id: str) -> None:
-    from lpm_kg.graph.writeback import _check_run_id, _require_run
+    from lpm_kg.graph.writeback import _require_run, check_run_id
 
-    _check_run_id(run_id)
+    check_run_id(run_id)
     _require_run(graph, run_id)
 
 

@@ -30,7 +30,8 @@ class Graph:
         """Connect to NEO4J_URI if set, else to the managed server (started if ``start``)."""
         settings = settings or Settings()
         if settings.neo4j_uri:
-            auth = (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_password else None
+            password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
+            auth = (settings.neo4j_user, password) if password else None
             graph = cls(settings.neo4j_uri, auth, settings.neo4j_database)
         else:
             from lpm_kg.server import managed_server

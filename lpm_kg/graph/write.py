@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lpm_kg.contract import CompoundTable, ExperimentTable, GeneTable, GroupTable, RelationTable
+from lpm_kg.errors import InputError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.symbols import Perturbation, context_symbol, normalize_cell_line, readout_symbol
 
@@ -226,16 +227,30 @@ def write_compounds(graph: Graph, dataset: str, table: CompoundTable, progress: 
     return {"n_compounds": len(rows)}
 
 
+RELATION_TYPES = ("INTERACTS_WITH", "REGULATES")
+GROUP_LABELS = ("Complex", "GeneSet")
+
+
+def _whitelisted(what: str, value, allowed: tuple[str, ...], dataset: str, source: str) -> str:
+    """``value`` if it is in ``allowed``: a label or relationship type cannot be a Cypher
+    parameter, so it is spliced into the query only from this fixed set (a real check, not an
+    ``assert``, which ``python -O`` strips)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(None, f"the {what} {value!r} of dataset '{dataset}' (source {source}) is not one lpm-kg "
+                         "writes, so nothing was written",
+                         f"use one of {', '.join(allowed)} (a loader's table names it)", field=what)
+    return value
+
+
 def write_relations(graph: Graph, dataset: str, table: RelationTable, progress: Progress | None = None) -> dict:
-    if table.rel_type not in ("INTERACTS_WITH", "REGULATES"):
-        raise ValueError(f"unknown relation type {table.rel_type!r}")
+    rel_type = _whitelisted("relationship type", table.rel_type, RELATION_TYPES, dataset, table.source)
     edges = table.edges
     prop_cols = [c for c in edges.columns if c not in ("source", "target")]
     rows = [{"s": s, "t": t, "props": {c: _clean(v) for c, v in zip(prop_cols, vals)}}
             for s, t, *vals in edges[["source", "target", *prop_cols]].itertuples(index=False, name=None)]
     # The relationship type cannot be a parameter; it comes from the fixed set checked above.
     query = ("UNWIND $rows AS row MATCH (a:Gene {symbol: row.s}), (b:Gene {symbol: row.t}) "
-             f"MERGE (a)-[r:{table.rel_type} {{dataset: $dataset}}]->(b) SET r += row.props, r.source = $source")
+             f"MERGE (a)-[r:{rel_type} {{dataset: $dataset}}]->(b) SET r += row.props, r.source = $source")
     for batch in _chunks(rows, ROWS_PER_TX):
         graph.query(query, {"rows": batch, "dataset": dataset, "source": table.source})
         if progress:
@@ -244,15 +259,14 @@ def write_relations(graph: Graph, dataset: str, table: RelationTable, progress: 
 
 
 def write_groups(graph: Graph, dataset: str, table: GroupTable, progress: Progress | None = None) -> dict:
-    if table.label not in ("Complex", "GeneSet"):
-        raise ValueError(f"unknown group label {table.label!r}")
+    label = _whitelisted("label", table.label, GROUP_LABELS, dataset, table.source)
     groups = [{k: _clean(v) for k, v in r.items()} for r in table.groups.to_dict("records")]
     for batch in _chunks(groups, ROWS_PER_TX):
-        graph.query(f"UNWIND $rows AS row MERGE (g:{table.label} {{id: row.id}}) SET g += row, g.dataset = $dataset",
+        graph.query(f"UNWIND $rows AS row MERGE (g:{label} {{id: row.id}}) SET g += row, g.dataset = $dataset",
                     {"rows": batch, "dataset": dataset})
     members = table.members[["group", "gene"]].to_dict("records")
     for batch in _chunks(members, ROWS_PER_TX):
-        graph.query(f"UNWIND $rows AS row MATCH (s:{table.label} {{id: row.group}}), (g:Gene {{symbol: row.gene}}) "
+        graph.query(f"UNWIND $rows AS row MATCH (s:{label} {{id: row.group}}), (g:Gene {{symbol: row.gene}}) "
                     "MERGE (g)-[m:MEMBER_OF {dataset: $dataset}]->(s)", {"rows": batch, "dataset": dataset})
         if progress:
             progress(len(batch))

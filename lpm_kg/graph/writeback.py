@@ -93,8 +93,10 @@ class WritebackError(LpmKgError, ValueError):
     """A model output that cannot be written as given. Raised before anything is written."""
 
 
-def _check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is a valid run id (:data:`RUN_ID`: no '/', never '.' or '..'), so it is
+    safe in a Cypher property and as a file name; a :class:`WritebackError` otherwise."""
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise WritebackError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-' "
                              "(starting with a letter or digit, at most 200 characters)")
     return run_id
@@ -152,7 +154,7 @@ def create_model_run(graph: Graph, *, run_id: str, config: dict, data_fingerprin
     ``versions`` defaults to :func:`runtime_versions`. Each dataset in the graph gets a
     ``TRAINED_ON`` relationship; all names are kept in ``datasets``.
     """
-    _check_run_id(run_id)
+    check_run_id(run_id)
     props = {"kind": str(kind), "config": _to_json(config), "data_fingerprint": str(data_fingerprint),
              "datasets": sorted({str(d) for d in datasets})}
     metrics_json = _to_json(metrics)
@@ -206,7 +208,7 @@ def merge_run_metrics(graph: Graph, run_id: str, updates: dict, *, deep: bool = 
     """Merge ``updates`` into a run's ``metrics`` JSON, other keys kept: top-level keys replaced,
     or with ``deep`` nested dicts merged. One write transaction that locks the run first, so
     concurrent updates of other keys (``moa``, ``network``) are not lost. Returns the merged metrics."""
-    _check_run_id(run_id)
+    check_run_id(run_id)
 
     def work(tx):
         rec = tx.run("MATCH (r:ModelRun {run_id: $id}) SET r.metrics = r.metrics RETURN r.metrics AS m",
@@ -322,7 +324,7 @@ def write_embeddings(graph: Graph, run_id: str, model, *, seed: int | None = Non
     Symbols of the vocabulary with no node in the graph are skipped and counted. Returns, per
     kind, ``written``, ``missing`` and ``dim``, and the total ``seconds``.
     """
-    _check_run_id(run_id)
+    check_run_id(run_id)
     _require_run(graph, run_id)
     seed = model.config.seeds[0] if seed is None else seed
     kinds = list(kinds)
@@ -374,7 +376,7 @@ def use_embeddings(graph: Graph, run_id: str, kinds: Iterable[str] = tuple(KINDS
     a vector index whose dimension or settings differ. Nodes of the label that the run does not
     embed lose their ``embedding``. A kind the run has no history for is left as it is. Returns
     the number of nodes set per kind."""
-    _check_run_id(run_id)
+    check_run_id(run_id)
     _require_run(graph, run_id)
     out = {}
     for kind in kinds:
@@ -481,7 +483,7 @@ def write_predictions(graph: Graph, run_id: str, predictions: pd.DataFrame, top_
     (perturbation, context) again replaces its prediction; the run's other predictions stay, so
     large prediction sets can be written in parts. Returns counts and ``seconds``.
     """
-    _check_run_id(run_id)
+    check_run_id(run_id)
     _require_run(graph, run_id)
     frame = _validate_predictions(predictions)
     for col, label in (("perturbation", "Perturbation"), ("context", "Context"), ("readout", "Readout")):

@@ -7,15 +7,54 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pickle
+from collections import OrderedDict
+
 import numpy as np
 import torch
 
+from lpm_kg.errors import InputError
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.module import LPMModule
 from lpm_kg.model.train import SeedState, Tensors, resolve_device, train_seed
 from lpm_kg.model.vocab import UnknownSymbolError, Vocabulary
 
 CHECKPOINT_FORMAT = 1
+
+
+def _plain(value, where: str = "checkpoint"):
+    """``value`` as tensors and plain containers only (dict, list, tuple, str, int, float, bool,
+    None), which is all :func:`torch.load` with ``weights_only=True`` accepts: a checkpoint is
+    never a pickle of arbitrary objects, so loading one can never run code."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (dict, OrderedDict)):
+        return {k if isinstance(k, (str, int)) else _plain(k, where): _plain(v, f"{where}[{k!r}]")
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        out = [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if isinstance(value, tuple) else out
+    raise TypeError(f"{where} is a {type(value).__name__}: a checkpoint holds only tensors and plain containers")
+
+
+def _load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint loaded with ``weights_only=True``: one holding anything but tensors and plain
+    containers (a crafted pickle, say) is refused before any of its code can run."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise InputError(str(path), "it is not a safe LPM checkpoint: it holds objects other than tensors and plain "
+                         f"containers, so it was refused without being run ({str(e).splitlines()[0]})",
+                         "use only checkpoints lpm-kg wrote; delete this file and retrain the run "
+                         "(`lpm-kg sync`)") from None
+    if not isinstance(payload, dict):
+        raise InputError(str(path), f"it is not an LPM checkpoint (it holds a {type(payload).__name__}, not a dict)",
+                         "point to a checkpoint lpm-kg wrote, or delete it and retrain the run (`lpm-kg sync`)")
+    return payload
 
 
 class LPM:
@@ -230,13 +269,14 @@ class LPM:
         if self.is_graph:  # what the graph said when this model trained, so it predicts the same later
             payload["graph"] = {"knowledge": self.priors.knowledge.to_state(), "priors": self.priors.priors.to_state(),
                                 "moas": list(self._model_inputs().moas)}
+        payload = _plain(payload)
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(payload, tmp)
         tmp.replace(path)  # atomic: a kill mid-save never leaves a broken checkpoint
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "LPM":
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = _load_checkpoint(path)
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: checkpoint format {payload.get('format')} is not {CHECKPOINT_FORMAT}")
         source = None
@@ -262,7 +302,7 @@ class LPM:
             self.states[seed], self.modules[seed] = state, module
 
     def _resume_from(self, path: Path) -> None:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = _load_checkpoint(path)
         if (payload.get("format") != CHECKPOINT_FORMAT or payload["config"] != self.config.model_dump()
                 or payload["vocab"] != self.vocab.to_dict()):
             return  # a checkpoint of another model: start afresh (it is overwritten)

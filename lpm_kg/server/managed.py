@@ -1,7 +1,7 @@
 """A Neo4j Community server run as a plain, detached Java process under a home directory.
 
 ``home/`` holds conf/, data/, logs/ (console.log is the server's stdout), run/lpm-kg.pid,
-plugins/ (symlinks to the cached plugin jars) and ``password`` (mode 0600).
+plugins/ (symlinks to the cached plugin jars) and ``password`` (mode 0600); ``home`` itself is 0700.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections import deque
@@ -169,6 +170,12 @@ class ManagedNeo4j:
             return True
         return True
 
+    def _make_home(self) -> None:
+        """The home, private to this user (0700): it holds the password file, the database and logs."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(self.home.stat().st_mode) != 0o700:
+            os.chmod(self.home, 0o700)
+
     def _write_conf(self) -> None:
         h = self.home
         for d in ("conf", "data", "logs", "run", "plugins", "import"):
@@ -236,8 +243,11 @@ class ManagedNeo4j:
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(pw + "\n")
+        # Never the password itself on the command line (any local user's `ps` shows that): neo4j-admin
+        # parses with picocli, which expands an argument "@file" into the file's contents, so it reads
+        # the password from the 0600 file just written (token_urlsafe needs no quoting there).
         cmd = [_java(), "-cp", f"{self.jars.lib_dir}/*", "org.neo4j.cli.AdminTool",
-               "dbms", "set-initial-password", pw]
+               "dbms", "set-initial-password", f"@{self.password_file}"]
         proc = subprocess.run(cmd, env=self._env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, timeout=300)
         if proc.returncode != 0:
@@ -246,6 +256,7 @@ class ManagedNeo4j:
 
     def start(self, timeout: float = 180) -> None:
         """Start the server unless it already runs, and wait until it answers queries."""
+        self._make_home()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         with _locked(self.pid_file.with_name("start.lock")):  # two callers, one home: one launches
             if self.pid() is None:

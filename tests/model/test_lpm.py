@@ -91,3 +91,61 @@ def test_training_on_the_graph_reduces_the_loss(graph, load_file):
     assert history[-1] < 0.85 * history[0], history
     mean, _ = model.predict_ids(*data[:3])
     assert np.mean((mean - tuples.value) ** 2) < np.var(tuples.value)
+
+
+class _Exploit:
+    """A pickle that, unpickled with ``weights_only=False``, would run a shell command."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch '{self.marker}'",)
+
+
+@pytest.mark.parametrize("where", ["load", "resume"])
+def test_a_crafted_pickle_checkpoint_is_refused_without_running(tmp_path, where):
+    import torch
+
+    from lpm_kg.errors import InputError
+
+    vocab, data = _tiny_problem()
+    cfg = LPMConfig(**TINY, max_epochs=1, seeds=[13])
+    marker, path = tmp_path / "pwned", tmp_path / "evil.pt"
+    torch.save({"format": 1, "config": cfg.model_dump(), "vocab": vocab.to_dict(), "seeds": {},
+                "x": _Exploit(marker)}, path)
+    with pytest.raises(InputError, match=r"evil\.pt.*not a safe LPM checkpoint.*refused without being run"):
+        if where == "load":
+            LPM.load(path)
+        else:
+            LPM(cfg, vocab).fit(data, checkpoint=path, show_progress=False)
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # the file is a real exploit: an unsafe load runs it
+    assert marker.exists()
+
+
+def test_a_checkpoint_holds_only_tensors_and_plain_containers(tmp_path):
+    import torch
+
+    vocab, data = _tiny_problem()
+    cfg = LPMConfig(**TINY, max_epochs=3, seeds=[13, 14])
+    path = tmp_path / "run.pt"
+    model = LPM(cfg, vocab).fit(data, val=data, checkpoint=path, show_progress=False)
+
+    def check(value):
+        if isinstance(value, dict):
+            assert type(value) is dict  # not an OrderedDict or another subclass
+            for k, v in value.items():
+                check(k), check(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                check(v)
+        else:
+            assert value is None or type(value) in (bool, int, float, str, torch.Tensor), type(value)
+
+    check(torch.load(path, weights_only=True))
+    loaded = LPM.load(path)
+    assert np.array_equal(loaded.predict_ids(*data[:3])[0], model.predict_ids(*data[:3])[0])
+    assert [s.epoch for s in loaded.states.values()] == [3, 3]

@@ -30,15 +30,49 @@ def jars():
     return ensure_jars(Settings().cache_dir)
 
 
+COMMANDS: list[list[str]] = []
+"""Every command line the module's server start ran (real processes, only recorded)."""
+
+
 @pytest.fixture(scope="module")
 def server(jars, tmp_path_factory):
     srv = ManagedNeo4j(tmp_path_factory.mktemp("managed") / "neo4j", jars, bolt_port=free_port(),
                        http_port=free_port(), heap="512m", pagecache="128m")
+    real_run, real_popen = subprocess.run, subprocess.Popen
+
+    def run(cmd, *a, **k):
+        COMMANDS.append([str(c) for c in cmd])
+        return real_run(cmd, *a, **k)
+
+    def popen(cmd, *a, **k):
+        COMMANDS.append([str(c) for c in cmd])
+        return real_popen(cmd, *a, **k)
+
     t0 = time.monotonic()
-    srv.start()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(subprocess, "run", run)
+        mp.setattr(subprocess, "Popen", popen)
+        srv.start()
     print(f"cold start (incl. set-initial-password): {time.monotonic() - t0:.1f} s")
     yield srv
     srv.stop()
+
+
+def test_the_password_is_never_on_a_command_line(server):
+    """`ps` shows every local user the arguments of a process: the password is read from its file."""
+    assert any("set-initial-password" in cmd for cmd in COMMANDS), COMMANDS
+    assert not [cmd for cmd in COMMANDS if any(server.password in arg for arg in cmd)]
+    with neo4j.GraphDatabase.driver(server.uri, auth=server.auth) as driver:  # and it is the password set
+        driver.verify_connectivity()
+
+
+def test_the_home_is_private(server, jars, tmp_path):
+    assert stat.S_IMODE(server.home.stat().st_mode) == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    srv = ManagedNeo4j(loose, jars, bolt_port=free_port(), http_port=free_port())
+    srv._make_home()
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
 
 
 def test_password_file_is_private(server):
