@@ -86,7 +86,7 @@ def numeric_column(series: pd.Series, file: str, field: str, *, row_offset: int 
         bad &= series.notna().to_numpy() & ~series.astype(str).str.lower().isin(["nan", "na", ""]).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(file, f"value {series.iloc[i]!r} is not a finite number", 
+        raise InputError(file, f"value {series.iloc[i]!r} is not a finite number",
                          "replace it with a number, or drop the row", row=i + row_offset, field=field)
     if float32:
         big = np.abs(values) > FLOAT32_MAX

@@ -24,11 +24,11 @@ from lpm_kg.eval.baselines import context_readout_means
 from lpm_kg.eval.metrics import TOP_K, compute_metrics
 from lpm_kg.eval.models import resolve_models
 from lpm_kg.eval.split import eligible_target_contexts, split_perturbations, split_readouts, split_target_context
+from lpm_kg.graph.pull import TupleSet, average_replicates
 
 #: The splits: the paper's unseen (perturbation, context) experiments, unseen perturbations (held
 #: out of every context) and unseen readouts (held out in the target context).
 SPLITS = ("context", "perturbation", "readout")
-from lpm_kg.graph.pull import TupleSet, average_replicates
 
 KEYS = ["target_context", "seed", "model"]
 

@@ -101,10 +101,10 @@ def _resolve(name: str, work: Path, progress: Progress) -> dict[tuple[str, ...],
     progress(f"Resolving {name} jars with Maven (first time only; downloads into ~/.m2)...")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     if proc.returncode != 0 or not listing.exists():
-        lines = [l.strip() for l in re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout).splitlines()]
-        msgs = [l[len("[ERROR]"):].strip() for l in lines if l.startswith("[ERROR]")]
+        lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout).splitlines()]
+        msgs = [line[len("[ERROR]"):].strip() for line in lines if line.startswith("[ERROR]")]
         errors = [m for m in msgs if m and not m.startswith(("To see", "Re-run", "For more", "[Help"))]
-        errors = errors or [l for l in lines if l]
+        errors = errors or [line for line in lines if line]
         raise MavenError(f"mvn failed for {name} (exit {proc.returncode}):\n" + "\n".join(errors[-25:]))
     found: dict[tuple[str, ...], Path] = {}
     for line in listing.read_text().splitlines():
@@ -154,7 +154,7 @@ def _install(jars: dict[tuple[str, ...], Path], dest: Path, split_plugin: bool =
 
 def _core_keys(root: Path) -> set[tuple[str, str]]:
     lines = (root / "work" / "core" / "artifacts.txt").read_text().splitlines()
-    return {tuple(p[:2]) for p in (l.split(" -- ")[0].strip().split(":") for l in lines) if len(p) >= 6}
+    return {tuple(p[:2]) for p in (line.split(" -- ")[0].strip().split(":") for line in lines) if len(p) >= 6}
 
 
 def ensure_jars(cache_dir: Path, progress: Progress | None = None, *, retry_failed: bool = False) -> Jars:
