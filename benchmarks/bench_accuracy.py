@@ -1,5 +1,5 @@
 """Accuracy of the LPM against every cheap baseline, with the paper's "unseen experiments" split,
-on the real shared sets and on the simulator (../docs/lpm-model.md, "Metrics and baselines").
+on the real shared sets and on the simulator (docs/lpm-model.md, "Metrics and baselines").
 
 Sets (``--sets``):
 

@@ -1,4 +1,4 @@
-"""The three LPM symbols (perturbation, readout, context), spelled as ../docs/lpm-model.md fixes them.
+"""The three LPM symbols (perturbation, readout, context), spelled as docs/lpm-model.md fixes them.
 
 Perturbation: ``CRISPRi_STAT1`` (genetic: method, underscore, gene), ``vemurafenib-10uM``
 (chemical: compound, dash, dose), ``Control``, and combinations ``A+B`` (parts sorted, so one

@@ -1,4 +1,4 @@
-"""Mechanism of action from the shared perturbation space (../docs/lpm-model.md, "Discovery tasks").
+"""Mechanism of action from the shared perturbation space (docs/lpm-model.md, "Discovery tasks").
 
 Compounds and genetic perturbations share the LPM's perturbation (P) embedding space, so a
 compound's nearest genetic perturbations name candidate targets (a statin next to the HMGCR

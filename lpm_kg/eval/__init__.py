@@ -1,6 +1,6 @@
 """Evaluation in pure NumPy: the paper's target-context split (``split``), metrics
 (``metrics``), baselines (``baselines``), one model registry with the LPM (``models``) and the
-benchmark table (``benchmark``). See ../../docs/lpm-model.md."""
+benchmark table (``benchmark``). See docs/lpm-model.md."""
 
 from lpm_kg.eval.baselines import BASELINES, Baseline, context_readout_means
 from lpm_kg.eval.benchmark import run_benchmark, summary, tuples_from_frame

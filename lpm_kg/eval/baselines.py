@@ -1,4 +1,4 @@
-"""Cheap baselines the LPM must beat (../../docs/lpm-model.md, "Metrics and baselines"), run
+"""Cheap baselines the LPM must beat (docs/lpm-model.md, "Metrics and baselines"), run
 exactly as the LPM: ``fit`` on the training tuples' id arrays, ``predict`` for any (p, r, c).
 
 Every baseline has the same interface::

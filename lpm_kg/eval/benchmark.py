@@ -1,5 +1,5 @@
 """The benchmark: for each target context and seed, the paper's split, every model fit on the
-same training tuples and scored on the same test tuples (../../docs/lpm-model.md).
+same training tuples and scored on the same test tuples (docs/lpm-model.md).
 
 ::
 

@@ -1,4 +1,4 @@
-"""Metrics over the test tuples of a split (../../docs/lpm-model.md, "Metrics and baselines").
+"""Metrics over the test tuples of a split (docs/lpm-model.md, "Metrics and baselines").
 
 An *experiment* is one (perturbation, context) pair: its tuples are its readouts. All grouped
 statistics are vectorised (``np.unique`` / ``np.bincount`` over experiment ids, never a Python

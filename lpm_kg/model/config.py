@@ -1,4 +1,4 @@
-"""The LPM's settings, with the paper's presets (../docs/lpm-model.md) looked up by name."""
+"""The LPM's settings, with the paper's presets (docs/lpm-model.md) looked up by name."""
 
 from __future__ import annotations
 

@@ -227,3 +227,16 @@ def test_network_command(synced, neo4j_server, tmp_path, monkeypatch):
     assert "auprc" in text.output and "p@100" in text.output
     bad = runner.invoke(network, ["--references", "corum"], env=env)
     assert bad.exit_code != 0 and "no reference network 'corum'" in str(bad.exception)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_average_precision_equals_scikit_learn(seed):
+    """Against the reference implementation on random cases, ties included."""
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    labels = rng.random(n) < rng.uniform(0.05, 0.5)
+    labels[0] = True
+    scores = np.round(rng.normal(size=n) + labels * rng.uniform(0, 2), int(rng.integers(0, 3)))  # rounding makes ties
+    assert nw.average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
