@@ -1,4 +1,4 @@
-"""The benchmark split of the paper ("unseen experiments", ../../docs/lpm-model.md).
+"""The benchmark split of the paper ("unseen experiments", docs/lpm-model.md).
 
 Pick a target context. A seeded share of its perturbations (15 % by default) goes to validation,
 another share (15 %) to test; the rest of the target context and every other context train whole.
