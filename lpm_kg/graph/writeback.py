@@ -579,7 +579,8 @@ def read_predictions(graph: Graph, run_id: str, *, perturbation: str | None = No
 def prune_model_runs(graph: Graph, keep: int = 1, kind: str = "lpm") -> list[str]:
     """Delete all but the ``keep`` newest complete runs of ``kind`` (trained models by default;
     evaluation records are another kind and never count against them), with everything they wrote (Embedding
-    history, PredictedExperiments, node ``embedding`` properties they set). Runs still
+    history, PredictedExperiments, node ``embedding`` properties they set; for ``kind='prior'``
+    the ``Gene.prior`` vectors). Runs still
     ``writing`` that are newer than the newest complete run may be in progress and are kept.
     Nodes whose current embedding came from a deleted run take that of the newest kept run that
     embeds their kind (or none). Returns the deleted run ids. A killed prune is finished by
@@ -615,6 +616,10 @@ def prune_model_runs(graph: Graph, keep: int = 1, kind: str = "lpm") -> list[str
                     orphaned.add(kind)
                 if n < DELETE_PER_TX:
                     break
+        # A prior run's vectors are on Gene nodes (lpm_kg.graph.priors).
+        while graph.query(f"MATCH (g:Gene) WHERE g.prior_run = $run WITH g LIMIT {DELETE_PER_TX} "
+                          "REMOVE g.prior, g.prior_run RETURN count(*) AS n", {"run": run_id})[0]["n"] >= DELETE_PER_TX:
+            pass
         graph.query("MATCH (r:ModelRun {run_id: $run}) DETACH DELETE r", {"run": run_id})
 
     # The newest surviving run with vectors of a kind whose current vectors were just removed.

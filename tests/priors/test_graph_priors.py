@@ -120,6 +120,16 @@ def test_a_second_sync_changes_nothing(synced):
                              "ORDER BY s") == before
 
 
+def test_pruning_the_prior_run_removes_its_vectors(synced):
+    """Last in the module: it deletes what the other tests read."""
+    from lpm_kg.graph.writeback import prune_model_runs
+
+    assert prune_model_runs(synced.graph, keep=0, kind="prior") == [synced.prior_run]
+    assert synced.graph.read("MATCH (g:Gene) WHERE g.prior IS NOT NULL OR g.prior_run IS NOT NULL "
+                             "RETURN count(g) AS n")[0]["n"] == 0
+    assert synced.graph.read("MATCH (m:ModelRun {kind: 'lpm'}) RETURN count(m) AS n")[0]["n"] == 1
+
+
 def test_priors_use_no_measurement(graph, load_file, tmp_path):
     """The leak test: priors read with the measurements in the graph equal those read with none,
     so no measurement, of a held-out perturbation or any other, can reach them."""
