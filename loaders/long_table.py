@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lpm_kg.contract import DuplicateRowError, ExperimentTable
+from lpm_kg import collisions
+from lpm_kg.contract import ExperimentTable
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.symbols import is_control_name, parse_perturbation
-from lpm_kg.validate import check_no_duplicates, numeric_column, read_table, require_columns
+from lpm_kg.validate import numeric_column, read_table, require_columns
 
 OPTIONS = {
     "perturbation_col": "column of perturbation symbols (default perturbation)",
@@ -19,7 +20,8 @@ OPTIONS = {
     "context_col": "column of cell lines (default context)",
     "value_col": "column of values, changes against control (default value)",
     "value_kind": "what the values are, recorded on each experiment (default change)",
-    "duplicates": "error (default) or average: what to do with repeated (perturbation, readout, context) rows",
+    "collisions": collisions.option_text("mean", "the first row in the file"),
+    "duplicates": "older name of collisions: error or average (= collisions=mean)",
     "readout_modality": "readout modality prefix (default Transcriptome)",
     "method": "genetic method, when the perturbation column holds bare gene ids (e.g. CRISPR-KO)",
     "cell_line": "one cell line for every row, when the table has no context column",
@@ -39,6 +41,7 @@ def read_long(path: Path, ctx) -> ExperimentTable:
     df = df.rename(columns={v: k for k, v in cols.items()})[list(cols)]
     if cell_line is not None:
         df["context"], cols["context"] = cell_line, "context"
+    raw_perturbations = df["perturbation"].astype(str).tolist()  # as written, before any method prefix
     method = ctx.option("method")
     if method:
         # Bare gene ids: write them as symbols (CRISPR-KO_STAT1), leaving controls alone.
@@ -49,12 +52,15 @@ def read_long(path: Path, ctx) -> ExperimentTable:
             raise InputError(file, f"empty {cols[name]}", "fill it in or drop the row",
                              row=int(blank.to_numpy().nonzero()[0][0]) + 1, field=cols[name])
     values = numeric_column(df["value"], file, cols["value"], float32=True)
-    policy = ctx.option("duplicates", "error")
-    if policy not in ("error", "average"):
-        raise InputError(file, f"option duplicates={policy!r} is not error or average", "pass one of those",
-                         field="duplicates")
-    if policy == "error":
-        check_no_duplicates(df, ["perturbation", "readout", "context"], file)
+    legacy = ctx.option("duplicates")
+    if legacy is not None and legacy not in ("error", "average"):
+        raise InputError(file, f"option duplicates={legacy!r} is not error or average",
+                         "pass --option collisions=error, first or mean", field="duplicates")
+    if legacy is not None and "collisions" in ctx.options and \
+            ctx.options["collisions"] != {"error": "error", "average": "mean"}[legacy]:
+        raise InputError(file, f"options duplicates={legacy} and collisions={ctx.options['collisions']} disagree",
+                         "pass only --option collisions=...", field="collisions")
+    how = collisions.policy(ctx, {"error": "error", "average": "mean", None: "mean"}[legacy], file)
 
     genes = ctx.resolve_genes(df["readout"].astype(str).tolist(), field=cols["readout"])
     gene_of = {}
@@ -79,22 +85,17 @@ def read_long(path: Path, ctx) -> ExperimentTable:
                                  field=cols["perturbation"]) from None
     perts = [parsed[t] for t in df["perturbation"].astype(str)]
     keep = np.array([g is not None for g in genes])
-    if policy == "average":
-        frame = pd.DataFrame({"p": [p.symbol for p in perts], "c": df["context"].astype(str), "g": genes, "v": values})
-        frame = frame[keep]
-        grouped = frame.groupby(["p", "c", "g"], sort=False)["v"].mean().reset_index()
-        first = {p.symbol: p for p in perts}
-        return ExperimentTable.from_long([first[s] for s in grouped["p"]], grouped["c"].tolist(), grouped["g"].tolist(),
-                                         grouped["v"].to_numpy(), value_kind=ctx.option("value_kind", "change"),
-                                         readout_modality=ctx.option("readout_modality", "Transcriptome"))
     rows = np.flatnonzero(keep)
-    try:
-        return ExperimentTable.from_long([p for p, k in zip(perts, keep) if k], df["context"].astype(str)[keep].tolist(),
-                                         [g for g in genes if g is not None], values[keep],
-                                         value_kind=ctx.option("value_kind", "change"),
-                                         readout_modality=ctx.option("readout_modality", "Transcriptome"))
-    except DuplicateRowError as exc:
-        # Two ids of one gene (an old and a new symbol) measured in one experiment.
-        raise InputError(file, f"row {rows[exc.row] + 1} measures the same gene, perturbation and context as row "
-                         f"{rows[exc.first] + 1} under another gene id", "keep one of the two rows",
-                         row=int(rows[exc.row]) + 1, field=cols["readout"]) from None
+    kept_perts = [p for p, k in zip(perts, keep) if k]
+    kept_contexts = df["context"].astype(str)[keep].tolist()
+    kept_genes = [g for g in genes if g is not None]
+    merged = collisions.merge(
+        file, perturbations=[p.symbol for p in kept_perts], contexts=kept_contexts, genes=kept_genes,
+        raw_perturbations=[raw_perturbations[i] for i in rows], raw_genes=df["readout"].astype(str)[keep].tolist(),
+        values=values[keep], rows=rows + 1, how=how, notes=ctx.notes, perturbation_field=cols["perturbation"],
+        gene_field=cols["readout"], first_means="the first row in the file")
+    at = merged.index
+    return ExperimentTable.from_long([kept_perts[i] for i in at], [kept_contexts[i] for i in at],
+                                     [kept_genes[i] for i in at], merged.values,
+                                     value_kind=ctx.option("value_kind", "change"),
+                                     readout_modality=ctx.option("readout_modality", "Transcriptome"))

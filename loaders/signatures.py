@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lpm_kg.contract import DuplicateRowError, ExperimentTable
+from lpm_kg import collisions
+from lpm_kg.contract import ExperimentTable
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.symbols import Perturbation, is_control_name, parse_dose
@@ -23,6 +24,7 @@ OPTIONS = {
     "perturbation_type": "chemical (default) or a genetic method (CRISPRi, CRISPR-KO, shRNA, ...)",
     "scoring": "signed (default: full rankings) or top (up-regulated lists only)",
     "dose": "dose of every chemical perturbation, e.g. 10uM (default: none in the symbol)",
+    "collisions": collisions.option_text("first", "the best-ranked row"),
 }
 
 
@@ -68,15 +70,20 @@ def read_ranked(path: Path, ctx) -> ExperimentTable:
                    for n, t in zip(uniq, targets) if t is not None}
         if dropped:
             ctx.notes["dropped_perturbations"] = dropped[:20]
+    how = collisions.policy(ctx, "first", file)
     genes = ctx.resolve_genes(df["gene"], field="gene")
     known = np.array([n in by_name for n in uniq])
     keep = np.array([g is not None for g in genes]) & known[name_codes]
     row_index = np.flatnonzero(keep)
     perts = [by_name.get(n) for n in uniq]
-    try:
-        return ExperimentTable.from_long([perts[k] for k in name_codes[keep]], df["context"].astype(str)[keep].tolist(),
-                                         [g for g, k in zip(genes, keep) if k], score[keep], value_kind=kind)
-    except DuplicateRowError as exc:
-        raise InputError(file, f"row {row_index[exc.row] + 1} ranks the same gene for the same perturbation and "
-                         f"context as row {row_index[exc.first] + 1}", "keep one rank per gene",
-                         row=int(row_index[exc.row]) + 1, field="gene") from None
+    kept_perts = [perts[k] for k in name_codes[keep]]
+    kept_genes = [g for g, k in zip(genes, keep) if k]
+    kept_contexts = df["context"].astype(str)[keep].tolist()
+    merged = collisions.merge(
+        file, perturbations=[p.symbol for p in kept_perts], contexts=kept_contexts, genes=kept_genes,
+        raw_perturbations=df["perturbation"][keep].tolist(), raw_genes=df["gene"][keep].tolist(),
+        values=np.asarray(score[keep], dtype=np.float64), rows=row_index + 1, how=how, notes=ctx.notes,
+        order=np.asarray(rank[keep], dtype=np.float64), first_means="the best-ranked row")
+    at = merged.index
+    return ExperimentTable.from_long([kept_perts[i] for i in at], [kept_contexts[i] for i in at],
+                                     [kept_genes[i] for i in at], merged.values, value_kind=kind)

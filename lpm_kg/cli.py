@@ -189,8 +189,12 @@ def load(path, fmt, dataset, options, unmapped, top_k, source, licence, force) -
     if report.skipped:
         click.echo(f"{dataset}: nothing to do ({report.reason})")
     else:
+        from lpm_kg.collisions import summary_lines
+
         click.echo(f"{dataset}: loaded " + ", ".join(f"{k}={v}" for k, v in report.counts.items()
-                                                      if not isinstance(v, list)))
+                                                      if not isinstance(v, list) and k != "collision_kinds"))
+        for line in summary_lines(report.counts):
+            click.echo(line)
 
 
 @main.command()

@@ -18,6 +18,7 @@ from lpm_kg.graph import datasets as ds
 from lpm_kg.graph import write
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.schema import ensure_schema
+from lpm_kg.provenance import provenance
 from lpm_kg.registry import LoaderSpec, get_loader
 from lpm_kg.symbols import normalize_cell_line, readout_symbol
 from lpm_kg.validate import corrupt_file_error
@@ -127,17 +128,6 @@ def checksum(files: list[Path], spec: LoaderSpec) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
-
-
-def provenance(path: Path) -> tuple[str | None, str | None]:
-    """Source and licence from a SOURCES.md beside the file, when there is one."""
-    sources = path.parent / "SOURCES.md"
-    if not sources.exists():
-        return None, None
-    lines = [ln.strip() for ln in sources.read_text(errors="replace").splitlines() if ln.strip()]
-    source = lines[0].lstrip("# ").strip() if lines else None
-    licence = next((ln for ln in lines if re.search(r"licen[cs]e", ln, re.IGNORECASE)), None)
-    return source, licence[:300] if licence else None
 
 
 @dataclass

@@ -67,3 +67,21 @@ def test_a_tampered_run_id_in_the_graph_never_becomes_a_checkpoint_path(graph, n
         assert proc.returncode == 2, (args, proc.stderr)
         assert "refusing to build a checkpoint path" in proc.stderr and "'../../evil' is not valid" in proc.stderr
         assert "Traceback" not in proc.stderr and "not a safe LPM checkpoint" not in proc.stderr
+
+
+def test_load_prints_what_collided_and_formats_documents_the_option(graph, neo4j_server, tmp_path):
+    path = tmp_path / "coll.csv"
+    path.write_text("perturbation,readout,context,value\nCRISPRi_STAT1,6772,K562,2\nCRISPRi_STAT1,STAT1,K562,4\n"
+                    "CRISPRi_IRF1,STAT1,K562,-1\n")
+    out = _run(neo4j_server, "load", str(path), "--format", "long", "--dataset", "coll").stdout
+    assert "collisions=1" in out and "collision_policy=mean" in out and "collision_kinds" not in out
+    assert "collisions: 1 row(s) merged into another under collisions=mean" in out
+    assert "1 x two source ids of one gene (ids_onto_one_gene)" in out
+    assert "rows 1 and 2: perturbation 'CRISPRi_STAT1' / 'CRISPRi_STAT1', readout '6772' / 'STAT1', " \
+           "context 'K562' -> CRISPRi_STAT1 / STAT1" in out
+    refused = _run(neo4j_server, "load", str(path), "--format", "long", "--dataset", "coll2", "--option",
+                   "collisions=error", check=False)
+    assert refused.returncode == 2 and "rows 1 and 2" in refused.stderr and "collisions=mean" in refused.stderr
+    formats = _run(neo4j_server, "formats").stdout
+    assert formats.count("--option collisions=...  error, first or mean") >= 2
+    assert "(default first)" in formats and "(default mean)" in formats

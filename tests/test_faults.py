@@ -40,7 +40,6 @@ BAD_INPUTS = {
     "NaN": ("perturbation,readout,context,value\nCRISPRi_STAT1,IRF1,K562,NaN\n", "not a finite number", 1, "value"),
     "infinity": ("perturbation,readout,context,value\nCRISPRi_STAT1,IRF1,K562,-1.5\nCRISPRi_STAT1,STAT1,K562,inf\n",
                  "not a finite number", 2, "value"),
-    "duplicate": (GOOD + "CRISPRi_STAT1,IRF1,K562,-1.4\n", "duplicate row", 3, None),
     "unknown gene": ("perturbation,readout,context,value\nCRISPRi_STAT1,NOTAGENE1,K562,-1.5\n", "unknown gene id",
                      1, "readout"),
 }
@@ -60,6 +59,19 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(graph, load_file, tmp_
         assert f"row {row}" in msg
     if field is not None:
         assert f"field '{field}'" in msg
+    assert fingerprint(graph) == before
+
+
+def test_a_refused_collision_names_both_rows_and_changes_nothing(graph, load_file, tmp_path):
+    # A long table averages repeated rows by default; collisions=error refuses them before any write.
+    load_file(_write(tmp_path, "good.csv", GOOD), "long", "good")
+    before = fingerprint(graph)
+    path = _write(tmp_path, "dup.csv", GOOD + "CRISPRi_STAT1,IRF1,K562,-1.4\n")
+    with pytest.raises(InputError) as err:
+        load_file(path, "long", "bad", collisions="error")
+    msg = str(err.value)
+    assert str(path) in msg and "rows 1 and 3 land on one value (the same source row twice)" in msg
+    assert "row 3" in msg and "field 'perturbation+readout+context'" in msg and "Fix:" in msg and "collisions=mean" in msg
     assert fingerprint(graph) == before
 
 

@@ -1,0 +1,159 @@
+"""What a measurement loader does when several source rows land on one (perturbation, readout,
+context) value once gene ids are resolved and perturbation names normalised.
+
+Three kinds of collision, told apart by the rows' original text:
+
+- ``duplicate_row``: the same perturbation, gene id and context written twice;
+- ``ids_onto_one_gene``: two gene ids of one gene (an old and a new symbol, an Entrez and an
+  Ensembl id) measured for one perturbation and context;
+- ``names_onto_one_symbol``: two perturbation names that normalise to one symbol
+  ("Trametinib (GSK1120212)" and "trametinib", "CRISPRi_stat1" and "CRISPRi_STAT1").
+
+Policies (``--option collisions=...``): ``error`` refuses the file naming both rows; ``first``
+keeps one row (the best-ranked one where the data are ranks, else the first in the file);
+``mean`` averages them. The load records what happened on its Dataset node: ``collisions`` (rows
+merged into another), ``collision_policy`` and ``collision_kinds`` (JSON: per kind a count and up
+to three examples naming both rows' original values).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lpm_kg.errors import InputError
+
+POLICIES = ("error", "first", "mean")
+KINDS = {
+    "duplicate_row": "the same source row twice",
+    "ids_onto_one_gene": "two source ids of one gene",
+    "names_onto_one_symbol": "two perturbation names with one symbol",
+}
+MAX_EXAMPLES = 3
+
+
+def option_text(default: str, first_means: str) -> str:
+    """The ``collisions`` entry of a loader's registered options."""
+    return (f"error, first or mean (default {default}): rows that land on one (perturbation, readout, context) "
+            f"value after id resolution and name normalisation (a repeated row, two ids of one gene, two names "
+            f"of one perturbation). error refuses the file naming both rows; first keeps {first_means}; mean "
+            "averages them. The Dataset records collisions, collision_policy and collision_kinds")
+
+
+def policy(ctx, default: str, file: str) -> str:
+    value = ctx.option("collisions", default)
+    if value not in POLICIES:
+        raise InputError(file, f"option collisions={value!r} is not one of {', '.join(POLICIES)}",
+                         "pass --option collisions=error, first or mean", field="collisions")
+    return value
+
+
+@dataclass
+class Merged:
+    """Which input entries to keep (positions, ascending) and their values after the policy."""
+
+    index: np.ndarray
+    values: np.ndarray
+    n_collisions: int
+
+
+def merge(file: str, *, perturbations: list[str], contexts, genes: list[str], raw_perturbations, raw_genes,
+          values: np.ndarray, rows: np.ndarray, how: str, notes: dict, order: np.ndarray | None = None,
+          perturbation_field: str = "perturbation", gene_field: str = "gene", first_means: str = "the first row",
+          ) -> Merged:
+    """Apply the collision policy ``how`` to long entries keyed by (perturbation symbol, context, gene).
+
+    ``raw_*`` are each entry's original text, ``rows`` its 1-based row in the file, ``order`` what
+    ``first`` prefers (lowest wins, e.g. the rank; file order where None). Records the outcome in
+    ``notes``."""
+    n = len(genes)
+    values = np.asarray(values)
+    frame = pd.DataFrame({"p": pd.Series(perturbations, dtype=object), "c": pd.Series(list(contexts), dtype=object),
+                          "g": pd.Series(genes, dtype=object)})
+    group = frame.groupby(["p", "c", "g"], sort=False).ngroup().to_numpy() if n else np.zeros(0, dtype=np.int64)
+    n_groups = int(group.max()) + 1 if n else 0
+    notes["collision_policy"] = how
+    if n_groups == n:
+        notes["collisions"] = 0
+        notes["collision_kinds"] = "{}"
+        return Merged(np.arange(n), values, 0)
+
+    # The first entry of each group (in file order), and what sets each later entry apart from it.
+    first_of = np.full(n_groups, n, dtype=np.int64)
+    np.minimum.at(first_of, group, np.arange(n))
+    head = first_of[group]
+    later = np.flatnonzero(head != np.arange(n))
+    raw_p = np.asarray(pd.Series(list(raw_perturbations), dtype=object).astype(str), dtype=object)
+    raw_g = np.asarray(pd.Series(list(raw_genes), dtype=object).astype(str), dtype=object)
+    ctx_arr = np.asarray(list(contexts), dtype=object)
+    name_differs = raw_p[later] != raw_p[head[later]]
+    id_differs = raw_g[later] != raw_g[head[later]]
+    kinds = np.where(name_differs, "names_onto_one_symbol", np.where(id_differs, "ids_onto_one_gene", "duplicate_row"))
+
+    def describe(j: int) -> dict:
+        i = int(head[j])
+        return {"rows": [int(rows[i]), int(rows[j])], perturbation_field: [str(raw_p[i]), str(raw_p[j])],
+                gene_field: [str(raw_g[i]), str(raw_g[j])], "context": str(ctx_arr[j]),
+                "onto": f"{perturbations[j]} / {genes[j]}"}
+
+    if how == "error":
+        j = int(later[0])
+        i = int(head[j])
+        kind = str(kinds[0])
+        raise InputError(
+            file, f"rows {rows[i]} and {rows[j]} land on one value ({KINDS[kind]}): row {rows[i]} has "
+            f"{perturbation_field}={raw_p[i]!r}, {gene_field}={raw_g[i]!r}, row {rows[j]} has "
+            f"{perturbation_field}={raw_p[j]!r}, {gene_field}={raw_g[j]!r}; both are perturbation "
+            f"{perturbations[j]}, gene {genes[j]}, context {ctx_arr[j]}",
+            f"pass --option collisions=first (keep {first_means}) or --option collisions=mean (average them), "
+            "or keep one of the two rows", row=int(rows[j]),
+            field={"ids_onto_one_gene": gene_field, "names_onto_one_symbol": perturbation_field}.get(
+                kind, f"{perturbation_field}+{gene_field}+context"))
+
+    summary: dict[str, dict] = {}
+    for kind in KINDS:
+        hits = later[kinds == kind]
+        if len(hits):
+            summary[kind] = {"count": int(len(hits)), "examples": [describe(int(j)) for j in hits[:MAX_EXAMPLES]]}
+    notes["collisions"] = int(len(later))
+    notes["collision_kinds"] = json.dumps(summary, sort_keys=True)
+
+    if how == "first":
+        prefer = np.zeros(n) if order is None else np.asarray(order, dtype=np.float64)
+        # Lowest `order` wins, then file order: sort by (group, order, position) and take each group's head.
+        by = np.lexsort((np.arange(n), prefer, group))
+        starts = np.flatnonzero(np.r_[True, group[by][1:] != group[by][:-1]])
+        keep = np.sort(by[starts])
+        return Merged(keep, values[keep], int(len(later)))
+    # mean: each group's entries averaged, kept at the group's first entry (NaN ignored).
+    sums = np.zeros(n_groups, dtype=np.float64)
+    counts = np.zeros(n_groups, dtype=np.int64)
+    finite = ~np.isnan(values.astype(np.float64))
+    np.add.at(sums, group[finite], values[finite].astype(np.float64))
+    np.add.at(counts, group[finite], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    keep = np.sort(first_of)
+    return Merged(keep, means[group[keep]].astype(values.dtype), int(len(later)))
+
+
+def summary_lines(counts: dict) -> list[str]:
+    """Readable lines for the CLI from a load's recorded collisions (none when there were none)."""
+    n = counts.get("collisions")
+    if not n:
+        return []
+    lines = [f"collisions: {n} row(s) merged into another under collisions={counts.get('collision_policy')}"]
+    for kind, entry in json.loads(counts.get("collision_kinds") or "{}").items():
+        lines.append(f"  {entry['count']} x {KINDS.get(kind, kind)} ({kind})")
+        for ex in entry["examples"]:
+            rest = ", ".join(f"{k} {v[0]!r} / {v[1]!r}" for k, v in ex.items()
+                             if k not in ("rows", "context", "onto"))
+            lines.append(f"    rows {ex['rows'][0]} and {ex['rows'][1]}: {rest}, context {ex['context']!r} "
+                         f"-> {ex['onto']}")
+    return lines
+
+
+__all__ = ["POLICIES", "KINDS", "merge", "policy", "option_text", "summary_lines", "Merged"]
