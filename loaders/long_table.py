@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from lpm_kg import collisions
 from lpm_kg.contract import ExperimentTable
