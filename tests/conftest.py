@@ -100,3 +100,20 @@ def fingerprint(graph: Graph) -> dict:
         h.update(repr((r["e"], r["r"], r["k"], round(r["v"], 5))).encode())
     status = {r["n"]: r["s"] for r in graph.read("MATCH (d:Dataset) RETURN d.name AS n, d.status AS s")}
     return {"labels": labels, "types": types, "values": h.hexdigest(), "status": status}
+
+
+def measured_values(graph: Graph, dataset: str) -> dict:
+    """{(perturbation, gene): value} of every measured value of a dataset."""
+    rows = graph.read("MATCH (e:Experiment {dataset: $d})-[:MEASURED_WITH]->(p) "
+                      "UNWIND range(0, size(p.readouts) - 1) AS i WITH e, p, i WHERE NOT isNaN(e.values[i]) "
+                      "RETURN e.perturbation AS pert, p.readouts[i] AS readout, e.values[i] AS v", {"d": dataset})
+    return {(r["pert"], r["readout"].split("_", 1)[1]): r["v"] for r in rows}
+
+
+def collision_record(graph: Graph, dataset: str) -> tuple[int, str, dict]:
+    """What a load recorded on its Dataset about colliding values: (count, policy, kinds)."""
+    import json
+
+    row = graph.read("MATCH (d:Dataset {name: $n}) RETURN d.collisions AS n, d.collision_policy AS policy, "
+                     "d.collision_kinds AS kinds", {"n": dataset})[0]
+    return row["n"], row["policy"], json.loads(row["kinds"])

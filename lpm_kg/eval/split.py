@@ -77,6 +77,21 @@ def _known_elsewhere(p: np.ndarray, c: np.ndarray, target: int) -> np.ndarray:
     return np.unique(p[c != target])
 
 
+def _draw(candidates: np.ndarray, fractions, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (validation, test) ids: seeded shares ``fractions[1:]`` of ``candidates``."""
+    f_train, f_val, f_test = (float(f) for f in fractions)
+    if min(f_train, f_val, f_test) < 0 or abs(f_train + f_val + f_test - 1.0) > 1e-6:
+        raise ValueError(f"fractions {fractions} must be non-negative and sum to 1")
+    n = len(candidates)
+    n_val, n_test = int(round(f_val * n)), int(round(f_test * n))
+    if n >= 3:  # a non-empty share gets at least one once there are enough to go round
+        n_val, n_test = max(n_val, int(f_val > 0)), max(n_test, int(f_test > 0))
+    if n_val + n_test > n:
+        raise ValueError(f"{what} has only {n} candidates for the split")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(candidates[order[:n_val]]), np.sort(candidates[order[n_val:n_val + n_test]])
+
+
 def split_target_context(tuples_or_arrays, target_context: int | str, seed: int,
                          fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), *,
                          control_id: int | None = None, known_only: bool = True) -> Split:
@@ -89,9 +104,6 @@ def split_target_context(tuples_or_arrays, target_context: int | str, seed: int,
     """
     p, _r, c, perturbations, contexts = _arrays(tuples_or_arrays)
     target = _context_id(target_context, contexts)
-    f_train, f_val, f_test = (float(f) for f in fractions)
-    if min(f_train, f_val, f_test) < 0 or abs(f_train + f_val + f_test - 1.0) > 1e-6:
-        raise ValueError(f"fractions {fractions} must be non-negative and sum to 1")
     in_target = c == target
     target_perts = np.unique(p[in_target])
     if len(target_perts) == 0:
@@ -100,15 +112,7 @@ def split_target_context(tuples_or_arrays, target_context: int | str, seed: int,
     candidates = target_perts[target_perts != ctrl] if ctrl is not None else target_perts
     if known_only:
         candidates = np.intersect1d(candidates, _known_elsewhere(p, c, target))
-    n = len(candidates)
-    n_val, n_test = int(round(f_val * n)), int(round(f_test * n))
-    if n >= 3:  # a non-empty share gets at least one perturbation once there are enough to go round
-        n_val, n_test = max(n_val, int(f_val > 0)), max(n_test, int(f_test > 0))
-    if n_val + n_test > n:
-        raise ValueError(f"context {target_context!r} has only {n} candidate perturbations for the split")
-    order = np.random.default_rng(seed).permutation(n)
-    val_perts = np.sort(candidates[order[:n_val]])
-    test_perts = np.sort(candidates[order[n_val:n_val + n_test]])
+    val_perts, test_perts = _draw(candidates, fractions, seed, f"context {target_context!r}")
     train_perts = np.setdiff1d(target_perts, np.concatenate([val_perts, test_perts]))
     val = in_target & np.isin(p, val_perts)
     test = in_target & np.isin(p, test_perts)
@@ -142,21 +146,10 @@ def split_perturbations(tuples_or_arrays, seed: int, fractions: tuple[float, flo
     context, for validation and for test, so the test asks for perturbations never measured
     anywhere in training. ``target_context`` is -1 (every context)."""
     p, _r, _c, perturbations, _contexts = _arrays(tuples_or_arrays)
-    f_train, f_val, f_test = (float(f) for f in fractions)
-    if min(f_train, f_val, f_test) < 0 or abs(f_train + f_val + f_test - 1.0) > 1e-6:
-        raise ValueError(f"fractions {fractions} must be non-negative and sum to 1")
     ctrl = _control_id(perturbations, control_id)
     candidates = np.unique(p)
     candidates = candidates[candidates != ctrl] if ctrl is not None else candidates
-    n = len(candidates)
-    n_val, n_test = int(round(f_val * n)), int(round(f_test * n))
-    if n >= 3:
-        n_val, n_test = max(n_val, int(f_val > 0)), max(n_test, int(f_test > 0))
-    if n_val + n_test > n:
-        raise ValueError(f"only {n} perturbations for the split")
-    order = np.random.default_rng(seed).permutation(n)
-    val_perts = np.sort(candidates[order[:n_val]])
-    test_perts = np.sort(candidates[order[n_val:n_val + n_test]])
+    val_perts, test_perts = _draw(candidates, fractions, seed, "the set")
     val, test = np.isin(p, val_perts), np.isin(p, test_perts)
     train_perts = np.setdiff1d(np.unique(p), np.concatenate([val_perts, test_perts]))
     return Split(~(val | test), val, test, -1, int(seed), train_perts, val_perts, test_perts)
@@ -171,14 +164,7 @@ def split_readouts(tuples_or_arrays, target_context: int | str, seed: int,
     target = _context_id(target_context, contexts)
     in_target = c == target
     candidates = np.unique(r[in_target])
-    n = len(candidates)
-    n_val, n_test = int(round(fractions[1] * n)), int(round(fractions[2] * n))
-    if n >= 3:
-        n_val, n_test = max(n_val, 1), max(n_test, 1)
-    if n_val + n_test > n:
-        raise ValueError(f"context {target_context!r} has only {n} readouts for the split")
-    order = np.random.default_rng(seed).permutation(n)
-    val_r, test_r = np.sort(candidates[order[:n_val]]), np.sort(candidates[order[n_val:n_val + n_test]])
+    val_r, test_r = _draw(candidates, fractions, seed, f"the readouts of context {target_context!r}")
     val, test = in_target & np.isin(r, val_r), in_target & np.isin(r, test_r)
     return Split(~(val | test), val, test, target, int(seed), np.setdiff1d(candidates, np.r_[val_r, test_r]),
                  val_r, test_r)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lpm_kg.model.module import make_mlp
 from lpm_kg.priors.inputs import METHODS, PAIR_FEATURES, ModelInputs
 
 
@@ -50,18 +51,7 @@ class GraphLPMModule(nn.Module):
         self.bilinear_r = nn.Linear(d, interaction_rank, bias=False)
         nn.init.normal_(self.bilinear_p.weight, std=0.01)
         nn.init.normal_(self.bilinear_r.weight, std=0.01)
-        layers: list[nn.Module] = []
-        width = 3 * d
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
-        gain = nn.init.calculate_gain("relu")
-        for m in self.mlp:
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight, gain=gain)
-                nn.init.zeros_(m.bias)
+        self.mlp = make_mlp(3 * d, hidden, dropout)
         # Which free rows were learned: persistent, so a saved model knows what it saw.
         self.register_buffer("atom_trained", torch.zeros(n_atoms, dtype=torch.bool))
         self.register_buffer("readout_trained", torch.zeros(n_readouts, dtype=torch.bool))

@@ -6,6 +6,23 @@ import torch
 from torch import nn
 
 
+def make_mlp(width: int, hidden: list[int], dropout: float) -> nn.Sequential:
+    """The paper's head: (Linear, ReLU, Dropout) per hidden layer, then Linear to one scalar;
+    Xavier-uniform weights with the ReLU gain, zero biases."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, 1))
+    mlp = nn.Sequential(*layers)
+    gain = nn.init.calculate_gain("relu")
+    for m in mlp:
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight, gain=gain)
+            nn.init.zeros_(m.bias)
+    return mlp
+
+
 class LPMModule(nn.Module):
     def __init__(self, n_contexts: int, n_atoms: int, n_readouts: int, atom_matrix: torch.Tensor, *,
                  embedding_dim: int, hidden: list[int], dropout: float, embedding_init_std: float = 1.0):
@@ -19,18 +36,7 @@ class LPMModule(nn.Module):
         with torch.no_grad():
             self.perturbation.weight[n_atoms].zero_()
         self.register_buffer("atom_matrix", atom_matrix.long(), persistent=True)
-        layers: list[nn.Module] = []
-        width = 3 * embedding_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
-        gain = nn.init.calculate_gain("relu")
-        for m in self.mlp:
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight, gain=gain)
-                nn.init.zeros_(m.bias)
+        self.mlp = make_mlp(3 * embedding_dim, hidden, dropout)
 
     def embed_perturbations(self, p: torch.Tensor) -> torch.Tensor:
         return self.perturbation(self.atom_matrix[p])

@@ -1,12 +1,11 @@
 """Long tables on the real Papalexi pseudobulk CSV, and the same values through the h5ad path."""
 
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared
+from conftest import collision_record, measured_values, shared
 from lpm_kg.errors import InputError
 
 CSV = "papalexi2021-sceptre/papalexi2021_pseudobulk_by_target.csv.gz"
@@ -63,30 +62,16 @@ def _write_long(path, rows):
     return path
 
 
-def _values(graph, dataset):
-    """{(perturbation, gene): value} of every measured value of a dataset."""
-    rows = graph.read("MATCH (e:Experiment {dataset: $d})-[:MEASURED_WITH]->(p) "
-                      "UNWIND range(0, size(p.readouts) - 1) AS i WITH e, p, i WHERE NOT isNaN(e.values[i]) "
-                      "RETURN e.perturbation AS pert, p.readouts[i] AS readout, e.values[i] AS v", {"d": dataset})
-    return {(r["pert"], r["readout"].split("_", 1)[1]): r["v"] for r in rows}
-
-
-def _dataset(graph, name):
-    return dict(graph.read("MATCH (d:Dataset {name: $n}) RETURN d.collisions AS collisions, "
-                           "d.collision_policy AS policy, d.collision_kinds AS kinds", {"n": name})[0])
-
-
 @pytest.mark.parametrize("kind", list(LONG_KINDS))
 @pytest.mark.parametrize("how", ["first", "mean"])
 def test_long_collisions_are_merged_by_policy(graph, load_file, tmp_path, kind, how):
     path = _write_long(tmp_path / "c.csv", [BYSTANDER, *LONG_KINDS[kind]])
     report = load_file(path, "long", "coll", collisions=how)
-    values = _values(graph, "coll")
+    values = measured_values(graph, "coll")
     assert values == {("CRISPRi_IRF1", "STAT1"): -1.0, ("CRISPRi_STAT1", LONG_GENE[kind]): LONG_EXPECTED[how][kind]}
     assert report.counts["collisions"] == 1
-    d = _dataset(graph, "coll")
-    assert d["collisions"] == 1 and d["policy"] == how
-    kinds = json.loads(d["kinds"])
+    n, policy, kinds = collision_record(graph, "coll")
+    assert n == 1 and policy == how
     assert list(kinds) == [kind] and kinds[kind]["count"] == 1
     (example,) = kinds[kind]["examples"]
     (p1, g1, _), (p2, g2, _) = LONG_KINDS[kind]
@@ -111,11 +96,11 @@ def test_long_collisions_error_names_both_rows_and_the_option(graph, load_file, 
 def test_long_default_averages_and_records_every_kind(graph, load_file, tmp_path):
     rows = [BYSTANDER] + [r for k in LONG_KINDS for r in LONG_KINDS[k]]
     report = load_file(_write_long(tmp_path / "all.csv", rows), "long", "coll")  # default: mean
-    values = _values(graph, "coll")
+    values = measured_values(graph, "coll")
     assert values[("CRISPRi_STAT1", "IRF1")] == 2.0 and values[("CRISPRi_STAT1", "STAT1")] == 3.0
     assert values[("CRISPRi_STAT1", "DUSP6")] == 6.0 and len(values) == 4
     assert report.counts["collisions"] == 3 and report.counts["collision_policy"] == "mean"
-    kinds = json.loads(_dataset(graph, "coll")["kinds"])
+    _n, _policy, kinds = collision_record(graph, "coll")
     assert {k: v["count"] for k, v in kinds.items()} == dict.fromkeys(LONG_KINDS, 1)
     assert kinds["ids_onto_one_gene"]["examples"][0]["rows"] == [4, 5]
     assert kinds["names_onto_one_symbol"]["examples"][0]["perturbation"] == ["CRISPRi_STAT1", "CRISPRi_stat1"]
@@ -129,4 +114,4 @@ def test_long_default_averages_and_records_every_kind(graph, load_file, tmp_path
 def test_long_without_collisions_records_none(graph, load_file, tmp_path):
     report = load_file(_write_long(tmp_path / "n.csv", [BYSTANDER, LONG_KINDS["duplicate_row"][0]]), "long", "none")
     assert report.counts["collisions"] == 0
-    assert _dataset(graph, "none") == {"collisions": 0, "policy": "mean", "kinds": "{}"}
+    assert collision_record(graph, "none") == (0, "mean", {})

@@ -1,12 +1,11 @@
 """Ranked signatures (sigrecon) -> signed scores, on the real sci-Plex and Replogle sets."""
 
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared
+from conftest import collision_record, measured_values, shared
 from lpm_kg.errors import InputError
 
 SCIPLEX = "sigrecon-signatures/sciplex_ranked_signatures_long.parquet"
@@ -64,29 +63,16 @@ def _write_ranked(path, rows):
     return path
 
 
-def _values(graph, dataset):
-    rows = graph.read("MATCH (e:Experiment {dataset: $d})-[:MEASURED_WITH]->(p) "
-                      "UNWIND range(0, size(p.readouts) - 1) AS i WITH e, p, i WHERE NOT isNaN(e.values[i]) "
-                      "RETURN e.perturbation AS pert, p.readouts[i] AS readout, e.values[i] AS v", {"d": dataset})
-    return {(r["pert"], r["readout"].split("_", 1)[1]): r["v"] for r in rows}
-
-
-def _kinds(graph, name):
-    row = graph.read("MATCH (d:Dataset {name: $n}) RETURN d.collisions AS n, d.collision_policy AS policy, "
-                     "d.collision_kinds AS kinds", {"n": name})[0]
-    return row["n"], row["policy"], json.loads(row["kinds"])
-
-
 @pytest.mark.parametrize("kind", list(RANKED_KINDS))
 @pytest.mark.parametrize("how", ["first", "mean"])
 def test_ranked_collisions_are_merged_by_policy(graph, load_file, tmp_path, kind, how):
     path = _write_ranked(tmp_path / "r.csv", [RANKED_BYSTANDER, *RANKED_KINDS[kind]])
     load_file(path, "ranked-signatures", "rk", collisions=how)
-    values = _values(graph, "rk")
+    values = measured_values(graph, "rk")
     assert values[RANKED_AT[kind]] == pytest.approx(RANKED_EXPECTED[how][kind], abs=1e-6)
     assert values[("vorinostat", "DUSP6")] == pytest.approx(-0.5)
     assert len(values) == 2
-    n, policy, kinds = _kinds(graph, "rk")
+    n, policy, kinds = collision_record(graph, "rk")
     assert (n, policy, list(kinds)) == (1, how, [kind])
     (p1, _, g1), (p2, _, g2) = RANKED_KINDS[kind]
     assert kinds[kind]["examples"] == [{"rows": [2, 3], "perturbation": [p1, p2], "gene": [g1, g2],
@@ -109,10 +95,10 @@ def test_ranked_collisions_error_names_both_rows_and_the_option(graph, load_file
 def test_ranked_default_keeps_the_best_rank_of_every_kind(graph, load_file, tmp_path):
     rows = [RANKED_BYSTANDER] + [r for k in RANKED_KINDS for r in RANKED_KINDS[k]]
     report = load_file(_write_ranked(tmp_path / "all.csv", rows), "ranked-signatures", "rk")
-    values = _values(graph, "rk")
+    values = measured_values(graph, "rk")
     for kind, at in RANKED_AT.items():
         assert values[at] == pytest.approx(RANKED_EXPECTED["first"][kind], abs=1e-6), kind
     assert report.counts["collisions"] == 3
-    n, policy, kinds = _kinds(graph, "rk")
+    n, policy, kinds = collision_record(graph, "rk")
     assert (n, policy) == (3, "first") and {k: v["count"] for k, v in kinds.items()} == dict.fromkeys(RANKED_KINDS, 1)
     assert kinds["names_onto_one_symbol"]["examples"][0]["rows"] == [6, 7]
