@@ -32,6 +32,8 @@ NUMBER = re.compile(rb'^"?-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"?$')
 
 # loader -> {"mutations": n, "loaded (0)": n, "refused (2)": n}; also written to the test report.
 TALLY: dict[str, dict[str, int]] = {}
+# loader -> [(mutation, exit code, first line of the output)], for reading what each damage led to.
+OUTCOMES: dict[str, list[tuple[str, int, str]]] = {}
 
 
 def _env(server, tmp_path):
@@ -45,9 +47,11 @@ def _counts(graph):
             graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"])
 
 
-def _genes_digest(graph) -> str:
-    """Every Gene node's properties: what a genes load changes without changing any count."""
-    rows = graph.read("MATCH (g:Gene) RETURN g.symbol AS s, properties(g) AS p ORDER BY s")
+def _genes_digest(graph, dataset: str) -> str:
+    """The properties of every Gene node that ``dataset`` wrote: each genes load marks the nodes it
+    writes with its name, so a refused one that wrote anything changes this."""
+    rows = graph.read("MATCH (g:Gene {source: $d}) RETURN g.symbol AS s, properties(g) AS p ORDER BY s",
+                      {"d": dataset})
     return hashlib.sha256(repr([(r["s"], sorted(r["p"].items())) for r in rows]).encode()).hexdigest()
 
 
@@ -74,18 +78,25 @@ def _head(relpath: str, n: int, name: str):
     return lambda folder: _write(folder / name, _head_lines(relpath, n))
 
 
+def _columns(lines: list[bytes], sep: bytes, keep: int, start: int) -> list[bytes]:
+    """The first ``keep`` fields of every line from ``start`` on."""
+    return lines[:start] + [sep.join(ln.split(sep)[:keep]) for ln in lines[start:]]
+
+
 def _gct(folder: Path) -> Path:
-    """The first 40 genes of the LJP005 level-3 plate, every sample (the controls among them)."""
+    """The first 40 genes and 40 samples (4 vehicle controls among them) of the LJP005 level-3 plate."""
     lines = _head_lines("l1000-ljp005-a375/LJP005_A375_24H_level3_n377x978.gct", 3 + 35 + 40).split(b"\n")
     dims = lines[1].split(b"\t")
-    lines[1] = b"\t".join([b"40", *dims[1:]])
-    return _write(folder / "fuzz.gct", b"\n".join(lines))
+    lines[1] = b"\t".join([b"40", b"40", *dims[2:]])
+    return _write(folder / "fuzz.gct", b"\n".join(_columns(lines, b"\t", 1 + 11 + 40, 2)))
 
 
 def _gct_csv(folder: Path) -> Path:
+    """The first 60 genes and 40 samples of cmapR's level-5 export, beside its metadata."""
     for part in ("row", "col"):
         (folder / f"fuzz_{part}_meta.csv").write_bytes(shared(f"cmapR-l1000/ds_{part}_meta.csv").read_bytes())
-    return _write(folder / "fuzz_matrix.csv.gz", _head_lines("cmapR-l1000/ds_matrix.csv.gz", 61))
+    lines = _head_lines("cmapR-l1000/ds_matrix.csv.gz", 61).split(b"\n")
+    return _write(folder / "fuzz_matrix.csv.gz", b"\n".join(_columns(lines, b",", 1 + 40, 0)))
 
 
 def _hub(folder: Path) -> Path:
@@ -324,6 +335,7 @@ def test_damaged_files_load_or_are_refused_cleanly(graph, neo4j_server, tmp_path
     if case.fmt == "hgnc":
         snapshot = {r["s"]: r["p"] for r in graph.read("MATCH (g:Gene) RETURN g.symbol AS s, properties(g) AS p")}
     tally = TALLY[loader] = {"mutations": 0, "loaded (0)": 0, "refused (2)": 0}
+    outcomes = OUTCOMES[loader] = []
     try:
         target.write_bytes(good.read_bytes())
         first = runner.invoke(main, args, env=env)
@@ -331,7 +343,7 @@ def test_damaged_files_load_or_are_refused_cleanly(graph, neo4j_server, tmp_path
 
         for kind, write in _mutations(case, good, rng):
             write(target)
-            before = (_counts(graph), fingerprint(graph), _genes_digest(graph) if snapshot else None)
+            before = (_counts(graph), fingerprint(graph), _genes_digest(graph, dataset) if snapshot else None)
             result = runner.invoke(main, args, env=env)
             out = result.output
             where = f"{loader}, mutation {kind!r} (seed {SEED}): exit {result.exit_code}\n{out}"
@@ -339,13 +351,14 @@ def test_damaged_files_load_or_are_refused_cleanly(graph, neo4j_server, tmp_path
             if log and Path(log.group(1)).exists():
                 where += "\n" + Path(log.group(1)).read_text()[-4000:]
             tally["mutations"] += 1
+            outcomes.append((kind, result.exit_code, out.strip().splitlines()[-1][:160] if out.strip() else ""))
             assert result.exit_code in (0, 2), where
             assert "Traceback" not in out, where
             assert result.exception is None or isinstance(result.exception, SystemExit), where
             if result.exit_code == 2:
                 tally["refused (2)"] += 1
                 assert "error: " in out, where
-                after = (_counts(graph), fingerprint(graph), _genes_digest(graph) if snapshot else None)
+                after = (_counts(graph), fingerprint(graph), _genes_digest(graph, dataset) if snapshot else None)
                 assert after == before, f"refused, yet the graph changed: {where}"
             else:
                 tally["loaded (0)"] += 1
@@ -354,6 +367,8 @@ def test_damaged_files_load_or_are_refused_cleanly(graph, neo4j_server, tmp_path
             _restore_genes(graph, snapshot, dataset)
         record_property("fuzz_tally", dict(tally))
         print(f"\nfuzz tally {loader}: {tally}")
+        for kind, code, line in outcomes:
+            print(f"  {kind:<22} exit {code}  {line}")
 
 
 def teardown_module(module):
