@@ -162,14 +162,20 @@ def _check_names(values, file: str, what: str, field: str) -> None:
                                  "column", field=field)
 
 
-def check_payload(payload: Payload, file: str) -> None:
+def check_payload(payload: Payload, file: str, notes: dict | None = None) -> None:
     """What the writes would otherwise fail on halfway: checked before the first write, so a
     failed load leaves the graph as it was."""
     import numpy as np
     import pandas as pd
 
+    notes = notes or {}
     if isinstance(payload, ExperimentTable):
         exps = payload.experiments
+        if len(exps) == 0 or len(payload.genes) == 0:
+            dropped = f" ({notes['unmapped_ids']:,} gene ids did not resolve)" if notes.get("unmapped_ids") else ""
+            raise InputError(file, f"no measurement is left to load{dropped}",
+                             "check the perturbation, readout and value columns, and the gene ids (with "
+                             "--unmapped skip, rows whose ids do not resolve are dropped)")
         cells = []
         for name in pd.unique(exps["cell_line"].astype(str)):
             try:
@@ -255,7 +261,11 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
         payload = spec.read(path, ctx)  # validates everything before the first write
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a compressed file cut short or damaged
         raise corrupt_file_error(str(path), exc) from None
-    check_payload(payload, str(path))
+    except UnicodeDecodeError as exc:  # a stray byte in a text file, wherever the loader reads it
+        raise InputError(str(path), f"the file is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} "
+                         f"at offset {exc.start:,} of the text)",
+                         "remove the stray bytes, or save the file again as UTF-8") from None
+    check_payload(payload, str(path), ctx.notes)
 
     auto_source, auto_licence = provenance(path)
     ds.begin(graph, dataset, checksum=digest, format=format, options=load_options, files=[str(f) for f in files],

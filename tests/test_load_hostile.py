@@ -179,3 +179,17 @@ def test_names_at_the_limit_fit_the_indexes(graph, neo4j_server, tmp_path):
                              env=_env(neo4j_server, tmp_path))
     assert out.exit_code == 0, out.output
     assert graph.read("MATCH (e:Experiment {perturbation: $p}) RETURN count(e) AS n", {"p": name})[0]["n"] == 1
+
+
+def test_a_stray_byte_in_a_gct_header_is_refused(cli, tmp_path):
+    path = tmp_path / "bad.gct"
+    path.write_bytes(_gct(GOOD_ROWS).encode().replace(b"pr_gene_symbol", b"pr_gene_\xffsymbol"))
+    _refused(cli("load", path, "--format", "gct", "--dataset", "bad"), f"file {path}", "is not UTF-8 text",
+             "Fix:")
+
+
+def test_a_table_of_which_no_measurement_is_left_is_refused_before_any_write(cli, tmp_path):
+    path = _write(tmp_path, "bad.csv", "perturbation,readout,context,value\nCRISPRi_STAT1,NOTAGENE1,K562,-1.5\n"
+                  "CRISPRi_STAT1,NOTAGENE2,K562,-3.0\n")
+    _refused(cli("load", path, "--format", "long", "--dataset", "bad", "--unmapped", "skip"), f"file {path}",
+             "no measurement is left to load", "2 gene ids did not resolve", "Fix:")
