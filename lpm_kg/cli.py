@@ -361,9 +361,11 @@ def presets() -> None:
     """List the model presets."""
     from lpm_kg.model import PRESETS
 
+    width = max(map(len, PRESETS)) + 1
     for name, cfg in PRESETS.items():
-        click.echo(f"{name:<16} d={cfg.embedding_dim} mlp={'x'.join(map(str, cfg.hidden))} dropout={cfg.dropout} "
-                   f"batch={cfg.batch_size} lr={cfg.learning_rate} decay={cfg.lr_decay} seeds={len(cfg.seeds)}")
+        priors = f" priors={'+'.join(cfg.priors.relations)}" if cfg.priors is not None else ""
+        click.echo(f"{name:<{width}} d={cfg.embedding_dim} mlp={'x'.join(map(str, cfg.hidden))} dropout={cfg.dropout} "
+                   f"batch={cfg.batch_size} lr={cfg.learning_rate} decay={cfg.lr_decay} seeds={len(cfg.seeds)}{priors}")
 
 
 @main.command()
