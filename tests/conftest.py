@@ -117,3 +117,18 @@ def collision_record(graph: Graph, dataset: str) -> tuple[int, str, dict]:
     row = graph.read("MATCH (d:Dataset {name: $n}) RETURN d.collisions AS n, d.collision_policy AS policy, "
                      "d.collision_kinds AS kinds", {"n": dataset})[0]
     return row["n"], row["policy"], json.loads(row["kinds"])
+
+
+def server_env(server, home: Path | None = None) -> dict[str, str]:
+    """Environment variables that point the CLI at the session's server (and a data home)."""
+    user, password = server.auth
+    env = {"NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password}
+    if home is not None:
+        env["LPM_KG_DATA_DIR"] = str(home)
+    return env
+
+
+def graph_counts(graph: Graph) -> tuple[int, int]:
+    """(nodes, relationships) in the whole graph."""
+    row = graph.read("MATCH (n) WITH count(n) AS n OPTIONAL MATCH ()-[r]->() RETURN n, count(r) AS r")[0]
+    return row["n"], row["r"]

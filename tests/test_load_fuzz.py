@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import HGNC, fingerprint, shared
+from conftest import HGNC, fingerprint, graph_counts, server_env, shared
 from lpm_kg.cli import main
 
 SEED = 20261203
@@ -34,17 +34,6 @@ NUMBER = re.compile(rb'^"?-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"?$')
 TALLY: dict[str, dict[str, int]] = {}
 # loader -> [(mutation, exit code, first line of the output)], for reading what each damage led to.
 OUTCOMES: dict[str, list[tuple[str, int, str]]] = {}
-
-
-def _env(server, tmp_path):
-    user, password = server.auth
-    return {"NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-            "LPM_KG_DATA_DIR": str(tmp_path / "home")}
-
-
-def _counts(graph):
-    return (graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"],
-            graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"])
 
 
 def _genes_digest(graph, dataset: str) -> str:
@@ -326,7 +315,7 @@ def test_damaged_files_load_or_are_refused_cleanly(graph, neo4j_server, tmp_path
             (work_dir / extra.name).write_bytes(extra.read_bytes())
     target = work_dir / good.name
     dataset = f"fuzz-{loader}"
-    runner, env = CliRunner(), _env(neo4j_server, tmp_path)
+    runner, env = CliRunner(), server_env(neo4j_server, tmp_path / "home")
     args = ["load", str(target), "--format", case.fmt, "--dataset", dataset, "--unmapped", case.unmapped]
     for opt in case.options:
         args += ["--option", opt]
@@ -343,7 +332,7 @@ def test_damaged_files_load_or_are_refused_cleanly(graph, neo4j_server, tmp_path
 
         for kind, write in _mutations(case, good, rng):
             write(target)
-            before = (_counts(graph), fingerprint(graph), _genes_digest(graph, dataset) if snapshot else None)
+            before = (graph_counts(graph), fingerprint(graph), _genes_digest(graph, dataset) if snapshot else None)
             result = runner.invoke(main, args, env=env)
             out = result.output
             where = f"{loader}, mutation {kind!r} (seed {SEED}): exit {result.exit_code}\n{out}"
@@ -359,7 +348,7 @@ def test_damaged_files_load_or_are_refused_cleanly(graph, neo4j_server, tmp_path
             if result.exit_code == 2:
                 tally["refused (2)"] += 1
                 assert "error: " in out, where
-                after = (_counts(graph), fingerprint(graph), _genes_digest(graph, dataset) if snapshot else None)
+                after = (graph_counts(graph), fingerprint(graph), _genes_digest(graph, dataset) if snapshot else None)
                 assert after == before, f"refused, yet the graph changed: {where}"
             else:
                 tally["loaded (0)"] += 1

@@ -8,22 +8,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from conftest import fingerprint
+from conftest import fingerprint, graph_counts, server_env
 from lpm_kg.cli import main
 from lpm_kg.loading import MAX_NAME_CHARS
 
 GOOD = "perturbation,readout,context,value\nCRISPRi_STAT1,IRF1,K562,-1.5\nCRISPRi_STAT1,STAT1,K562,-3.0\n"
-
-
-def _env(server, tmp_path):
-    user, password = server.auth
-    return {"NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-            "LPM_KG_DATA_DIR": str(tmp_path / "home")}
-
-
-def _counts(graph):
-    return (graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"],
-            graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"])
 
 
 @pytest.fixture
@@ -31,16 +20,16 @@ def cli(graph, neo4j_server, tmp_path):
     """``cli(*args)`` runs `lpm-kg` on a graph that already holds a good dataset, and checks that
     the call changed nothing in it."""
     runner = CliRunner()
-    env = _env(neo4j_server, tmp_path)
+    env = server_env(neo4j_server, tmp_path / "home")
     good = tmp_path / "good.csv"
     good.write_text(GOOD)
     first = runner.invoke(main, ["load", str(good), "--format", "long", "--dataset", "good"], env=env)
     assert first.exit_code == 0, first.output
-    before, before_fp = _counts(graph), fingerprint(graph)
+    before, before_fp = graph_counts(graph), fingerprint(graph)
 
     def run(*args):
         result = runner.invoke(main, [str(a) for a in args], env=env)
-        assert _counts(graph) == before and fingerprint(graph) == before_fp, result.output
+        assert graph_counts(graph) == before and fingerprint(graph) == before_fp, result.output
         return result
 
     return run
@@ -77,7 +66,7 @@ GOOD_ROWS = [("g1", "STAT1", -1.0, 0.5), ("g2", "IRF1", 2.0, -0.3), ("g3", "DUSP
 def test_a_good_gct_loads(graph, neo4j_server, tmp_path):
     path = _write(tmp_path, "good.gct", _gct(GOOD_ROWS))
     out = CliRunner().invoke(main, ["load", str(path), "--format", "gct", "--dataset", "gct"],
-                             env=_env(neo4j_server, tmp_path))
+                             env=server_env(neo4j_server, tmp_path / "home"))
     assert out.exit_code == 0 and "n_readouts=3" in out.output, out.output
 
 
@@ -159,7 +148,7 @@ def test_an_unexpected_error_is_one_line_with_a_log_file(graph, neo4j_server, tm
 
     main.add_command(explode)
     try:
-        result = CliRunner().invoke(main, ["explode"], env=_env(neo4j_server, tmp_path))
+        result = CliRunner().invoke(main, ["explode"], env=server_env(neo4j_server, tmp_path / "home"))
     finally:
         main.commands.pop("explode")
     assert result.exit_code == 1, result.output
@@ -176,7 +165,7 @@ def test_names_at_the_limit_fit_the_indexes(graph, neo4j_server, tmp_path):
     name = "\U0001d6c2" * MAX_NAME_CHARS
     path = _write(tmp_path, "ok.csv", f"perturbation,readout,context,value\n{name},IRF1,{'K' * MAX_NAME_CHARS},-1.5\n")
     out = CliRunner().invoke(main, ["load", str(path), "--format", "long", "--dataset", "d" * MAX_NAME_CHARS],
-                             env=_env(neo4j_server, tmp_path))
+                             env=server_env(neo4j_server, tmp_path / "home"))
     assert out.exit_code == 0, out.output
     assert graph.read("MATCH (e:Experiment {perturbation: $p}) RETURN count(e) AS n", {"p": name})[0]["n"] == 1
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from conftest import clean, shared
+from conftest import clean, server_env, shared
 from lpm_kg.commands.query import format_table, queries_cmd, query_cmd
 from lpm_kg import cli
 from lpm_kg.queries import QueryError, get_query, list_queries, parse_query, run_query
@@ -88,9 +88,7 @@ def cookbook(session_graph, neo4j_server, tmp_path_factory):
     report = sync(graph, SyncConfig.from_toml(folder / "demo" / "lpm-kg.toml"), checkpoint_dir=home / "runs",
                   show_progress=False, echo=lambda *_: None)
     assert report.trained and report.n_predicted > 0
-    user, password = neo4j_server.auth
-    env = {**os.environ, "NEO4J_URI": neo4j_server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-           "LPM_KG_DATA_DIR": str(home)}
+    env = {**os.environ, **server_env(neo4j_server, home)}
     predicted = subprocess.run([sys.executable, "-m", "lpm_kg.cli", "predict", "--run", graph_report.run_id,
                                 "--context", "demo_SIM-A_CRISPRi", "--perturbation", NEVER_PERTURBED], env=env,
                                capture_output=True, text=True, timeout=600)
@@ -362,14 +360,9 @@ def test_a_bad_header_is_reported(text, message):
 # --------------------------------------------------------------------------- the command line
 
 
-def _env(server):
-    user, password = server.auth
-    return {"NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password}
-
-
 def test_query_command_prints_a_table_or_json(cookbook):
     runner = CliRunner()
-    env = _env(cookbook.server)
+    env = server_env(cookbook.server)
     out = runner.invoke(query_cmd, ["similar-perturbations", "-p", "symbol=CRISPRi_SIMG001", "--param", "k=3",
                                     "--json"], env=env)
     assert out.exit_code == 0, out.output

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import shared
+from conftest import server_env, shared
 from lpm_kg.errors import ConfigError
 from lpm_kg.sync import SyncConfig, sync
 
@@ -64,9 +64,7 @@ def test_bad_config_names_the_key(tmp_path):
 
 
 def _env(server, tmp_path):
-    user, password = server.auth
-    return {**os.environ, "NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-            "LPM_KG_DATA_DIR": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, **server_env(server, tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
 
 
 def test_an_interrupted_sync_resumes(graph, neo4j_server, tmp_path):

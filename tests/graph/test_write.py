@@ -3,34 +3,30 @@
 import pandas as pd
 import pytest
 
+from conftest import graph_counts
 from lpm_kg.contract import GroupTable, RelationTable
 from lpm_kg.errors import InputError
 from lpm_kg.graph.write import write_groups, write_relations
 
 
-def _counts(graph) -> tuple[int, int]:
-    row = graph.read("MATCH (n) WITH count(n) AS n OPTIONAL MATCH ()-[r]->() RETURN n, count(r) AS r")[0]
-    return row["n"], row["r"]
-
-
 @pytest.mark.parametrize("rel_type", ["KNOWS", "INTERACTS_WITH]->(b) DETACH DELETE a //", "interacts_with", None])
 def test_a_relationship_type_outside_the_whitelist_is_refused(graph, rel_type):
-    before = _counts(graph)
+    before = graph_counts(graph)
     edges = pd.DataFrame({"source": ["STAT1"], "target": ["IRF1"], "score": [0.9]})
     with pytest.raises(InputError, match=r"field 'relationship type'.*not one lpm-kg writes.*Fix: use one of "
                                          r"INTERACTS_WITH, REGULATES"):
         write_relations(graph, "bad-net", RelationTable(rel_type, edges, "STRING", directed=False))
-    assert _counts(graph) == before
+    assert graph_counts(graph) == before
 
 
 @pytest.mark.parametrize("label", ["Gene", "Complex {id: 1}) DETACH DELETE g //", "complex", 3])
 def test_a_group_label_outside_the_whitelist_is_refused(graph, label):
-    before = _counts(graph)
+    before = graph_counts(graph)
     groups = pd.DataFrame({"id": ["g1"], "name": ["group one"]})
     members = pd.DataFrame({"group": ["g1"], "gene": ["STAT1"]})
     with pytest.raises(InputError, match=r"field 'label'.*not one lpm-kg writes.*Fix: use one of Complex, GeneSet"):
         write_groups(graph, "bad-groups", GroupTable(label, groups, members, "CORUM"))
-    assert _counts(graph) == before
+    assert graph_counts(graph) == before
 
 
 def test_whitelisted_types_are_written(graph):

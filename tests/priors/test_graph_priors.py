@@ -13,19 +13,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import clean
+from conftest import clean, server_env
 from lpm_kg.priors import fit_gene_priors, read_knowledge
 from lpm_kg.simulate import SimulationConfig, simulate
 
 SIM = SimulationConfig(n_genes=40, n_knockdowns=30, n_compounds=4)
 NEVER_PERTURBED = "CRISPRi_SIMG008"  # SIMG008 has REGULATES edges in SIM but no knockdown
 CONTEXT = "sim_SIM-B_CRISPRi"
-
-
-def _env(server, home):
-    user, password = server.auth
-    return {**os.environ, "NEO4J_URI": server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
-            "LPM_KG_DATA_DIR": str(home), "PYTHONUNBUFFERED": "1"}
 
 
 def _config(files, folder):
@@ -46,7 +40,7 @@ def synced(session_graph, neo4j_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("priors")
     sim = simulate(SIM)
     config = _config(sim.write(folder / "sim"), folder)
-    env = _env(neo4j_server, folder / "home")
+    env = {**os.environ, **server_env(neo4j_server, folder / "home"), "PYTHONUNBUFFERED": "1"}
     run = lambda *args: subprocess.run([sys.executable, "-m", "lpm_kg.cli", *args], env=env,  # noqa: E731
                                        capture_output=True, text=True, timeout=900)
     out = run("sync", "--config", str(config))
