@@ -169,6 +169,12 @@ def readout_symbol(gene: str, modality: str = DEFAULT_READOUT_MODALITY) -> str:
     return f"{modality}_{gene}"
 
 
+def split_readout(symbol: str) -> tuple[str | None, str]:
+    """(modality, gene) of a readout symbol; a bare gene symbol has no modality."""
+    modality, sep, gene = symbol.partition("_")
+    return (modality, gene) if sep else (None, symbol)
+
+
 _CONTROL_NAMES = {"control", "ctrl", "ctl", "non-targeting", "nontargeting", "non_targeting", "nt", "dmso",
                   "vehicle", "untreated", "untrt", "empty_vector", "safe-targeting", "negative_control"}
 _CHEM_DOSE_RE = re.compile(r"^(.*?)-([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(uM|nM|mM|pM|M)$")

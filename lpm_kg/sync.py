@@ -121,7 +121,8 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
         (report.unchanged if result.skipped else report.loaded).append(src.dataset)
         echo(f"  {src.dataset}: {'unchanged' if result.skipped else 'loaded'}")
 
-    _fingerprint, datasets, run_id, _knowledge = training_run_id(graph, config.model)
+    identity = training_run_id(graph, config.model)
+    _fingerprint, datasets, run_id, _knowledge = identity
     if not datasets:
         raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
     existing = writeback.get_model_run(graph, run_id)
@@ -131,7 +132,8 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
         return report
 
     echo(f"  training {run_id} on {', '.join(datasets)}")
-    result = train_from_graph(graph, config.model, checkpoint_dir=checkpoint_dir, show_progress=show_progress)
+    result = train_from_graph(graph, config.model, checkpoint_dir=checkpoint_dir, show_progress=show_progress,
+                              identity=identity)
     report.trained, report.run_id, report.metrics = True, result.run_id, result.metrics
     model = result.model
     import lpm_kg

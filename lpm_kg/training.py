@@ -127,8 +127,10 @@ def training_run_id(graph: Graph, config: TrainConfig):
 
 
 def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path | None = None,
-                     show_progress: bool = True) -> TrainResult:
-    fingerprint, datasets, run_id, knowledge = training_run_id(graph, config)
+                     show_progress: bool = True, identity: tuple | None = None) -> TrainResult:
+    """``identity``: what :func:`training_run_id` returned for this graph and config, when the
+    caller already has it (the reference knowledge is then not read a second time)."""
+    fingerprint, datasets, run_id, knowledge = identity or training_run_id(graph, config)
     if not datasets:
         raise ValueError("no complete measurement dataset to train on; load one first (`lpm-kg load`)")
     source = priors = None

@@ -96,10 +96,10 @@ def _mean_for_untrained(model, p, r) -> None:
         for module in model.modules.values():
             for table, trained in ((module.perturbation.weight, trained_atoms), (module.readout.weight, trained_readouts)):
                 mask = torch.as_tensor(trained, device=table.device)
-                if (~mask).any() and mask[:len(trained) - 1].any():
-                    rows = mask.clone()
-                    if table is module.perturbation.weight:
-                        rows[len(v.atoms)] = False  # the padding row is zero: not in the mean
+                rows = mask.clone()  # the rows the mean is over
+                if table is module.perturbation.weight:
+                    rows[len(v.atoms)] = False  # the padding row is zero: not in the mean
+                if (~mask).any() and rows.any():
                     table[~mask] = table[rows].mean(0)
 
 

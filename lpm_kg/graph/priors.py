@@ -80,8 +80,8 @@ def link_priors(graph: Graph, run_id: str, prior_run_id: str) -> None:
 def ensure_predicted_symbols(graph: Graph, perturbations: list[str], readouts: list[str]) -> dict[str, int]:
     """Perturbation and Readout nodes for symbols predicted from priors alone (never measured, so
     never loaded), linked to their genes as a loader would link them; existing nodes stay as they are."""
-    from lpm_kg.graph.write import write_perturbations
-    from lpm_kg.symbols import parse_perturbation
+    from lpm_kg.graph.write import write_perturbations, write_readouts
+    from lpm_kg.symbols import parse_perturbation, split_readout
 
     have_p = {r["s"] for r in graph.read("UNWIND $s AS s MATCH (p:Perturbation {symbol: s}) RETURN s",
                                          {"s": list(perturbations)})}
@@ -90,12 +90,7 @@ def ensure_predicted_symbols(graph: Graph, perturbations: list[str], readouts: l
         write_perturbations(graph, [parse_perturbation(p, lambda g: g) for p in new_p])
     have_r = {r["s"] for r in graph.read("UNWIND $s AS s MATCH (r:Readout {symbol: s}) RETURN s", {"s": list(readouts)})}
     new_r = [r for r in dict.fromkeys(readouts) if r not in have_r]
-    if new_r:
-        rows = [{"symbol": r, "gene": r.split("_", 1)[1] if "_" in r else r,
-                 "modality": r.split("_", 1)[0] if "_" in r else None} for r in new_r]
-        graph.query("UNWIND $rows AS row MERGE (r:Readout {symbol: row.symbol}) SET r.gene = row.gene, "
-                    "r.modality = row.modality WITH r, row MATCH (g:Gene {symbol: row.gene}) MERGE (r)-[:OF_GENE]->(g)",
-                    {"rows": rows})
+    write_readouts(graph, [{"symbol": r, "gene": split_readout(r)[1], "modality": split_readout(r)[0]} for r in new_r])
     return {"perturbations": len(new_p), "readouts": len(new_r)}
 
 

@@ -78,6 +78,15 @@ def write_perturbations(graph: Graph, perturbations: list[Perturbation]) -> None
                     "MERGE (w)-[:HAS_PART]->(p)", {"rows": parts})
 
 
+def write_readouts(graph: Graph, rows: list[dict]) -> None:
+    """Readout nodes from rows of ``symbol``, ``gene``, ``modality``, each linked to its Gene."""
+    for batch in _chunks(rows, ROWS_PER_TX):
+        graph.query("UNWIND $rows AS row MERGE (r:Readout {symbol: row.symbol}) "
+                    "SET r.modality = row.modality, r.gene = row.gene "
+                    "WITH r, row MATCH (g:Gene {symbol: row.gene}) MERGE (r)-[:OF_GENE]->(g)",
+                    {"rows": batch})
+
+
 # --------------------------------------------------------------------------- measurements
 
 def panel_id(readouts: list[str]) -> str:
@@ -115,11 +124,8 @@ def write_experiments(graph: Graph, dataset: str, table: ExperimentTable, *, top
                 "SET c.cell_line = row.cell_line, c.modality = row.modality, c.dataset = row.tag "
                 "MERGE (l:CellLine {name: row.cell_line}) MERGE (c)-[:OF_CELL_LINE]->(l)", {"rows": ctx_rows})
     write_perturbations(graph, perts)
-    for batch in _chunks([{"symbol": r, "gene": g} for r, g in zip(readouts, table.genes)], ROWS_PER_TX):
-        graph.query("UNWIND $rows AS row MERGE (r:Readout {symbol: row.symbol}) "
-                    "SET r.modality = $modality, r.gene = row.gene "
-                    "WITH r, row MATCH (g:Gene {symbol: row.gene}) MERGE (r)-[:OF_GENE]->(g)",
-                    {"rows": batch, "modality": table.readout_modality})
+    write_readouts(graph, [{"symbol": r, "gene": g, "modality": table.readout_modality}
+                           for r, g in zip(readouts, table.genes)])
     graph.query("MERGE (p:ReadoutPanel {id: $id}) SET p.readouts = $readouts, p.size = size($readouts)",
                 {"id": pid, "readouts": readouts})
 

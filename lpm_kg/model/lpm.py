@@ -227,7 +227,8 @@ class LPM:
             if self.priors.readout_gene(r) is None:
                 raise UnknownSymbolError(f"the model has never seen the readout {r!r} and the graph gives it no "
                                          f"prior: {self.priors.readout_reason(r)}")
-        new_perts = [p for p in dict.fromkeys(perturbations) if p not in set(v.perturbations)]
+        known_perts = set(v.perturbations)
+        new_perts = [p for p in dict.fromkeys(perturbations) if p not in known_perts]
         if not (new_atoms or new_readouts or new_perts):
             return self
         ext = LPM(self.config, Vocabulary(v.perturbations + new_perts, v.readouts + new_readouts, v.contexts,

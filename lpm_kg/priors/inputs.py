@@ -11,7 +11,7 @@ import numpy as np
 
 from lpm_kg.priors.encoder import GenePriors
 from lpm_kg.priors.knowledge import Knowledge
-from lpm_kg.symbols import CHEMICAL_MODALITY, GENETIC_METHODS, parse_perturbation
+from lpm_kg.symbols import CHEMICAL_MODALITY, GENETIC_METHODS, parse_perturbation, split_readout
 
 # One prior map per method: a CRISPRi knockdown and a knockout of one gene stay different.
 METHODS = ("Control", CHEMICAL_MODALITY, *GENETIC_METHODS)
@@ -67,11 +67,11 @@ class PriorSource:
         return AtomPrior(symbol, "Control", reason=f"{symbol!r} is a combination; its parts carry the priors")
 
     def readout_gene(self, symbol: str) -> str | None:
-        gene = symbol.split("_", 1)[1] if "_" in symbol else symbol
+        gene = split_readout(symbol)[1]
         return gene if self.priors.vector(gene) is not None else None
 
     def readout_reason(self, symbol: str) -> str:
-        gene = symbol.split("_", 1)[1] if "_" in symbol else symbol
+        gene = split_readout(symbol)[1]
         if gene not in self.priors.index:
             return f"{gene} is not a gene in the graph"
         return f"gene {gene} has no reference relation in the graph"
