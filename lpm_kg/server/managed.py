@@ -34,6 +34,15 @@ JVM_FLAGS = [
 ]
 
 
+def new_password() -> str:
+    """A random initial password that neo4j-admin reads back from an ``@file`` as the positional
+    argument: URL-safe characters, and never a leading '-', which picocli would take for an option
+    (1 in 64 draws of ``token_urlsafe`` start with one)."""
+    while True:
+        pw = secrets.token_urlsafe(18)
+        if pw[0].isalnum():
+            return pw
+
 class Neo4jServerError(RuntimeError):
     pass
 
@@ -239,13 +248,13 @@ class ManagedNeo4j:
                 f"{self.password_file} is missing but the database in {self.home / 'data'} already "
                 "exists, so its password cannot be set again. Restore the file, or delete "
                 f"{self.home} to start over with an empty database.")
-        pw = secrets.token_urlsafe(18)
+        pw = new_password()
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(pw + "\n")
         # Never the password itself on the command line (any local user's `ps` shows that): neo4j-admin
         # parses with picocli, which expands an argument "@file" into the file's contents, so it reads
-        # the password from the 0600 file just written (token_urlsafe needs no quoting there).
+        # the password from the 0600 file just written (new_password needs no quoting there).
         cmd = [_java(), "-cp", f"{self.jars.lib_dir}/*", "org.neo4j.cli.AdminTool",
                "dbms", "set-initial-password", f"@{self.password_file}"]
         proc = subprocess.run(cmd, env=self._env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
