@@ -1,21 +1,34 @@
-"""Training speed of the LPM: the tensor-resident shuffle-and-slice loop (lpm_kg.model.train)
-against a plain PyTorch DataLoader over a TensorDataset training the same model, in the same run,
-on the real Replogle K562 CRISPRi signatures (sigrecon top-1000 lists, `top` scores).
+"""Training speed of the LPM: the fast loop (``loop="fast"``, lpm_kg.model.fast) against the
+paper's reference loop (``loop="reference"``), in the same run, on real shared sets at full size,
+with each speed-up measured alone so that what does not win can be dropped.
 
-Reports tuples/s for both, their ratio, the validation MSE each reaches (the fast path must reach
-the same accuracy), and the fraction of the machine's measured float32 matmul peak that the
-training reaches (about 1.9 MFLOP per tuple for the Replogle preset). No database is needed: the
-file is parsed by the same loader the graph load uses.
+Variants (all train the same module from the same initial weights, on the same tuples):
 
-    python benchmarks/bench_train.py [--epochs 3] [--preset replogle-k562] [--out benchmarks/results]
+- ``reference``: concatenation per tuple, per-parameter AdamW, ``nn.Dropout`` (the paper's loop);
+- ``+fused-adamw``: the reference module with the fused AdamW kernel;
+- ``+factorized``: and the first layer computed once per distinct symbol of a batch;
+- ``fast``: and CPU dropout masks from 16-bit draws (what ``loop="fast"`` is);
+- ``fast+bf16``: ``fast`` under ``torch.autocast(bfloat16)``;
+- ``fast+compile``: ``fast`` through ``torch.compile`` (compile time reported apart);
+- ``fast-1thread``: ``fast`` with one intra-op thread instead of all.
+
+Epochs are interleaved across variants (epoch 1 of each, then epoch 2 of each, ...), so that a
+burst of load on this shared machine hits every variant alike. The ratio of each variant to the
+reference is the median of the per-epoch ratios. Each variant also reports the validation MSE
+after the last epoch (15 % of perturbations held out, seeded): the speed-ups must not cost
+accuracy. No database: each shared file is parsed by its loader, as in bench_accuracy.py.
+
+    python benchmarks/bench_train.py [--sets l1000,replogle,neurips] [--epochs 3] [--variants ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -23,137 +36,180 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LPM_KG_SHARED_DATA", REPO.parent / "shared" / "data"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+PRESET = {"l1000": "l1000", "sciplex": "l1000", "neurips": "l1000", "replogle": "replogle-k562"}
+VARIANTS = ["reference", "+fused-adamw", "+factorized", "fast", "fast+bf16", "fast+compile", "fast-1thread"]
 
 
-def replogle_k562():
-    from loaders.hgnc import read_hgnc
-    from loaders.signatures import read_ranked
-    from lpm_kg.genes import GeneResolver
-    from lpm_kg.loading import LoadContext
+def tuples(name: str):
+    from bench_accuracy import build
 
-    for f in ("gene-ids/hgnc_complete_set.txt.gz", "sigrecon-signatures/perturbseq_ranked_signatures_long.parquet"):
-        if not (SHARED / f).exists():
-            raise SystemExit(f"missing {SHARED / f}: set LPM_KG_SHARED_DATA to the shared data folder")
-    resolver = GeneResolver(read_hgnc(SHARED / "gene-ids/hgnc_complete_set.txt.gz", None).genes)
-    path = SHARED / "sigrecon-signatures/perturbseq_ranked_signatures_long.parquet"
-    ctx = LoadContext("bench", str(path), {"perturbation_type": "CRISPRi", "scoring": "top"}, None, "auto", resolver)
-    table = read_ranked(path, ctx)
-    k562 = (table.experiments["cell_line"].str.upper() == "K562").to_numpy()
-    values = table.values[k562]
-    e, g = np.nonzero(np.isfinite(values))
-    p_codes, perts = np.unique([table.experiments["perturbation"].iat[i].symbol for i in np.flatnonzero(k562)],
-                               return_inverse=True)
-    return perts[e], g, np.zeros(len(e), np.int64), values[e, g], len(p_codes), len(table.genes)
+    ts, note = build(name, 0)  # 0: every readout (full size)
+    return ts, note
 
 
-def mflop_per_tuple(cfg) -> float:
-    widths = [3 * cfg.embedding_dim, *cfg.hidden, 1]
-    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return 3 * 2 * macs / 1e6  # forward + backward (about twice the forward)
+class Autocast(torch.nn.Module):
+    """A module run under bfloat16 autocast (the loss stays float32)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, p, r, c):
+        with torch.autocast(device_type=p.device.type, dtype=torch.bfloat16):
+            return self.inner(p, r, c).float()
 
 
-def peak_gflops(device) -> float:
-    a = torch.randn(2048, 2048, device=device)
-    b = torch.randn(2048, 2048, device=device)
-    for _ in range(3):
-        a @ b
-    best = 0.0
-    for _ in range(5):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+@contextlib.contextmanager
+def variant_settings(variant: str, threads: int):
+    """Thread count and dropout kernel for one variant's epochs."""
+    import lpm_kg.model.fast as fast
+
+    cheap = fast.cheap_dropout
+    if variant in ("reference", "+fused-adamw", "+factorized"):
+        fast.cheap_dropout = lambda x, p: torch.nn.functional.dropout(x, p, True)
+    torch.set_num_threads(1 if variant == "fast-1thread" else threads)
+    try:
+        yield
+    finally:
+        fast.cheap_dropout = cheap
+        torch.set_num_threads(threads)
+
+
+def make(variant: str, cfg, n_c: int, n_p: int, n_r: int, device):
+    from lpm_kg.model.module import LPMModule
+
+    torch.manual_seed(13)
+    module = LPMModule(n_c, n_p, n_r, torch.arange(n_p).view(-1, 1), embedding_dim=cfg.embedding_dim,
+                       hidden=cfg.hidden, dropout=cfg.dropout, embedding_init_std=cfg.embedding_init_std,
+                       factorized=variant not in ("reference", "+fused-adamw")).to(device)
+    vcfg = cfg.model_copy(update={"loop": "reference" if variant == "reference" else "fast"})
+    if variant == "fast+bf16":
+        module = Autocast(module)
+    if variant == "fast+compile":
+        module = torch.compile(module, dynamic=True)
+    return module, vcfg
+
+
+def run_set(name: str, args, device) -> dict:
+    from lpm_kg.model.config import preset
+    from lpm_kg.model.train import SeedState, Tensors, evaluate_loss, train_seed
+
+    t0 = time.perf_counter()
+    ts, note = tuples(name)
+    p, r, c, y = ts.perturbation, ts.readout, ts.context, ts.value
+    n_p, n_r, n_c = len(ts.perturbations), len(ts.readouts), len(ts.contexts)
+    rng = np.random.default_rng(0)
+    held = rng.choice(n_p, max(1, int(0.15 * n_p)), replace=False)
+    is_val = np.isin(p, held)
+    train = Tensors.from_numpy(p[~is_val], r[~is_val], c[~is_val], y[~is_val], device)
+    val = Tensors.from_numpy(p[is_val], r[is_val], c[is_val], y[is_val], device)
+    print(f"[{name}] {len(ts):,} tuples ({n_p} perturbations x {n_r} readouts x {n_c} contexts), "
+          f"{len(train):,} train / {len(val):,} val, parsed in {time.perf_counter() - t0:.0f}s", flush=True)
+    cfg = preset(PRESET[name], patience=None, seeds=[13])
+    threads = torch.get_num_threads()
+    runs = {}
+    for v in args.variants:
+        module, vcfg = make(v, cfg, n_c, n_p, n_r, device)
+        runs[v] = {"module": module, "cfg": vcfg, "state": SeedState(13), "epochs": [], "compile_s": None}
+    if "fast+compile" in runs:  # compile outside the timed epochs: one step's forward and backward
+        run = runs["fast+compile"]
         t = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = max(best, 5 * 2 * 2048 ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
+        try:
+            out = run["module"](train.p[:cfg.batch_size], train.r[:cfg.batch_size], train.c[:cfg.batch_size])
+            out.sum().backward()
+            run["module"].zero_grad(set_to_none=True)
+            run["compile_s"] = time.perf_counter() - t
+        except Exception as e:  # noqa: BLE001 - a compiler failure is a result, not a crash
+            print(f"  fast+compile: failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+            run["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+    for epoch in range(1, args.epochs + 1):
+        for v, run in runs.items():
+            if "error" in run:
+                continue
+            run["state"].done = False  # train_seed marks a state done at its max_epochs; go one further
+            with variant_settings(v, threads):
+                train_seed(run["module"], train, None, run["cfg"].model_copy(update={"max_epochs": epoch}),
+                           run["state"])
+            rec = run["state"].history[-1]
+            run["epochs"].append(rec["tuples_per_s"])
+            print(f"  epoch {epoch} {v:>14}: {rec['tuples_per_s']:>10,.0f} tuples/s  train mse {rec['train_mse']:.5f}",
+                  flush=True)
+    ref = runs.get("reference")
+    out = {"set": name, "preset": PRESET[name], "config": cfg.model_dump(), "n_tuples": len(ts),
+           "n_train": len(train), "n_val": len(val), "n_perturbations": n_p, "n_readouts": n_r, "n_contexts": n_c,
+           "note": note, "variants": {}}
+    for v, run in runs.items():
+        row = {"compile_s": run["compile_s"]}
+        if "error" in run:
+            row["error"] = run["error"]
+        else:
+            with variant_settings(v, threads):
+                row["val_mse"] = evaluate_loss(run["module"], val)
+            row["train_mse"] = run["state"].history[-1]["train_mse"]
+            row["tuples_per_s_per_epoch"] = run["epochs"]
+            row["tuples_per_s"] = float(np.median(run["epochs"]))
+            if ref is not None and "error" not in ref:
+                row["speedup_vs_reference"] = float(np.median(np.array(run["epochs"]) / np.array(ref["epochs"])))
+        out["variants"][v] = row
+    return out
 
 
-def dataloader_loop(module, train, val, cfg, epochs, seed):
-    """The baseline: torch.utils.data.DataLoader over a TensorDataset, same model and optimiser."""
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from lpm_kg.model.train import evaluate_loss
-
-    torch.manual_seed(seed)
-    loader = DataLoader(TensorDataset(train.p, train.r, train.c, train.y), batch_size=cfg.batch_size, shuffle=True)
-    opt = torch.optim.AdamW(module.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    t = time.perf_counter()
-    for _ in range(epochs):
-        module.train()
-        for p, r, c, y in loader:
-            loss = torch.mean((module(p, r, c) - y) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        sched.step()
-    seconds = time.perf_counter() - t
-    return len(train) * epochs / seconds, evaluate_loss(module, val), seconds
+def markdown(results: list[dict], meta: dict) -> str:
+    lines = ["# LPM training speed: fast loop vs the paper's reference loop (same run)", "",
+             f"{meta['device']}, torch {meta['torch']}, {meta['cpu_count']} CPUs ({meta['cpu']}), "
+             f"{meta['threads']} threads, {meta['epochs']} epochs per variant, interleaved; load average "
+             f"{meta['loadavg_start'][0]:.1f} at the start, {meta['loadavg_end'][0]:.1f} at the end.", "",
+             "Speed-up = median over epochs of (variant tuples/s) / (reference tuples/s) in the same epoch round. "
+             "Validation MSE after the last epoch, 15 % of perturbations held out.", ""]
+    for res in results:
+        lines += [f"## {res['set']} (preset `{res['preset']}`): {res['n_tuples']:,} tuples, "
+                  f"{res['n_perturbations']} perturbations x {res['n_readouts']} readouts x {res['n_contexts']} contexts",
+                  "", "| variant | tuples/s | speed-up | train MSE | val MSE | compile s |", "|---|---:|---:|---:|---:|---:|"]
+        for v, row in res["variants"].items():
+            if "error" in row:
+                lines.append(f"| {v} | failed: {row['error']} | | | | |")
+                continue
+            comp = f"{row['compile_s']:.0f}" if row["compile_s"] else ""
+            lines.append(f"| {v} | {row['tuples_per_s']:,.0f} | {row.get('speedup_vs_reference', float('nan')):.2f}x | "
+                         f"{row['train_mse']:.5f} | {row['val_mse']:.5f} | {comp} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default="l1000,replogle")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--preset", default="replogle-k562")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--tag", default="cpu")
     args = ap.parse_args()
+    args.variants = [v for v in args.variants.split(",") if v]
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; known: {VARIANTS}")
 
-    from lpm_kg.model.config import preset
-    from lpm_kg.model.module import LPMModule
-    from lpm_kg.model.train import SeedState, Tensors, resolve_device, train_seed
+    from lpm_kg.model.train import resolve_device
+    from lpm_kg.settings import Settings
 
+    if Settings().torch_threads:
+        torch.set_num_threads(Settings().torch_threads)
     device = resolve_device("auto")
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    t = time.perf_counter()
-    p, r, c, y, n_p, n_r = replogle_k562()
-    print(f"parsed {len(y):,} Replogle K562 tuples ({n_p} perturbations x {n_r} readouts) in "
-          f"{time.perf_counter() - t:.1f}s")
-    rng = np.random.default_rng(0)
-    val_perts = rng.choice(n_p, n_p // 10, replace=False)
-    is_val = np.isin(p, val_perts)
-    train = Tensors.from_numpy(p[~is_val], r[~is_val], c[~is_val], y[~is_val], device)
-    val = Tensors.from_numpy(p[is_val], r[is_val], c[is_val], y[is_val], device)
-    cfg = preset(args.preset, max_epochs=args.epochs, patience=None, seeds=[13])
-
-    def fresh():
-        torch.manual_seed(13)
-        return LPMModule(1, n_p, n_r, torch.arange(n_p).view(-1, 1), embedding_dim=cfg.embedding_dim,
-                         hidden=cfg.hidden, dropout=cfg.dropout, embedding_init_std=cfg.embedding_init_std).to(device)
-
-    results = {}
-    for name in ("dataloader", "fast"):
-        module = fresh()
-        if name == "fast":
-            start = time.perf_counter()
-            state = train_seed(module, train, val, cfg, SeedState(13),
-                               progress=lambda rec: print(f"  fast epoch {rec['epoch']}: {rec['tuples_per_s']:,.0f} "
-                                                          f"tuples/s, val mse {rec['val_mse']:.5f}"))
-            seconds = time.perf_counter() - start
-            tps = np.mean([h["tuples_per_s"] for h in state.history])
-            val_mse = state.history[-1]["val_mse"]
-        else:
-            tps, val_mse, seconds = dataloader_loop(module, train, val, cfg, args.epochs, 13)
-            print(f"  dataloader: {tps:,.0f} tuples/s, val mse {val_mse:.5f}")
-        results[name] = {"tuples_per_s": float(tps), "val_mse": float(val_mse), "seconds": seconds}
-
-    peak = peak_gflops(device)
-    flop = mflop_per_tuple(cfg)
-    out = {
-        "dataset": "Replogle 2022 K562 CRISPRi (sigrecon top-1000 up, top scores)", "n_train": len(train),
-        "n_val": len(val), "preset": args.preset, "config": cfg.model_dump(), "epochs": args.epochs,
-        "device": str(device), "torch": torch.__version__, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "results": results, "speedup_fast_vs_dataloader": results["fast"]["tuples_per_s"] / results["dataloader"]["tuples_per_s"],
-        "mflop_per_tuple": flop, "peak_gflops_matmul": peak,
-        "fraction_of_peak": {k: v["tuples_per_s"] * flop / 1e3 / peak for k, v in results.items()},
-        "loadavg": os.getloadavg(),
-    }
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    meta = {"device": str(device), "torch": torch.__version__, "cpu_count": os.cpu_count(), "cpu": cpu,
+            "threads": torch.get_num_threads(), "epochs": args.epochs, "platform": platform.platform(),
+            "loadavg_start": os.getloadavg()}
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
+    results = [run_set(s, args, device) for s in args.sets.split(",")]
+    meta["loadavg_end"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"bench_train_{device.type}.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps({k: out[k] for k in ("results", "speedup_fast_vs_dataloader", "mflop_per_tuple",
-                                          "peak_gflops_matmul", "fraction_of_peak")}, indent=2))
+    (args.out / f"bench_train_{args.tag}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    md = markdown(results, meta)
+    (args.out / f"bench_train_{args.tag}.md").write_text(md)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpm_kg.priors.encoder import PriorSpec
@@ -27,6 +29,10 @@ class LPMConfig(BaseModel):
     embedding_init_std: float = Field(0.1, gt=0, description="std of the normal init of the embedding tables "
                                                              "(1.0 reproduces the reference's torch default)")
     device: str = Field("auto", description="auto (CUDA when present), cpu, or cuda[:n]")
+    # Both loops train the same function; "fast" skips work the paper's loop repeats per tuple
+    # (lpm_kg.model.fast; measured in benchmarks/bench_train.py against "reference").
+    loop: Literal["fast", "reference"] = Field("fast", description="fast: first layer once per distinct symbol, "
+                                               "fused AdamW, cheap CPU dropout masks; reference: the paper's loop")
     # The graph-informed LPM (lpm_kg.model.graph_module): None is the paper's model.
     priors: PriorSpec | None = Field(None, description="gene priors from the graph's reference relations "
                                                        "(None: the paper's LPM, no priors)")

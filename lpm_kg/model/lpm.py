@@ -95,7 +95,8 @@ class LPM:
         if not self.is_graph:
             return LPMModule(len(self.vocab.contexts), len(self.vocab.atoms), len(self.vocab.readouts), atom_matrix,
                              embedding_dim=c.embedding_dim, hidden=c.hidden, dropout=c.dropout,
-                             embedding_init_std=c.embedding_init_std).to(self.device)
+                             embedding_init_std=c.embedding_init_std,
+                             factorized=c.loop == "fast").to(self.device)
         from lpm_kg.model.graph_module import GraphLPMModule
 
         module = GraphLPMModule(len(self.vocab.contexts), len(self.vocab.atoms), len(self.vocab.readouts),
