@@ -347,9 +347,12 @@ def _print_sync(report) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("lpm-kg.toml"),
               show_default=True, help="Sources and model settings (TOML).")
 def sync_cmd(config_path: Path) -> None:
-    """Load new or changed sources, retrain when the data changed, and write the model back."""
+    """Load new or changed sources, retrain when the data changed, and write the model back.
+    Under torchrun, the processes train data-parallel and rank 0 loads and writes."""
+    from lpm_kg.model.distributed import init_from_env
     from lpm_kg.sync import SyncConfig, sync
 
+    init_from_env()
     config = SyncConfig.from_toml(config_path)
     with _connect() as graph:
         report = sync(graph, config, checkpoint_dir=Settings().data_dir / "runs", echo=click.echo)

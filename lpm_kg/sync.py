@@ -112,14 +112,18 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
          echo=print) -> SyncReport:
     from lpm_kg.graph import writeback
     from lpm_kg.loading import load
+    from lpm_kg.model.distributed import barrier, world
     from lpm_kg.training import train_from_graph, training_run_id
 
+    # Under torchrun every process trains; only rank 0 loads and writes (lpm_kg.model.distributed).
+    main_rank = world().is_main
     report = SyncReport()
-    for src in config.sources:
+    for src in config.sources if main_rank else ():
         result = load(graph, src.path, src.format, src.dataset, options={k: str(v) for k, v in src.options.items()},
                       unmapped=src.unmapped, top_k=src.top_k, show_progress=show_progress)
         (report.unchanged if result.skipped else report.loaded).append(src.dataset)
         echo(f"  {src.dataset}: {'unchanged' if result.skipped else 'loaded'}")
+    barrier()  # the other processes read the graph only once rank 0 has loaded it
 
     identity = training_run_id(graph, config.model)
     _fingerprint, datasets, run_id, _knowledge = identity
@@ -135,6 +139,8 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     result = train_from_graph(graph, config.model, checkpoint_dir=checkpoint_dir, show_progress=show_progress,
                               identity=identity)
     report.trained, report.run_id, report.metrics = True, result.run_id, result.metrics
+    if not main_rank:
+        return report
     model = result.model
     import lpm_kg
     import neo4j

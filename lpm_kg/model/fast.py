@@ -24,13 +24,14 @@ Embed = Callable[[torch.Tensor], torch.Tensor]
 def first_layer_by_symbol(linear: nn.Linear, parts: Sequence[tuple[torch.Tensor, Embed, int]]) -> torch.Tensor:
     """``linear(cat([embed(ids) for ids, embed, _ in parts], 1))`` computed per distinct id.
 
-    ``parts``: (ids of the batch, their embedding function, the table size). A part whose table is
-    no larger than the batch is projected whole, which needs no sort and, on a GPU, no host sync
-    (``torch.unique`` has a data-dependent size); a larger table is projected for the batch's
-    distinct ids only."""
+    ``parts``: (ids of the batch, their embedding function, the table size). On a GPU, and for a
+    table no larger than the batch, the whole table is projected: that needs no sort and no host
+    sync (``torch.unique`` has a data-dependent size, so it waits for the GPU), and the GPU's
+    spare FLOPs make the larger product free. On the CPU a larger table is projected for the
+    batch's distinct ids only."""
     out, offset = None, 0
     for ids, embed, table_size in parts:
-        if table_size <= len(ids):
+        if ids.is_cuda or table_size <= len(ids):
             rows, index = torch.arange(table_size, device=ids.device), ids.long()
         else:
             rows, index = torch.unique(ids, return_inverse=True)

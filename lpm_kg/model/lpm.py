@@ -123,8 +123,13 @@ class LPM:
             show_progress: bool = True) -> "LPM":
         """Train every seed on ``train`` = (p, r, c, y) id arrays in this vocabulary, stopping early
         on ``val``. With ``checkpoint``, progress is saved after each epoch and an existing file
-        with the same config and vocabulary is resumed."""
+        with the same config and vocabulary is resumed. Under ``torchrun`` every process calls
+        this with the same tuples (lpm_kg.model.distributed); only rank 0 writes the checkpoint."""
+        from lpm_kg.model.distributed import world
         from lpm_kg.settings import Settings
+
+        main_rank = world().is_main
+        show_progress = show_progress and main_rank
 
         threads = Settings().torch_threads
         if threads:
@@ -159,7 +164,7 @@ class LPM:
                                     tps=f"{record['tuples_per_s']:,.0f}")
 
             def on_epoch(_state):
-                if checkpoint:
+                if checkpoint and main_rank:
                     self.save(checkpoint)
 
             train_seed(module, train_t, val_t, self.config, state, on_epoch=on_epoch, progress=progress)
@@ -167,7 +172,7 @@ class LPM:
                 bar.update(self.config.max_epochs - state.epoch)  # early stop: skip the rest of this seed
         if bar:
             bar.close()
-        if checkpoint:
+        if checkpoint and main_rank:
             self.save(checkpoint)
         return self
 

@@ -14,11 +14,14 @@ import torch
 from torch import nn
 
 from lpm_kg.model.config import LPMConfig
+from lpm_kg.model.distributed import all_sum, world, wrap
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", world().local_rank)  # under torchrun: this process's GPU
     return torch.device(name)
 
 
@@ -87,6 +90,8 @@ def train_seed(module: nn.Module, train: Tensors, val: Tensors | None, config: L
         scheduler.load_state_dict(state.scheduler)
         generator.set_state(state.generator)
     n, bs = len(train), config.batch_size
+    w = world()
+    model = wrap(module)  # DDP under torchrun (lpm_kg.model.distributed), else the module itself
     while not state.done and state.epoch < config.max_epochs:
         module.train()
         started = time.perf_counter()
@@ -94,12 +99,21 @@ def train_seed(module: nn.Module, train: Tensors, val: Tensors | None, config: L
         total = torch.zeros((), device=device)
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
-            pred = module(train.p[idx], train.r[idx], train.c[idx])
-            loss = torch.mean((pred - train.y[idx]) ** 2)
+            if w.size == 1:
+                pred = model(train.p[idx], train.r[idx], train.c[idx])
+                loss = torch.mean((pred - train.y[idx]) ** 2)
+                share = loss.detach() * len(idx)
+            else:  # this process's share of the global batch (see lpm_kg.model.distributed)
+                mine = idx[w.rank::w.size]
+                pred = model(train.p[mine], train.r[mine], train.c[mine])
+                share = torch.sum((pred - train.y[mine]) ** 2)
+                loss = share * (w.size / len(idx))
+                share = share.detach()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.detach() * len(idx)
+            total += share
+        all_sum(total)  # one message per epoch, for the logged training loss
         scheduler.step()
         seconds = time.perf_counter() - started
         record = {"epoch": state.epoch + 1, "train_mse": total.item() / n, "seconds": seconds,
