@@ -22,24 +22,31 @@ Embed = Callable[[torch.Tensor], torch.Tensor]
 
 
 def first_layer_by_symbol(linear: nn.Linear, parts: Sequence[tuple[torch.Tensor, Embed, int]]) -> torch.Tensor:
-    """``linear(cat([embed(ids) for ids, embed, _ in parts], 1))`` computed per distinct id.
+    """``linear(cat([embed(ids) for ids, embed, _ in parts], 1))``, each part projected where
+    that is cheaper.
 
-    ``parts``: (ids of the batch, their embedding function, the table size). On a GPU, and for a
-    table no larger than the batch, the whole table is projected: that needs no sort and no host
-    sync (``torch.unique`` has a data-dependent size, so it waits for the GPU), and the GPU's
-    spare FLOPs make the larger product free. On the CPU a larger table is projected for the
-    batch's distinct ids only."""
-    out, offset = None, 0
+    ``parts``: (ids of the batch, their embedding function, the table size). A part whose table is
+    no larger than the batch (on a GPU: any table) is projected once per table row and gathered
+    per tuple. A larger table is projected per tuple, as in the paper's loop, since gathering a
+    ``[batch, hidden]`` product costs about as much as computing it when few rows repeat (measured
+    in benchmarks/bench_train.py: the Replogle readouts, 7,163 rows for batches of 5,000). No part
+    sorts its ids (``torch.unique`` waits for the GPU, and its sort and scatter cost more than
+    they save here)."""
+    out, offset = linear.bias, 0
+    per_tuple, columns = [], []
     for ids, embed, table_size in parts:
-        if ids.is_cuda or table_size <= len(ids):
-            rows, index = torch.arange(table_size, device=ids.device), ids.long()
-        else:
-            rows, index = torch.unique(ids, return_inverse=True)
-        z = embed(rows)
-        h = (z @ linear.weight[:, offset:offset + z.shape[1]].T)[index]
+        whole = ids.is_cuda or table_size <= len(ids)
+        z = embed(torch.arange(table_size, device=ids.device) if whole else ids)
+        cols = slice(offset, offset + z.shape[1])
         offset += z.shape[1]
-        out = h if out is None else out + h
-    return out + linear.bias
+        if whole:
+            out = out + (z @ linear.weight[:, cols].T).index_select(0, ids.long())
+        else:
+            per_tuple.append(z)
+            columns.append(linear.weight[:, cols])
+    if per_tuple:  # one product for every per-tuple part
+        out = out + torch.cat(per_tuple, 1) @ torch.cat(columns, 1).T
+    return out
 
 
 def cheap_dropout(x: torch.Tensor, p: float) -> torch.Tensor:

@@ -35,19 +35,22 @@ def test_factorized_first_layer_is_the_concatenated_layer_with_the_same_gradient
         assert torch.allclose(a.grad, b.grad, atol=1e-5), name
 
 
-def test_first_layer_by_symbol_takes_distinct_ids_when_the_table_is_larger_than_the_batch():
-    lin = torch.nn.Linear(4, 3)
-    table = torch.randn(100, 4)
-    seen = []
+def test_first_layer_by_symbol_projects_small_tables_once_and_large_ones_per_tuple():
+    lin = torch.nn.Linear(6, 3)
+    small, large = torch.randn(3, 4), torch.randn(100, 2)
+    seen = {}
 
-    def embed(ids):
-        seen.append(ids.clone())
-        return table[ids]
+    def embed(name, table):
+        def f(ids):
+            seen[name] = ids.clone()
+            return table[ids]
+        return f
 
-    ids = torch.tensor([7, 7, 9, 7])
-    out = first_layer_by_symbol(lin, [(ids, embed, 100)])
-    assert torch.equal(seen[0], torch.tensor([7, 9]))  # each distinct symbol embedded once
-    assert torch.allclose(out, lin(table[ids]), atol=1e-6)
+    a, b = torch.tensor([2, 2, 0, 1, 2]), torch.tensor([7, 7, 9, 7, 50])
+    out = first_layer_by_symbol(lin, [(a, embed("small", small), 3), (b, embed("large", large), 100)])
+    assert torch.equal(seen["small"], torch.arange(3))  # each row of the small table embedded once
+    assert torch.equal(seen["large"], b)  # the large one per tuple
+    assert torch.allclose(out, lin(torch.cat([small[a], large[b]], 1)), atol=1e-6)
 
 
 def test_cheap_dropout_keeps_the_rate_and_the_expectation():
