@@ -667,11 +667,7 @@ def write_network(graph: Graph, run_id: str, network: GeneNetwork | pd.DataFrame
     if len(rows) <= EDGES_PER_TX:
         graph.write_tx(_replace_edges, run_id, method, rows, True)
     else:
-        deleted = DELETE_PER_TX
-        while deleted >= DELETE_PER_TX:
-            deleted = graph.query(f"MATCH (:Gene)-[x:{REL_TYPE} {{run: $run}}]->(:Gene) WHERE x.method = $method "
-                                  f"WITH x LIMIT {DELETE_PER_TX} DELETE x RETURN count(*) AS n",
-                                  {"run": run_id, "method": method})[0]["n"]
+        delete_networks(graph, run_id, method)
         for a in range(0, len(rows), EDGES_PER_TX):
             graph.write_tx(_replace_edges, run_id, method, rows[a:a + EDGES_PER_TX], False)
     return {"method": method, "n_edges": len(rows), "seconds": time.perf_counter() - started}
@@ -687,15 +683,10 @@ def read_network(graph: Graph, run_id: str, method: str) -> pd.DataFrame:
 
 def delete_networks(graph: Graph, run_id: str, method: str | None = None) -> int:
     """Delete a run's inferred edges (one method's, or all); returns how many. For pruning a run."""
-    total = 0
-    while True:
-        n = graph.query(f"MATCH (:Gene)-[x:{REL_TYPE} {{run: $run}}]->(:Gene) "
-                        "WHERE $method IS NULL OR x.method = $method "
-                        f"WITH x LIMIT {DELETE_PER_TX} DELETE x RETURN count(*) AS n",
-                        {"run": run_id, "method": method})[0]["n"]
-        total += n
-        if n < DELETE_PER_TX:
-            return total
+    return graph.in_batches(f"MATCH (:Gene)-[x:{REL_TYPE} {{run: $run}}]->(:Gene) "
+                            "WHERE $method IS NULL OR x.method = $method "
+                            "WITH x LIMIT $batch DELETE x RETURN count(*) AS n",
+                            {"run": run_id, "method": method}, batch=DELETE_PER_TX)
 
 
 def _clean(value):

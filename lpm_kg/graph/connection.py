@@ -69,6 +69,20 @@ class Graph:
     def read(self, cypher: str, params: dict[str, Any] | None = None) -> list[neo4j.Record]:
         return self.query(cypher, params, write=False)
 
+    def in_batches(self, cypher: str, params: dict[str, Any] | None = None, *, batch: int = 10_000) -> int:
+        """Run a statement that changes at most ``$batch`` things and returns ``count(*) AS n`` until
+        a run changes fewer than ``batch``; returns the total. Each run is its own transaction, so a
+        large delete never holds the whole change in the server's heap, and a killed one is
+        finished by running it again."""
+        if "$batch" not in cypher:
+            raise ValueError("in_batches needs a statement limited by $batch")
+        total = 0
+        while True:
+            n = self.query(cypher, {**(params or {}), "batch": int(batch)})[0]["n"]
+            total += n
+            if n < batch:
+                return total
+
     def write_tx(self, work, *args, **kwargs):
         """Run ``work(tx, *args)`` as one retried write transaction: several statements, all or nothing."""
         try:

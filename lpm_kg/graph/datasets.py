@@ -68,6 +68,5 @@ def delete_dataset(graph: Graph, name: str, batch: int = 10_000) -> None:
     for q in ("MATCH (e:Experiment {dataset: $name}) WITH e LIMIT $batch DETACH DELETE e RETURN count(*) AS n",
               "MATCH ()-[r:INTERACTS_WITH|REGULATES|MEMBER_OF|HAS_TARGET {dataset: $name}]->() WITH r LIMIT $batch "
               "DELETE r RETURN count(*) AS n"):
-        while graph.query(q, {"name": name, "batch": batch})[0]["n"]:
-            pass
+        graph.in_batches(q, {"name": name}, batch=batch)
     graph.query("MATCH (d:Dataset {name: $name}) DETACH DELETE d", {"name": name})

@@ -305,12 +305,8 @@ def _missing_symbols(graph: Graph, label: str, symbols: Sequence[str]) -> list[s
 
 def _delete_in_batches(graph: Graph, match: str, params: dict) -> int:
     """DETACH DELETE what ``match`` (binding ``x``) finds, a batch per transaction."""
-    total = 0
-    while True:
-        n = graph.query(f"{match} WITH x LIMIT {DELETE_PER_TX} DETACH DELETE x RETURN count(*) AS n", params)[0]["n"]
-        total += n
-        if n < DELETE_PER_TX:
-            return total
+    return graph.in_batches(f"{match} WITH x LIMIT $batch DETACH DELETE x RETURN count(*) AS n", params,
+                            batch=DELETE_PER_TX)
 
 
 def write_embeddings(graph: Graph, run_id: str, model, *, seed: int | None = None,
@@ -394,13 +390,10 @@ def use_embeddings(graph: Graph, run_id: str, kinds: Iterable[str] = tuple(KINDS
         if _index_matches(graph, index, label, config) is False:
             graph.query(f"DROP INDEX {index} IF EXISTS")
         # Another run's vectors live in another space: off every node before this run's go on.
-        while True:
-            n = graph.query(f"MATCH (n:{label}) WHERE n.embedding IS NOT NULL AND "
-                            "(n.embedding_run IS NULL OR n.embedding_run <> $run) "
-                            f"WITH n LIMIT {DELETE_PER_TX} REMOVE n.embedding, n.embedding_run RETURN count(*) AS n",
-                            {"run": run_id})[0]["n"]
-            if n < DELETE_PER_TX:
-                break
+        graph.in_batches(f"MATCH (n:{label}) WHERE n.embedding IS NOT NULL AND "
+                         "(n.embedding_run IS NULL OR n.embedding_run <> $run) "
+                         "WITH n LIMIT $batch REMOVE n.embedding, n.embedding_run RETURN count(*) AS n",
+                         {"run": run_id}, batch=DELETE_PER_TX)
         for batch in _chunks(info["ids"], EMBEDDINGS_PER_TX):
             graph.query(f"UNWIND $ids AS id MATCH (e:Embedding {{id: id}})-[:EMBEDS]->(n:{label}) "
                         "CALL db.create.setNodeVectorProperty(n, 'embedding', e.vector) SET n.embedding_run = $run",
@@ -605,21 +598,16 @@ def prune_model_runs(graph: Graph, keep: int = 1, kind: str = "lpm") -> list[str
         _delete_in_batches(graph, "MATCH (x:Embedding {run: $run})", {"run": run_id})
         _delete_in_batches(graph, "MATCH (x:PredictedExperiment {run: $run})", {"run": run_id})
         # Inferred gene-gene edges (lpm_kg.discovery.networks) name their run too.
-        while graph.query("MATCH ()-[e:INFERRED_INTERACTION {run: $run}]->() WITH e LIMIT 10000 DELETE e "
-                          "RETURN count(*) AS n", {"run": run_id})[0]["n"]:
-            pass
+        graph.in_batches("MATCH ()-[e:INFERRED_INTERACTION {run: $run}]->() WITH e LIMIT $batch DELETE e "
+                         "RETURN count(*) AS n", {"run": run_id})
         for kind, (label, _) in KINDS.items():
-            while True:
-                n = graph.query(f"MATCH (n:{label}) WHERE n.embedding_run = $run WITH n LIMIT {DELETE_PER_TX} "
-                                "REMOVE n.embedding, n.embedding_run RETURN count(*) AS n", {"run": run_id})[0]["n"]
-                if n:
-                    orphaned.add(kind)
-                if n < DELETE_PER_TX:
-                    break
+            if graph.in_batches(f"MATCH (n:{label}) WHERE n.embedding_run = $run WITH n LIMIT $batch "
+                                "REMOVE n.embedding, n.embedding_run RETURN count(*) AS n", {"run": run_id},
+                                batch=DELETE_PER_TX):
+                orphaned.add(kind)
         # A prior run's vectors are on Gene nodes (lpm_kg.graph.priors).
-        while graph.query(f"MATCH (g:Gene) WHERE g.prior_run = $run WITH g LIMIT {DELETE_PER_TX} "
-                          "REMOVE g.prior, g.prior_run RETURN count(*) AS n", {"run": run_id})[0]["n"] >= DELETE_PER_TX:
-            pass
+        graph.in_batches("MATCH (g:Gene) WHERE g.prior_run = $run WITH g LIMIT $batch "
+                         "REMOVE g.prior, g.prior_run RETURN count(*) AS n", {"run": run_id}, batch=DELETE_PER_TX)
         graph.query("MATCH (r:ModelRun {run_id: $run}) DETACH DELETE r", {"run": run_id})
 
     # The newest surviving run with vectors of a kind whose current vectors were just removed.
