@@ -35,7 +35,6 @@ gene of a candidate; the targets counted are those that are.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -44,6 +43,7 @@ import pandas as pd
 
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
+from lpm_kg.jsonsafe import json_safe
 
 METHODS = ("lpm-embedding", "raw-signature", "random")
 DEFAULT_K = (1, 5, 10, 20)
@@ -426,8 +426,7 @@ def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | None = None, *,
 
 def table_to_json(table: pd.DataFrame) -> dict:
     """The recall table and its attrs as JSON-safe data (NaN as None)."""
-    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else (v.item() if isinstance(v, np.generic) else v))
-             for k, v in row.items()} for row in table.to_dict(orient="records")]
+    rows = json_safe(table.to_dict(orient="records"))
     meta = {k: table.attrs.get(k) for k in ("run", "datasets", "n_compounds", "n_distinct_compounds", "n_genetic",
                                              "note", "metrics")}
     return {**meta, "rows": rows}

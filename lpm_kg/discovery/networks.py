@@ -67,6 +67,7 @@ import pandas as pd
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.pull import TupleSet
+from lpm_kg.jsonsafe import json_safe
 
 METHODS = ("embedding-similarity", "imputed-correlation", "raw-correlation", "zero-filled-correlation", "random")
 KS = (10, 50, 100, 500)
@@ -689,19 +690,6 @@ def delete_networks(graph: Graph, run_id: str, method: str | None = None) -> int
                             {"run": run_id, "method": method}, batch=DELETE_PER_TX)
 
 
-def _clean(value):
-    """JSON-safe: NaN and infinities as null, NumPy scalars as Python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def record_network_metrics(graph: Graph, run_id: str, results: dict, key: str = "network") -> dict:
     """Merge ``results`` into the run's ``metrics`` JSON under ``key`` (nested dicts merged, new
     values winning; the other keys untouched), read and written in one transaction. Returns the
@@ -709,7 +697,7 @@ def record_network_metrics(graph: Graph, run_id: str, results: dict, key: str = 
     from lpm_kg.graph.writeback import merge_run_metrics
 
     _check_run(graph, run_id)
-    return merge_run_metrics(graph, run_id, {key: _clean(results)}, deep=True)
+    return merge_run_metrics(graph, run_id, {key: json_safe(results)}, deep=True)
 
 
 def metrics_payload(table: pd.DataFrame, networks: Mapping[str, GeneNetwork], *, top: int | None) -> dict:

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -65,6 +64,7 @@ import pandas as pd
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.write import VALUES_PER_TX, _chunks, _Values, panel_id
+from lpm_kg.jsonsafe import json_safe
 
 #: The model's embedding kinds -> (node label, vector index name). Labels and index names are
 #: fixed strings: they are the only names ever pasted into Cypher text.
@@ -505,7 +505,7 @@ def write_predictions(graph: Graph, run_id: str, predictions: pd.DataFrame, top_
         top = np.argsort(-np.abs(v), kind="stable")[:max(0, top_k)]
         rows.append({"id": f"{run_id}:{pert}@{ctx}", "p": pert, "c": ctx, "panel": pid,
                      "values": _Values(v.tolist()), "std": _Values(s.tolist()),
-                     "top": [{"r": panel[j], "v": float(v[j]), "s": _clean_float(s[j]), "k": n + 1}
+                     "top": [{"r": panel[j], "v": float(v[j]), "s": json_safe(s[j]), "k": n + 1}
                              for n, j in enumerate(top)]})
     for readout_list, pid in panels.items():
         graph.query("MERGE (p:ReadoutPanel {id: $id}) SET p.readouts = $readouts, p.size = size($readouts)",
@@ -522,10 +522,6 @@ def write_predictions(graph: Graph, run_id: str, predictions: pd.DataFrame, top_
         done = stop
     return {"n_predicted_experiments": len(rows), "n_predictions": len(frame), "n_panels": len(panels),
             "seconds": time.perf_counter() - started}
-
-
-def _clean_float(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
 
 
 def _write_prediction_batch(tx, rows, run_id):
