@@ -226,14 +226,11 @@ def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None
     cell_of = {r["c"]: r["cell"] for r in graph.read(
         "MATCH (c:Context) RETURN c.symbol AS c, coalesce(c.cell_line, c.symbol) AS cell")}
     panels: dict[str, list[str]] = {}
-    sums: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
-    counts: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
-    by_cell_panel: dict[str, set] = defaultdict(set)
-    with graph.driver.session(database=graph.database, fetch_size=fetch_size) as session:
-        result = session.run("MATCH (e:Experiment) WHERE e.perturbation IN $perts "
-                             "AND ($datasets IS NULL OR e.dataset IN $datasets) "
-                             "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
-                             perts=perturbations, datasets=datasets)
+
+    def accumulate(result):  # from scratch: a retried read starts over
+        sums: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+        counts: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+        by_cell_panel: dict[str, set] = defaultdict(set)
         for p, c, panel, v in result:
             cell = cell_of.get(c, c)
             arr = np.asarray(v, dtype=np.float64)
@@ -247,6 +244,12 @@ def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None
                 slot += np.where(ok, arr, 0.0)
                 counts[cell][key] += ok
             by_cell_panel[cell].add(panel)
+        return sums, counts, by_cell_panel
+
+    sums, counts, by_cell_panel = graph.stream(
+        "MATCH (e:Experiment) WHERE e.perturbation IN $perts AND ($datasets IS NULL OR e.dataset IN $datasets) "
+        "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
+        {"perts": perturbations, "datasets": datasets}, accumulate, fetch_size=fetch_size)
     if by_cell_panel:
         needed = sorted({p for ps in by_cell_panel.values() for p in ps})
         panels = {r["id"]: r["readouts"] for r in graph.read(

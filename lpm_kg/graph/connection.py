@@ -83,6 +83,20 @@ class Graph:
             if n < batch:
                 return total
 
+    def stream(self, cypher: str, params: dict[str, Any] | None, consume, *, fetch_size: int = 1_000):
+        """``consume(records)`` over a read's records as they arrive (``fetch_size`` at a time, so a
+        large read is never held whole), in one retried read transaction. A transient failure runs
+        ``consume`` again from the first record, so it must build its result from scratch."""
+        def work(tx):
+            return consume(tx.run(cypher, params or {}))
+
+        try:
+            with self.driver.session(database=self.database, fetch_size=fetch_size) as session:
+                return session.execute_read(work)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise ServerError(f"lost the connection to Neo4j at {self.uri} and retries did not recover it ({exc}); "
+                              "rerun the same command once the server is back") from None
+
     def write_tx(self, work, *args, **kwargs):
         """Run ``work(tx, *args)`` as one retried write transaction: several statements, all or nothing."""
         try:

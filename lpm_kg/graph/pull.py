@@ -75,11 +75,9 @@ def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: 
     read = np.empty(total, np.int32)
     ctx = np.empty(total, np.int32)
     val = np.empty(total, np.float32)
-    at = 0
-    with graph.driver.session(database=graph.database, fetch_size=fetch_size) as session:
-        result = session.run("MATCH (e:Experiment) WHERE e.dataset IN $names "
-                             "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
-                             names=names)
+
+    def fill(result) -> int:  # from the first slot: a retried read starts over
+        at = 0
         for p, c, panel, v in result:
             arr = np.asarray(v, dtype=np.float32)
             keep = np.isfinite(arr)
@@ -93,6 +91,11 @@ def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: 
             at += n
             if progress:
                 progress(n)
+        return at
+
+    at = graph.stream("MATCH (e:Experiment) WHERE e.dataset IN $names "
+                      "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
+                      {"names": names}, fill, fetch_size=fetch_size)
     if at != total:
         raise RuntimeError(f"expected {total} values but read {at}: the graph changed during the pull; pull again")
     return TupleSet(pert, read, ctx, val, perturbations, readouts, contexts, names)
