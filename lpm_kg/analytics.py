@@ -153,6 +153,24 @@ def inferred_runs(graph: Graph) -> list[dict]:
              "n_edges": sum(n for _, n in r["methods"])} for r in rows]
 
 
+def inferred_run(graph: Graph, run: str | None = None, method: str | None = None) -> dict | None:
+    """The :func:`inferred_runs` entry of ``run`` (default: the newest; None when no run has
+    inferred edges). A named run without inferred edges, or a named ``method`` the run lacks,
+    raises :class:`AnalyticsError` naming what there is."""
+    runs = inferred_runs(graph)
+    if run is None:
+        chosen = runs[0] if runs else None
+    else:
+        chosen = next((r for r in runs if r["run"] == run), None)
+        if chosen is None:
+            raise AnalyticsError(f"run {run!r} has no INFERRED_INTERACTION edges; runs that have: "
+                                 f"{', '.join(r['run'] for r in runs[:10]) or 'none'}")
+    if chosen is not None and method is not None and method not in chosen["methods"]:
+        raise AnalyticsError(f"run {chosen['run']!r} has no inferred edges of method {method!r}; its methods: "
+                             f"{', '.join(map(str, chosen['methods']))}")
+    return chosen
+
+
 def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = None, method: str | None = None,
                     datasets: Sequence[str] | None = None, min_score: float | None = None) -> NetworkSpec:
     """The concrete network ``name`` stands for, defaults filled in (see the module docstring)."""
@@ -165,17 +183,10 @@ def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = N
     if datasets:
         raise AnalyticsError("datasets choose edges of a reference network; an inferred network is chosen by run "
                              "and method")
-    runs = inferred_runs(graph)
-    if not runs:
+    chosen = inferred_run(graph, run, method)
+    if chosen is None:
         raise AnalyticsError("the graph holds no INFERRED_INTERACTION edges: infer a gene network from a model run "
                              "first, or analyse a reference network (string, regulates)")
-    if run is None:
-        chosen = runs[0]
-    else:
-        chosen = next((r for r in runs if r["run"] == run), None)
-        if chosen is None:
-            raise AnalyticsError(f"run {run!r} has no INFERRED_INTERACTION edges; runs that have: "
-                                 f"{', '.join(r['run'] for r in runs[:10])}")
     methods = chosen["methods"]
     if method is None:
         preferred = [m for m in PREFERRED_METHODS if m in methods]
@@ -186,9 +197,6 @@ def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = N
                                  f"({', '.join(map(str, methods))}); name one")
         else:
             method = next(iter(methods))
-    elif method not in methods:
-        raise AnalyticsError(f"run {chosen['run']!r} has no inferred edges of method {method!r}; its methods: "
-                             f"{', '.join(map(str, methods))}")
     return NetworkSpec(net, run=chosen["run"], method=method, min_score=None if min_score is None else float(min_score))
 
 

@@ -47,8 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lpm_kg.analytics import (NETWORKS, AnalyticsError, NetworkSpec, inferred_runs, network_edges, pull_columns,
-                              resolve_network)
+from lpm_kg.analytics import NETWORKS, NetworkSpec, inferred_run, network_edges, pull_columns, resolve_network
 from lpm_kg.graph.connection import Graph
 
 #: node type -> (label, key property). Fixed strings: the only names pasted into Cypher.
@@ -151,19 +150,8 @@ def _column(values, dtype=np.float32):
 def _latest_inferred(graph: Graph, inferred: str | None, method: str | None) -> NetworkSpec | None:
     if inferred is None:
         return None
-    runs = inferred_runs(graph)
-    if inferred == "latest":
-        if not runs:
-            return None
-        inferred = runs[0]["run"]
-    chosen = next((r for r in runs if r["run"] == inferred), None)
-    if chosen is None:
-        raise AnalyticsError(f"run {inferred!r} has no INFERRED_INTERACTION edges; runs that have: "
-                             f"{', '.join(r['run'] for r in runs[:10]) or 'none'}")
-    if method is not None and method not in chosen["methods"]:
-        raise AnalyticsError(f"run {inferred!r} has no inferred edges of method {method!r}; its methods: "
-                             f"{', '.join(map(str, chosen['methods']))}")
-    return NetworkSpec(NETWORKS["inferred"], run=inferred, method=method)
+    chosen = inferred_run(graph, None if inferred == "latest" else inferred, method)
+    return None if chosen is None else NetworkSpec(NETWORKS["inferred"], run=chosen["run"], method=method)
 
 
 _SIGN = {"Activation": 1.0, "Repression": -1.0}
