@@ -55,7 +55,7 @@ def main() -> None:
 
     import lpm_kg
     from lpm_kg.graph import Graph, writeback
-    from lpm_kg.graph.pull import average_replicates, pull_tuples
+    from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
     from lpm_kg.loading import load
     from lpm_kg.model import LPM, Vocabulary
     from lpm_kg.model.config import preset
@@ -83,7 +83,7 @@ def main() -> None:
             rss0 = rss_mib()
             reset_peak()
             t = time.perf_counter()
-            tuples = average_replicates(pull_tuples(graph, ["neurips"]))
+            tuples = average_replicate_tuples(pull_tuples(graph, ["neurips"]))
             parts["pull"] = time.perf_counter() - t
             rss_pull = peak_mib()
             n = len(tuples)

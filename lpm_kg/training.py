@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.pull import TupleSet, average_replicates, pull_tuples
+from lpm_kg.graph.pull import TupleSet, average_replicate_tuples, pull_tuples
 from lpm_kg.model import LPM, LPMConfig, Vocabulary
 from lpm_kg.model.config import preset as get_preset
 
@@ -140,7 +140,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
 
         priors = fit_gene_priors(knowledge, config.lpm_config().priors)
         source = PriorSource(knowledge, priors)
-    tuples = average_replicates(pull_tuples(graph, datasets))
+    tuples = average_replicate_tuples(pull_tuples(graph, datasets))
     vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
     val = validation_mask(tuples, config.validation_fraction, config.split_seed)
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)

@@ -83,7 +83,7 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
     DoRothEA and TRRUST, and store the edges as INFERRED_INTERACTION of the run."""
     from lpm_kg.discovery import networks as nw
     from lpm_kg.graph import Graph
-    from lpm_kg.graph.pull import average_replicates, pull_tuples
+    from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
     from lpm_kg.model import LPM
     from lpm_kg.training import checkpoint_path, data_fingerprint
 
@@ -105,7 +105,7 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
         if fingerprint != run.get("data_fingerprint"):
             click.echo(f"note: the data of run {run['run_id']} changed since it trained; scoring the symbols it knows",
                        err=True)
-        tuples = average_replicates(pull_tuples(graph, names))
+        tuples = average_replicate_tuples(pull_tuples(graph, names))
         report = nw.discover_networks(graph, run["run_id"], model, tuples, methods=method_list,
                                       references=_csv(references), top=max(0, top),
                                       per_gene=per_gene, contexts=ctx_opt, absolute=absolute, write=not no_write)

@@ -101,7 +101,7 @@ def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: 
     return TupleSet(pert, read, ctx, val, perturbations, readouts, contexts, names)
 
 
-def average_replicates(tuples: TupleSet) -> TupleSet:
+def average_replicate_tuples(tuples: TupleSet) -> TupleSet:
     """Average tuples that share (perturbation, readout, context), as the LPM trains on them."""
     nr, nc = len(tuples.readouts), len(tuples.contexts)
     key = (tuples.perturbation.astype(np.int64) * nc + tuples.context) * nr + tuples.readout

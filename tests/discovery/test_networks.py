@@ -65,7 +65,7 @@ SIM = SimulationConfig(n_genes=80, n_knockdowns=60, n_compounds=4, seed=0)
 @pytest.fixture(scope="module")
 def synced(session_graph, tmp_path_factory):
     """The simulator's screen and true network loaded and an LPM synced on it (once for the module)."""
-    from lpm_kg.graph.pull import average_replicates, pull_tuples
+    from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
     from lpm_kg.model import LPM
     from lpm_kg.sync import SyncConfig, sync
 
@@ -86,7 +86,7 @@ def synced(session_graph, tmp_path_factory):
     report = sync(graph, SyncConfig.from_toml(config), checkpoint_dir=home / "runs", show_progress=False,
                   echo=lambda _: None)
     model = LPM.load(home / "runs" / f"{report.run_id}.pt")
-    tuples = average_replicates(pull_tuples(graph, ["sim"]))
+    tuples = average_replicate_tuples(pull_tuples(graph, ["sim"]))
     yield {"graph": graph, "sim": sim, "home": home, "run_id": report.run_id, "model": model, "tuples": tuples}
     torch.set_num_threads(threads)
     clean(graph)
