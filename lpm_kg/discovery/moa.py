@@ -42,7 +42,9 @@ import numpy as np
 import pandas as pd
 
 from lpm_kg.errors import LpmKgError
+from lpm_kg.discovery.networks import cosine_matrix
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.writeback import read_embeddings
 from lpm_kg.jsonsafe import json_safe
 
 METHODS = ("lpm-embedding", "raw-signature", "random")
@@ -134,14 +136,6 @@ def current_embedding_run(graph: Graph) -> str | None:
     return rows[0]["run"] if rows else None
 
 
-def _run_embeddings(graph: Graph, run: str) -> tuple[list[str], np.ndarray]:
-    rows = graph.read("MATCH (e:Embedding {run: $run}) WHERE e.kind = 'perturbations' "
-                      "RETURN e.symbol AS s, e.vector AS v ORDER BY s", {"run": run})
-    if not rows:
-        return [], np.zeros((0, 0), np.float32)
-    return [r["s"] for r in rows], np.array([r["v"] for r in rows], dtype=np.float32)
-
-
 @dataclass
 class _EvalSet:
     run: str | None
@@ -163,7 +157,7 @@ def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
         if not info:
             raise MoaError(f"there is no model run {run!r}; `lpm-kg status` lists the runs")
         datasets = list(info[0]["d"] or []) or None
-        symbols, _ = _run_embeddings(graph, run)
+        symbols, _ = read_embeddings(graph, run, "perturbations")
         if not symbols:
             raise MoaError(f"model run {run!r} holds no perturbation embeddings; write them back first")
         embedded = set(symbols)
@@ -204,21 +198,13 @@ def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
 
 # --------------------------------------------------------------------------- similarities
 
-def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return an @ bn.T
-
-
-def embedding_similarity(graph: Graph, run: str, compounds: list[str], genetic: list[str]) -> np.ndarray:
-    """Cosine [n_compounds, n_genetic] of a run's perturbation embeddings."""
-    symbols, vectors = _run_embeddings(graph, run)
+def compound_embedding_cosine(graph: Graph, run: str, compounds: list[str], genetic: list[str]) -> np.ndarray:
+    """Cosine [n_compounds, n_genetic] of a run's perturbation embeddings (NaN for a zero vector)."""
+    symbols, vectors = read_embeddings(graph, run, "perturbations")
     index = {s: i for i, s in enumerate(symbols)}
     if not compounds or not genetic:
         return np.zeros((len(compounds), len(genetic)))
-    a = vectors[[index[s] for s in compounds]].astype(np.float64)
-    b = vectors[[index[s] for s in genetic]].astype(np.float64)
-    return _cosine_rows(a, b)
+    return cosine_matrix(vectors[[index[s] for s in compounds]], vectors[[index[s] for s in genetic]])
 
 
 def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None, fetch_size: int = 500):
@@ -345,7 +331,7 @@ def moa_ranks(graph: Graph, run: str | None = None, *, min_shared_readouts: int 
     run = current_embedding_run(graph) if run is None else run
     ev = _evaluation_set(graph, run)
     n = len(ev.genetic)
-    lpm = embedding_similarity(graph, run, ev.compounds, ev.genetic) if run is not None else None
+    lpm = compound_embedding_cosine(graph, run, ev.compounds, ev.genetic) if run is not None else None
     raw, n_cells = signature_similarity(graph, ev.compounds, ev.genetic, ev.datasets, min_shared_readouts)
     genes = np.asarray(ev.genetic_gene, dtype=object)
     rows = []

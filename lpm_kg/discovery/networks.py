@@ -185,6 +185,18 @@ def _on_genes(network: GeneNetwork, genes: Sequence[str] | None) -> GeneNetwork:
     return GeneNetwork(network.method, genes, out, {**network.info, "n_genes_scored": int(len(ok))})
 
 
+def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Cosine similarity of every row of ``a`` with every row of ``b`` (default ``a``), float64;
+    NaN for a zero row, which has no direction."""
+    a = np.asarray(a, dtype=np.float64)
+    b = a if b is None else np.asarray(b, dtype=np.float64)
+    na, nb = np.linalg.norm(a, axis=1, keepdims=True), np.linalg.norm(b, axis=1, keepdims=True)
+    sim = np.divide(a, na, out=np.zeros_like(a), where=na > 0) @ np.divide(b, nb, out=np.zeros_like(b), where=nb > 0).T
+    sim[na[:, 0] == 0] = np.nan
+    sim[:, nb[:, 0] == 0] = np.nan
+    return sim
+
+
 def embedding_similarity(symbols: Sequence[str], vectors: np.ndarray, targets: Mapping[str, str], *,
                          absolute: bool = False) -> GeneNetwork:
     """Cosine similarity of perturbation embeddings (``vectors[k]`` embeds ``symbols[k]``), a
@@ -193,11 +205,7 @@ def embedding_similarity(symbols: Sequence[str], vectors: np.ndarray, targets: M
     if not genes:
         raise NetworkError("no genetic perturbation among the embedded symbols")
     v = _group_mean(np.asarray(vectors, dtype=np.float64)[rows], group, len(genes))
-    norm = np.linalg.norm(v, axis=1, keepdims=True)
-    u = np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
-    sim = u @ u.T
-    sim[(norm[:, 0] == 0)] = np.nan
-    sim[:, (norm[:, 0] == 0)] = np.nan
+    sim = cosine_matrix(v)
     return GeneNetwork("embedding-similarity", genes, _upper_symmetric(np.abs(sim) if absolute else sim),
                        {"n_perturbations": int(len(rows)), "dim": int(v.shape[1]), "absolute": absolute})
 
