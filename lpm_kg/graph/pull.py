@@ -53,6 +53,13 @@ def _complete_datasets(graph: Graph, datasets: list[str] | None) -> list[str]:
     return found
 
 
+def context_readouts(graph: Graph, context: str) -> list[str]:
+    """The readouts measured in ``context`` by any experiment."""
+    rows = graph.read("MATCH (e:Experiment {context: $c})-[:MEASURED_WITH]->(p:ReadoutPanel) "
+                      "UNWIND p.readouts AS r RETURN DISTINCT r", {"c": context})
+    return [r["r"] for r in rows]
+
+
 def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: int = 2_000,
                 progress: Callable[[int], None] | None = None) -> TupleSet:
     """All measured tuples of the given (default: every complete) dataset(s)."""
