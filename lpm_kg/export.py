@@ -37,7 +37,9 @@ Edges (:data:`EDGE_TYPES`), one per relationship, in ``(source, relation, target
 Undirected relations (STRING, inferred) are stored once per pair, as in the graph; apply
 ``torch_geometric.transforms.ToUndirected()`` for message passing both ways. Every edge type is
 present, empty (``edge_index`` ``[2, 0]``) when the graph has none, so ``data.metadata()`` is the same
-for every graph. ``torch.save(data, path)`` stores it; load with ``torch.load(path, weights_only=False)``.
+for every graph. :func:`save_hetero_data` stores it with ``torch.save``; :func:`load_hetero_data` loads
+it with ``weights_only=True`` (only PyG's storage classes are allowed beyond tensors and plain
+containers, so a file can run no code when loaded).
 """
 
 from __future__ import annotations
@@ -239,6 +241,19 @@ def save_hetero_data(graph: Graph, path, **kwargs) -> dict:
     torch.save(data, path)
     return {"nodes": {t: int(data[t].num_nodes) for t in data.node_types},
             "edges": {"__".join(t): int(data[t].edge_index.shape[1]) for t in data.edge_types}}
+
+
+#: What an exported HeteroData holds besides tensors and plain containers (PyG allows HeteroData itself).
+_PYG_STORAGES = ("BaseStorage", "NodeStorage", "EdgeStorage")
+
+
+def load_hetero_data(path):
+    """A file :func:`save_hetero_data` wrote, loaded with ``torch.load(..., weights_only=True)``."""
+    torch = _torch()
+    from torch_geometric.data import storage
+
+    with torch.serialization.safe_globals([getattr(storage, name) for name in _PYG_STORAGES]):
+        return torch.load(path, weights_only=True)
 
 
 def to_networkx(graph: Graph, network: str = "inferred", *, run: str | None = None, method: str | None = None,
