@@ -70,7 +70,6 @@ def main() -> None:
 
 from lpm_kg.commands import connect as _connect  # noqa: E402
 
-
 # --------------------------------------------------------------------------- neo4j
 
 @main.group()
@@ -314,10 +313,10 @@ def presets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def runs(as_json: bool) -> None:
     """List the model runs in the graph, newest first."""
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.runs import list_model_runs
 
     with _connect() as graph:
-        rows = writeback.list_model_runs(graph)
+        rows = list_model_runs(graph)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -332,10 +331,10 @@ def runs(as_json: bool) -> None:
               help="Trained models (lpm) or evaluation records (eval).")
 def prune(keep: int, kind: str) -> None:
     """Delete older model runs and everything they wrote (embedding history, predictions, inferred edges)."""
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.prune import prune_model_runs
 
     with _connect() as graph:
-        deleted = writeback.prune_model_runs(graph, keep=keep, kind=kind)
+        deleted = prune_model_runs(graph, keep=keep, kind=kind)
     click.echo(f"deleted {len(deleted)} run(s)" + (f": {', '.join(deleted)}" if deleted else ""))
 
 
@@ -369,10 +368,9 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
     named, and by default on the perturbation and readout splits."""
     import lpm_kg
     from lpm_kg.eval.benchmark import run_benchmark, summary
-    from lpm_kg.graph import writeback
     from lpm_kg.graph.pull import pull_tuples
+    from lpm_kg.graph.runs import complete_model_run, create_model_run, derived_run_id
     from lpm_kg.model.config import preset as get_preset
-    from lpm_kg.runs import derived_run_id
     from lpm_kg.training import data_fingerprint
 
     overrides = {"max_epochs": max_epochs} if max_epochs else {}
@@ -400,10 +398,10 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
         summ = summary(table)
         metrics = {"summary": json.loads(summ.reset_index().to_json(orient="records")),
                    "rows": json.loads(table.to_json(orient="records"))}
-        writeback.create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=names,
-                                   metrics=metrics, kind="eval",
-                                   versions={"lpm_kg": lpm_kg.__version__})
-        writeback.complete_model_run(graph, run_id)
+        create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=names,
+                         metrics=metrics, kind="eval",
+                         versions={"lpm_kg": lpm_kg.__version__})
+        complete_model_run(graph, run_id)
     if as_json:
         click.echo(json.dumps({"run_id": run_id, **metrics}, indent=2, default=str))
         return
@@ -424,7 +422,7 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
     import pandas as pd
 
     from lpm_kg.commands import lpm_run_and_model
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.predictions import write_predictions
     from lpm_kg.graph.pull import context_readouts
 
     settings = Settings()
@@ -445,7 +443,7 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
                 from lpm_kg.graph.priors import ensure_predicted_symbols, mark_prior_predictions
 
                 ensure_predicted_symbols(graph, list(perturbations), list(readouts))
-            writeback.write_predictions(graph, run["run_id"], frame)
+            write_predictions(graph, run["run_id"], frame)
             if from_priors:
                 mark_prior_predictions(graph, run["run_id"], [(p, context) for p in from_priors], prior_run)
     if out:

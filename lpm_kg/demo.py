@@ -80,7 +80,7 @@ class DemoFacts:
 
 def demo_facts(graph: Graph) -> DemoFacts:
     """What the demo prints after its sync: how much it loaded, an example, its nearest neighbours."""
-    from lpm_kg.graph.writeback import SIMILAR_QUERIES
+    from lpm_kg.graph.embeddings import SIMILAR_QUERIES
 
     counts = graph.read("MATCH (e:Experiment {dataset: 'demo'}) RETURN count(e) AS e, sum(e.n_measured) AS m, "
                         "count(DISTINCT e.perturbation) AS p, count(DISTINCT e.context) AS c")[0]

@@ -105,7 +105,7 @@ def _embeddings(node: dict, node_type: str, graph: Graph, embeddings_run: str | 
     torch = _torch()
     n = len(node["symbol"])
     if embeddings_run is not None:
-        from lpm_kg.graph.writeback import read_embeddings
+        from lpm_kg.graph.embeddings import read_embeddings
 
         symbols, vectors = read_embeddings(graph, embeddings_run, EMBEDDED[node_type])
         index = {s: i for i, s in enumerate(node["symbol"])}

@@ -54,7 +54,7 @@ def checkpoint_path(runs_dir: Path, run_id: str) -> Path:
     """Where run ``run_id``'s checkpoint lives: ``runs_dir/<run_id>.pt``. The run id is checked
     first (run ids come back from the graph, which anyone with write access can edit), so no run id
     can name a file outside ``runs_dir``; an invalid one raises a :class:`WritebackError`."""
-    from lpm_kg.graph.writeback import WritebackError, check_run_id
+    from lpm_kg.graph.runs import WritebackError, check_run_id
 
     try:
         check_run_id(run_id)

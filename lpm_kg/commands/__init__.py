@@ -13,8 +13,8 @@ def lpm_run_and_model(graph, run_id: str | None, runs_dir):
     loaded from its checkpoint under ``runs_dir``; a click error naming what is missing."""
     import click
 
+    from lpm_kg.graph.runs import find_lpm_run
     from lpm_kg.model import LPM
-    from lpm_kg.runs import find_lpm_run
     from lpm_kg.training import checkpoint_path
 
     run = find_lpm_run(graph, run_id)

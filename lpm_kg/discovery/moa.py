@@ -41,10 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lpm_kg.errors import LpmKgError
 from lpm_kg.discovery.networks import cosine_matrix
+from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.writeback import read_embeddings
+from lpm_kg.graph.embeddings import read_embeddings
 from lpm_kg.jsonsafe import json_safe
 
 METHODS = ("lpm-embedding", "raw-signature", "random")
@@ -425,10 +425,10 @@ def table_to_json(table: pd.DataFrame) -> dict:
 
 def update_run_metrics(graph: Graph, run_id: str, updates: dict) -> dict:
     """Merge ``updates`` into a ModelRun's ``metrics`` (top-level keys replaced, the others kept);
-    see :func:`lpm_kg.graph.writeback.merge_run_metrics`. Returns the merged metrics."""
-    from lpm_kg.graph.writeback import WritebackError, _json_default, merge_run_metrics
+    see :func:`lpm_kg.graph.runs.merge_run_metrics`. Returns the merged metrics."""
+    from lpm_kg.graph.runs import WritebackError, json_default, merge_run_metrics
 
-    payload = json.loads(json.dumps(updates, default=_json_default, allow_nan=True))
+    payload = json.loads(json.dumps(updates, default=json_default, allow_nan=True))
     try:
         return merge_run_metrics(graph, run_id, payload)
     except WritebackError as exc:

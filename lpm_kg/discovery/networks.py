@@ -619,10 +619,10 @@ def format_table(table: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- graph write-back
 
 def _check_run(graph: Graph, run_id: str) -> None:
-    from lpm_kg.graph.writeback import _require_run, check_run_id
+    from lpm_kg.graph.runs import check_run_id, require_run
 
     check_run_id(run_id)
-    _require_run(graph, run_id)
+    require_run(graph, run_id)
 
 
 def _replace_edges(tx, run_id: str, method: str, rows: list[dict], delete: bool) -> None:
@@ -637,7 +637,7 @@ def _replace_edges(tx, run_id: str, method: str, rows: list[dict], delete: bool)
 def write_network(graph: Graph, run_id: str, network: GeneNetwork | pd.DataFrame, *, method: str | None = None,
                   top: int | None = DEFAULT_TOP, per_gene: int | None = None) -> dict:
     """Store a network's strongest edges as ``INFERRED_INTERACTION`` of run ``run_id`` (which must
-    exist: :func:`lpm_kg.graph.writeback.create_model_run`), replacing that run and method's edges
+    exist: :func:`lpm_kg.graph.runs.create_model_run`), replacing that run and method's edges
     (other runs and methods are untouched). ``network`` is a :class:`GeneNetwork` (pruned with
     :meth:`GeneNetwork.edges` and ``top`` / ``per_gene``) or a frame of ``source, target, score, rank``
     with ``method``. Up to :data:`EDGES_PER_TX` edges are replaced in one transaction; more are
@@ -702,7 +702,7 @@ def record_network_metrics(graph: Graph, run_id: str, results: dict, key: str = 
     """Merge ``results`` into the run's ``metrics`` JSON under ``key`` (nested dicts merged, new
     values winning; the other keys untouched), read and written in one transaction. Returns the
     run's metrics after the merge."""
-    from lpm_kg.graph.writeback import merge_run_metrics
+    from lpm_kg.graph.runs import merge_run_metrics
 
     _check_run(graph, run_id)
     return merge_run_metrics(graph, run_id, {key: json_safe(results)}, deep=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.embeddings import DELETE_PER_TX, EMBEDDINGS_PER_TX
+from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run
 from lpm_kg.graph.write import _chunks, _Values
-from lpm_kg.graph.writeback import (DELETE_PER_TX, EMBEDDINGS_PER_TX, complete_model_run, create_model_run,
-                                    get_model_run)
 
 PRIOR_INDEX = "gene_prior"
 

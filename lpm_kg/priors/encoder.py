@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from lpm_kg.graph.runs import derived_run_id
 from lpm_kg.priors.knowledge import RELATIONS, Knowledge
-from lpm_kg.runs import derived_run_id
 
 
 class PriorSpec(BaseModel):

@@ -9,11 +9,10 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import clean
+
 from lpm_kg.discovery import networks as nw
 from lpm_kg.simulate import SimulationConfig, simulate
-
 
 # --------------------------------------------------------------------------- metrics, no server
 
@@ -146,11 +145,11 @@ def test_every_method_scores_the_candidate_pairs_and_correlation_beats_random(sy
 
 
 def test_write_back_is_idempotent_per_run_and_method_and_leaves_references_alone(synced):
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.runs import create_model_run, get_model_run
 
     graph, run_id = synced["graph"], synced["run_id"]
     before_refs = _reference_state(graph)
-    metrics_before = writeback.get_model_run(graph, run_id)["metrics"]
+    metrics_before = get_model_run(graph, run_id)["metrics"]
     assert "val_rmse" in metrics_before
     report = nw.discover_networks(graph, run_id, synced["model"], synced["tuples"], references=["sim-network"],
                                   top=150)
@@ -177,7 +176,7 @@ def test_write_back_is_idempotent_per_run_and_method_and_leaves_references_alone
     nw.write_network(graph, run_id, report.networks["imputed-correlation"], top=150)
     assert [r.data() for r in snapshot()] == first
     # Another run's edges of the same method, then a rewrite of the first run with another top.
-    writeback.create_model_run(graph, run_id="other-run", config={}, data_fingerprint="x", datasets=["sim"])
+    create_model_run(graph, run_id="other-run", config={}, data_fingerprint="x", datasets=["sim"])
     nw.write_network(graph, "other-run", report.networks["imputed-correlation"], top=40)
     nw.write_network(graph, run_id, report.networks["imputed-correlation"], top=60)
     counts = {(r["r"], r["m"]): r["n"] for r in graph.read(
@@ -193,14 +192,14 @@ def test_write_back_is_idempotent_per_run_and_method_and_leaves_references_alone
     assert nw.delete_networks(graph, "other-run") == 40
 
     # Metrics: merged under "network", the training metrics kept.
-    metrics = writeback.get_model_run(graph, run_id)["metrics"]
+    metrics = get_model_run(graph, run_id)["metrics"]
     assert {k: metrics[k] for k in metrics_before} == metrics_before
     scores = metrics["network"]["scores"]
     assert set(scores) == set(nw.METHODS) and "sim-network" in scores["random"]
     assert scores["imputed-correlation"]["sim-network"]["auprc"] == pytest.approx(
         report.table.set_index("method").loc["imputed-correlation", "auprc"])
     nw.record_network_metrics(graph, run_id, {"scores": {"extra-method": {"sim-network": {"auprc": 0.5}}}})
-    merged = writeback.get_model_run(graph, run_id)["metrics"]
+    merged = get_model_run(graph, run_id)["metrics"]
     assert set(merged["network"]["scores"]) == set(nw.METHODS) | {"extra-method"}
     assert merged["val_rmse"] == metrics_before["val_rmse"]
 
