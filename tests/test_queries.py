@@ -278,7 +278,7 @@ CHECKS = {"datasets": _datasets, "dataset-contents": _dataset_contents,
 
 
 def test_gene_partners_puts_inferred_edges_beside_the_reference(cookbook):
-    """INFERRED_INTERACTION edges as lpm_kg.discovery.networks writes them (once per pair, smaller
+    """INFERRED_INTERACTION edges as lpm_kg.graph.networks writes them (once per pair, smaller
     symbol first, {run, method, score, rank}) show up beside the reference evidence."""
     graph = cookbook.graph
     graph.query("UNWIND $edges AS e MATCH (a:Gene {symbol: e.a}), (b:Gene {symbol: e.b}) "

@@ -68,6 +68,7 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
     the baselines raw, zero-filled and random), score them by AUPRC and precision@k against STRING, CORUM,
     DoRothEA and TRRUST, and store the edges as INFERRED_INTERACTION of the run."""
     from lpm_kg.discovery import networks as nw
+    from lpm_kg.discovery.network_metrics import format_table
     from lpm_kg.graph import Graph
     from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
     from lpm_kg.commands import lpm_run_and_model
@@ -100,7 +101,7 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
                "seconds": {k: round(v, 3) for k, v in report.seconds.items()}}
         click.echo(json.dumps(out, indent=2, default=str))
         return
-    click.echo(nw.format_table(report.table.drop(columns=["n_genes", "n_unscored"])))
+    click.echo(format_table(report.table.drop(columns=["n_genes", "n_unscored"])))
     genes = len(next(iter(report.networks.values())).genes) if report.networks else 0
     click.echo(f"\nrun {report.run_id}: {genes} perturbed genes; "
                + ", ".join(f"{m} {n.info.get('seconds', 0):.1f}s" for m, n in report.networks.items()))

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lpm_kg.discovery.networks import cosine_matrix
+from lpm_kg.discovery.inference import cosine_matrix
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.embeddings import read_embeddings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.embeddings import DELETE_PER_TX, KINDS, delete_in_batches, use_embeddings
+from lpm_kg.graph.networks import delete_networks
 from lpm_kg.graph.runs import WritebackError, list_model_runs
 
 
@@ -35,9 +36,7 @@ def prune_model_runs(graph: Graph, keep: int = 1, kind: str = "lpm") -> list[str
     for run_id in doomed:
         delete_in_batches(graph, "MATCH (x:Embedding {run: $run})", {"run": run_id})
         delete_in_batches(graph, "MATCH (x:PredictedExperiment {run: $run})", {"run": run_id})
-        # Inferred gene-gene edges (lpm_kg.discovery.networks) name their run too.
-        graph.in_batches("MATCH ()-[e:INFERRED_INTERACTION {run: $run}]->() WITH e LIMIT $batch DELETE e "
-                         "RETURN count(*) AS n", {"run": run_id})
+        delete_networks(graph, run_id)  # inferred gene-gene edges name their run too
         for kind, (label, _) in KINDS.items():
             if graph.in_batches(f"MATCH (n:{label}) WHERE n.embedding_run = $run WITH n LIMIT $batch "
                                 "REMOVE n.embedding, n.embedding_run RETURN count(*) AS n", {"run": run_id},
