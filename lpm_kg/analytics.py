@@ -69,6 +69,7 @@ import pandas as pd
 
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.pull import pull_columns
 
 
 class AnalyticsError(LpmKgError, ValueError):
@@ -198,18 +199,6 @@ def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = N
         else:
             method = next(iter(methods))
     return NetworkSpec(net, run=chosen["run"], method=method, min_score=None if min_score is None else float(min_score))
-
-
-def pull_columns(graph: Graph, match: str, columns: dict[str, str], params: dict | None = None) -> pd.DataFrame:
-    """What ``match`` binds, as a frame with one column per ``columns`` entry (name -> a Cypher
-    expression that is never null: ``collect`` drops nulls, so wrap nullable ones in ``coalesce``).
-    One record of parallel lists: several times faster to decode than one record per row."""
-    returns = ", ".join(f"collect({expr}) AS {name}" for name, expr in columns.items())
-    row = graph.read(f"{match} RETURN {returns}", params)[0]
-    lengths = {len(row[name]) for name in columns}
-    if len(lengths) > 1:  # a column expression was null somewhere
-        raise RuntimeError(f"pull_columns: columns of unequal length {sorted(lengths)}; coalesce nullable expressions")
-    return pd.DataFrame({name: row[name] for name in columns})
 
 
 def network_edges(graph: Graph, spec: NetworkSpec, directed: bool = False) -> pd.DataFrame:

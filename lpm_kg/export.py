@@ -49,8 +49,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lpm_kg.analytics import NETWORKS, NetworkSpec, inferred_run, network_edges, pull_columns, resolve_network
+from lpm_kg.analytics import NETWORKS, NetworkSpec, inferred_run, network_edges, resolve_network
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.pull import pull_columns
 
 #: node type -> (label, key property). Fixed strings: the only names pasted into Cypher.
 NODE_TYPES: dict[str, tuple[str, str]] = {

@@ -1,4 +1,5 @@
-"""Pulling every (perturbation, readout, context, value) tuple out of the graph into NumPy.
+"""Reading in bulk out of the graph: every (perturbation, readout, context, value) tuple into NumPy,
+and any match as a frame of columns (:func:`pull_columns`).
 
 Tuples are held as compact arrays (int32 symbol ids and a float32 value, 16 bytes a tuple),
 never as Python objects or string frames. The total size is counted first and the arrays are
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from lpm_kg.graph.connection import Graph
 
@@ -38,6 +40,18 @@ class TupleSet:
         import torch
 
         return tuple(torch.from_numpy(a).to(device) for a in (self.perturbation, self.readout, self.context, self.value))
+
+
+def pull_columns(graph: Graph, match: str, columns: dict[str, str], params: dict | None = None) -> pd.DataFrame:
+    """What ``match`` binds, as a frame with one column per ``columns`` entry (name -> a Cypher
+    expression that is never null: ``collect`` drops nulls, so wrap nullable ones in ``coalesce``).
+    One record of parallel lists: several times faster to decode than one record per row."""
+    returns = ", ".join(f"collect({expr}) AS {name}" for name, expr in columns.items())
+    row = graph.read(f"{match} RETURN {returns}", params)[0]
+    lengths = {len(row[name]) for name in columns}
+    if len(lengths) > 1:  # a column expression was null somewhere
+        raise RuntimeError(f"pull_columns: columns of unequal length {sorted(lengths)}; coalesce nullable expressions")
+    return pd.DataFrame({name: row[name] for name in columns})
 
 
 def _complete_datasets(graph: Graph, datasets: list[str] | None) -> list[str]:
