@@ -22,6 +22,7 @@ import pandas as pd
 from lpm_kg.discovery.inference import DEFAULT_TOP, GeneNetwork, NetworkError
 from lpm_kg.discovery.network_metrics import Reference
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.runs import check_run_id, merge_run_metrics, require_run
 from lpm_kg.jsonsafe import json_safe
 
 EDGES_PER_TX = 50_000  # edges written (and the old ones deleted) in one transaction, atomically
@@ -115,8 +116,6 @@ def load_references(graph: Graph, wanted: Sequence[str] | None = None) -> dict[s
 
 
 def _check_run(graph: Graph, run_id: str) -> None:
-    from lpm_kg.graph.runs import check_run_id, require_run
-
     check_run_id(run_id)
     require_run(graph, run_id)
 
@@ -198,7 +197,5 @@ def record_network_metrics(graph: Graph, run_id: str, results: dict, key: str = 
     """Merge ``results`` into the run's ``metrics`` JSON under ``key`` (nested dicts merged, new
     values winning; the other keys untouched), read and written in one transaction. Returns the
     run's metrics after the merge."""
-    from lpm_kg.graph.runs import merge_run_metrics
-
     _check_run(graph, run_id)
     return merge_run_metrics(graph, run_id, {key: json_safe(results)}, deep=True)
