@@ -225,13 +225,13 @@ def lpm_factory(config, label: str, traces: list, context_names: dict):
 def run_set(name: str, args, traces: list) -> dict:
     from lpm_kg.eval import BASELINES, run_benchmark, summary
     from lpm_kg.eval.split import eligible_target_contexts
-    from lpm_kg.graph.pull import average_replicates
+    from lpm_kg.graph.pull import average_replicate_tuples
     from lpm_kg.model.config import preset
 
     set_started = time.perf_counter()
     log(f"== {name}: {DESCRIPTION[name]}")
     tuples, notes = build(name, args.readouts.get(name, 0))
-    tuples = average_replicates(tuples)
+    tuples = average_replicate_tuples(tuples)
     notes.update({"n_tuples": len(tuples), "n_perturbations": len(tuples.perturbations),
                   "n_readouts": len(tuples.readouts), "n_contexts": len(tuples.contexts)})
     built = time.perf_counter() - set_started

@@ -2,7 +2,7 @@
 into its parts: load, pull, train, write-back; and memory per million tuples.
 
 Runs against a throwaway Neo4j in a temporary folder on free ports, with the sync's own steps
-(lpm_kg.loading.load, lpm_kg.graph.pull, lpm_kg.model.LPM, lpm_kg.graph.writeback), each timed.
+(lpm_kg.loading.load, lpm_kg.graph.pull, lpm_kg.model.LPM, lpm_kg.graph.runs, embeddings and predictions), each timed.
 
     python benchmarks/bench_sync.py [--epochs 3] [--preset l1000] [--out benchmarks/results]
 """
@@ -54,8 +54,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import lpm_kg
-    from lpm_kg.graph import Graph, writeback
-    from lpm_kg.graph.pull import average_replicates, pull_tuples
+    from lpm_kg.graph import Graph
+    from lpm_kg.graph.embeddings import write_embeddings
+    from lpm_kg.graph.predictions import write_predictions
+    from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
+    from lpm_kg.graph.runs import complete_model_run, create_model_run
     from lpm_kg.loading import load
     from lpm_kg.model import LPM, Vocabulary
     from lpm_kg.model.config import preset
@@ -83,7 +86,7 @@ def main() -> None:
             rss0 = rss_mib()
             reset_peak()
             t = time.perf_counter()
-            tuples = average_replicates(pull_tuples(graph, ["neurips"]))
+            tuples = average_replicate_tuples(pull_tuples(graph, ["neurips"]))
             parts["pull"] = time.perf_counter() - t
             rss_pull = peak_mib()
             n = len(tuples)
@@ -105,9 +108,9 @@ def main() -> None:
             t = time.perf_counter()
             fingerprint, names = data_fingerprint(graph, ["neurips"])
             run_id = "bench-" + fingerprint[:8]
-            writeback.create_model_run(graph, run_id=run_id, config=cfg.model_dump(), data_fingerprint=fingerprint,
-                                       datasets=names, versions={"lpm_kg": lpm_kg.__version__})
-            writeback.write_embeddings(graph, run_id, model)
+            create_model_run(graph, run_id=run_id, config=cfg.model_dump(), data_fingerprint=fingerprint,
+                             datasets=names, versions={"lpm_kg": lpm_kg.__version__})
+            write_embeddings(graph, run_id, model)
             todo = unperformed_experiments(tuples, 200)
             n_pred = 0
             if len(todo):
@@ -118,9 +121,9 @@ def main() -> None:
                                       "context": np.asarray(vocab.contexts, dtype=object)[todo.c],
                                       "readout": np.asarray(vocab.readouts, dtype=object)[todo.r],
                                       "value": mean, "std": std})
-                writeback.write_predictions(graph, run_id, frame)
+                write_predictions(graph, run_id, frame)
                 n_pred = len(frame)
-            writeback.complete_model_run(graph, run_id)
+            complete_model_run(graph, run_id)
             parts["write-back"] = time.perf_counter() - t
             print(f"write-back: {parts['write-back']:.1f}s ({n_pred:,} predicted values)")
             graph.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lpm_kg.contract import ExperimentTable, average_replicates
+from lpm_kg.contract import ExperimentTable, average_replicate_rows
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.symbols import Perturbation, is_control_name, parse_dose
@@ -285,7 +285,7 @@ def to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.Da
     keep = np.array([g is not None for g in genes])
     keys = pd.DataFrame({"perturbation": perts, "symbol": [p.symbol for p in perts], "cell_line": cells,
                          "time_h": times})
-    exps, means = average_replicates(keys, values[keep].T.astype(np.float32), ["symbol", "cell_line", "time_h"])
+    exps, means = average_replicate_rows(keys, values[keep].T.astype(np.float32), ["symbol", "cell_line", "time_h"])
     exps["key"] = [f"{s}@{c}" + ("" if t is None or pd.isna(t) else f"@{t:g}h")
                    for s, c, t in zip(exps["symbol"], exps["cell_line"], exps["time_h"])]
     exps = exps.drop(columns=["symbol"])

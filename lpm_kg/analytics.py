@@ -69,6 +69,7 @@ import pandas as pd
 
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.pull import pull_columns
 
 
 class AnalyticsError(LpmKgError, ValueError):
@@ -153,6 +154,24 @@ def inferred_runs(graph: Graph) -> list[dict]:
              "n_edges": sum(n for _, n in r["methods"])} for r in rows]
 
 
+def inferred_run(graph: Graph, run: str | None = None, method: str | None = None) -> dict | None:
+    """The :func:`inferred_runs` entry of ``run`` (default: the newest; None when no run has
+    inferred edges). A named run without inferred edges, or a named ``method`` the run lacks,
+    raises :class:`AnalyticsError` naming what there is."""
+    runs = inferred_runs(graph)
+    if run is None:
+        chosen = runs[0] if runs else None
+    else:
+        chosen = next((r for r in runs if r["run"] == run), None)
+        if chosen is None:
+            raise AnalyticsError(f"run {run!r} has no INFERRED_INTERACTION edges; runs that have: "
+                                 f"{', '.join(r['run'] for r in runs[:10]) or 'none'}")
+    if chosen is not None and method is not None and method not in chosen["methods"]:
+        raise AnalyticsError(f"run {chosen['run']!r} has no inferred edges of method {method!r}; its methods: "
+                             f"{', '.join(map(str, chosen['methods']))}")
+    return chosen
+
+
 def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = None, method: str | None = None,
                     datasets: Sequence[str] | None = None, min_score: float | None = None) -> NetworkSpec:
     """The concrete network ``name`` stands for, defaults filled in (see the module docstring)."""
@@ -165,17 +184,10 @@ def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = N
     if datasets:
         raise AnalyticsError("datasets choose edges of a reference network; an inferred network is chosen by run "
                              "and method")
-    runs = inferred_runs(graph)
-    if not runs:
+    chosen = inferred_run(graph, run, method)
+    if chosen is None:
         raise AnalyticsError("the graph holds no INFERRED_INTERACTION edges: infer a gene network from a model run "
                              "first, or analyse a reference network (string, regulates)")
-    if run is None:
-        chosen = runs[0]
-    else:
-        chosen = next((r for r in runs if r["run"] == run), None)
-        if chosen is None:
-            raise AnalyticsError(f"run {run!r} has no INFERRED_INTERACTION edges; runs that have: "
-                                 f"{', '.join(r['run'] for r in runs[:10])}")
     methods = chosen["methods"]
     if method is None:
         preferred = [m for m in PREFERRED_METHODS if m in methods]
@@ -186,22 +198,7 @@ def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = N
                                  f"({', '.join(map(str, methods))}); name one")
         else:
             method = next(iter(methods))
-    elif method not in methods:
-        raise AnalyticsError(f"run {chosen['run']!r} has no inferred edges of method {method!r}; its methods: "
-                             f"{', '.join(map(str, methods))}")
     return NetworkSpec(net, run=chosen["run"], method=method, min_score=None if min_score is None else float(min_score))
-
-
-def pull_columns(graph: Graph, match: str, columns: dict[str, str], params: dict | None = None) -> pd.DataFrame:
-    """What ``match`` binds, as a frame with one column per ``columns`` entry (name -> a Cypher
-    expression that is never null: ``collect`` drops nulls, so wrap nullable ones in ``coalesce``).
-    One record of parallel lists: several times faster to decode than one record per row."""
-    returns = ", ".join(f"collect({expr}) AS {name}" for name, expr in columns.items())
-    row = graph.read(f"{match} RETURN {returns}", params)[0]
-    lengths = {len(row[name]) for name in columns}
-    if len(lengths) > 1:  # a column expression was null somewhere
-        raise RuntimeError(f"pull_columns: columns of unequal length {sorted(lengths)}; coalesce nullable expressions")
-    return pd.DataFrame({name: row[name] for name in columns})
 
 
 def network_edges(graph: Graph, spec: NetworkSpec, directed: bool = False) -> pd.DataFrame:

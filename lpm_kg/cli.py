@@ -70,7 +70,6 @@ def main() -> None:
 
 from lpm_kg.commands import connect as _connect  # noqa: E402
 
-
 # --------------------------------------------------------------------------- neo4j
 
 @main.group()
@@ -202,7 +201,7 @@ def load(path, fmt, dataset, options, unmapped, top_k, source, licence, force) -
 def status(as_json: bool) -> None:
     """Counts per label and per dataset, and the server state."""
     from lpm_kg.graph import Graph
-    from lpm_kg.graph.datasets import list_datasets
+    from lpm_kg.graph.datasets import graph_counts, list_datasets
     from lpm_kg.graph.schema import schema_version
 
     settings = Settings()
@@ -217,10 +216,7 @@ def status(as_json: bool) -> None:
     if graph is not None:
         with graph:
             out["schema_version"] = schema_version(graph)
-            out["labels"] = {r["label"]: r["n"] for r in graph.read(
-                "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS n ORDER BY label")}
-            out["relationships"] = {r["type"]: r["n"] for r in graph.read(
-                "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n ORDER BY type")}
+            out["labels"], out["relationships"] = graph_counts(graph)
             out["datasets"] = list_datasets(graph)
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str))
@@ -244,91 +240,36 @@ def status(as_json: bool) -> None:
         click.echo(f"  {d['name']:<24}{d.get('format', ''):<20}{d.get('status', ''):<10}{n or 0:>12,}")
 
 
-DEMO_QUERIES = [
-    ("The most changed readouts of a knockdown in one context",
-     "MATCH (e:Experiment {context: 'demo_SIM-A_CRISPRi'})-[c:CHANGES]->(r:Readout)\n"
-     "WHERE e.perturbation = $p RETURN r.symbol, c.value ORDER BY c.rank LIMIT 10"),
-    ("Perturbations whose learned embedding is closest to it (vector index)",
-     "MATCH (p:Perturbation {symbol: $p})\n"
-     "CALL db.index.vector.queryNodes('perturbation_embedding', 6, p.embedding) YIELD node, score\n"
-     "RETURN node.symbol AS perturbation, score"),
-    ("Predictions for experiments never performed, with their uncertainty",
-     "MATCH (x:PredictedExperiment)-[pr:PREDICTS]->(r:Readout) WHERE pr.rank <= 3\n"
-     "RETURN x.perturbation, x.context, r.symbol, pr.value, pr.std, x.run ORDER BY abs(pr.value) DESC LIMIT 10"),
-    ("The model run and what it was trained on",
-     "MATCH (m:ModelRun)-[:TRAINED_ON]->(d:Dataset) RETURN m.run_id, m.status, m.metrics, collect(d.name)"),
-    ("A compound, its targets, and the knockdowns of those targets",
-     "MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene)<-[:TARGETS]-(p:Perturbation)\n"
-     "RETURN c.name, g.symbol, p.symbol LIMIT 10"),
-]
-
-DEMO_TOML = """# Written by `lpm-kg demo`: a simulated screen over a known gene network.
-[[sources]]
-path = "sim_genes.tsv"
-format = "hgnc"
-dataset = "demo-genes"
-
-[[sources]]
-path = "sim_measurements.csv"
-format = "long"
-dataset = "demo"
-
-[[sources]]
-path = "sim_compounds.txt"
-format = "repurposing-hub"
-dataset = "demo-compounds"
-
-[[sources]]
-path = "sim_network.tsv"
-format = "trrust"
-dataset = "demo-network"
-
-[model]
-datasets = ["demo"]
-preset = "small"
-
-[predict]
-unperformed = true
-max_experiments = 500
-"""
-
-
 @main.command()
 @click.option("--seed", default=0, show_default=True, help="Simulator seed.")
 def demo(seed: int) -> None:
     """Start the managed Neo4j, simulate a perturbation screen over a known network, sync it
     (load, train the LPM, write back), and show what to ask in Neo4j Browser."""
-    from lpm_kg.simulate import SimulationConfig, simulate
+    from lpm_kg.demo import demo_facts, write_demo
     from lpm_kg.sync import SyncConfig, sync
 
     settings = Settings()
     folder = settings.data_dir / "demo"
     with _connect() as graph:
         click.echo(f"simulating a screen over a known gene network into {folder}")
-        simulate(SimulationConfig(seed=seed)).write(folder)
-        (folder / "lpm-kg.toml").write_text(DEMO_TOML)
-        click.echo(f"syncing {folder / 'lpm-kg.toml'}")
-        report = sync(graph, SyncConfig.from_toml(folder / "lpm-kg.toml"), checkpoint_dir=settings.data_dir / "runs",
-                      echo=click.echo)
+        config = write_demo(folder, seed)
+        click.echo(f"syncing {config}")
+        report = sync(graph, SyncConfig.from_toml(config), checkpoint_dir=settings.data_dir / "runs", echo=click.echo)
         _print_sync(report)
-        counts = graph.read("MATCH (e:Experiment {dataset: 'demo'}) RETURN count(e) AS e, sum(e.n_measured) AS m, "
-                            "count(DISTINCT e.perturbation) AS p, count(DISTINCT e.context) AS c")[0]
+        facts = demo_facts(graph)
+        counts, example_p = facts.counts, facts.example
         click.echo(f"\nthe graph holds {counts['e']} demo experiments ({counts['m']:,} measurements) of "
                    f"{counts['p']} perturbations in {counts['c']} contexts")
-        example = graph.read("MATCH (e:Experiment {context: 'demo_SIM-A_CRISPRi'}) RETURN e.perturbation AS p "
-                             "ORDER BY p LIMIT 1")
-        example_p = example[0]["p"] if example else "CRISPRi_SIMG001"
-        similar = graph.read("MATCH (p:Perturbation {symbol: $p}) "
-                             "CALL db.index.vector.queryNodes('perturbation_embedding', 4, p.embedding) "
-                             "YIELD node, score RETURN node.symbol AS s, score", {"p": example_p})
-        if similar:
+        if facts.similar:
             click.echo(f"learned: perturbations closest to {example_p}: "
-                       + ", ".join(f"{r['s']} ({r['score']:.2f})" for r in similar[1:]))
+                       + ", ".join(f"{s} ({score:.2f})" for s, score in facts.similar[1:]))
     if settings.uses_managed_server:
         st = _server().status()
         click.echo(f"\nopen Neo4j Browser: {st.browser_url}")
         click.echo(f"  user neo4j, password in {st.home / 'password'}")
     click.echo(f"\nCypher to try (first run  :param p => '{example_p}'  in Browser):\n")
+    from lpm_kg.demo import DEMO_QUERIES
+
     for title, query in DEMO_QUERIES:
         click.echo(f"// {title}\n{query}\n")
 
@@ -375,10 +316,10 @@ def presets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def runs(as_json: bool) -> None:
     """List the model runs in the graph, newest first."""
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.runs import list_model_runs
 
     with _connect() as graph:
-        rows = writeback.list_model_runs(graph)
+        rows = list_model_runs(graph)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -393,10 +334,10 @@ def runs(as_json: bool) -> None:
               help="Trained models (lpm) or evaluation records (eval).")
 def prune(keep: int, kind: str) -> None:
     """Delete older model runs and everything they wrote (embedding history, predictions, inferred edges)."""
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.prune import prune_model_runs
 
     with _connect() as graph:
-        deleted = writeback.prune_model_runs(graph, keep=keep, kind=kind)
+        deleted = prune_model_runs(graph, keep=keep, kind=kind)
     click.echo(f"deleted {len(deleted)} run(s)" + (f": {', '.join(deleted)}" if deleted else ""))
 
 
@@ -430,8 +371,8 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
     named, and by default on the perturbation and readout splits."""
     import lpm_kg
     from lpm_kg.eval.benchmark import run_benchmark, summary
-    from lpm_kg.graph import writeback
     from lpm_kg.graph.pull import pull_tuples
+    from lpm_kg.graph.runs import complete_model_run, create_model_run, derived_run_id
     from lpm_kg.model.config import preset as get_preset
     from lpm_kg.training import data_fingerprint
 
@@ -456,16 +397,14 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
         config = {"datasets": names, "targets": _csv(targets), "seeds": split_seeds, "models": _csv(model_names),
                   "lpm": lpm_config.model_dump(), "split": split,
                   "knowledge": knowledge.fingerprint() if knowledge is not None else None}
-        import hashlib
-
-        run_id = "eval-" + hashlib.sha256((fingerprint + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:12]
+        run_id = derived_run_id("eval", fingerprint, json.dumps(config, sort_keys=True))
         summ = summary(table)
         metrics = {"summary": json.loads(summ.reset_index().to_json(orient="records")),
                    "rows": json.loads(table.to_json(orient="records"))}
-        writeback.create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=names,
-                                   metrics=metrics, kind="eval",
-                                   versions={"lpm_kg": lpm_kg.__version__})
-        writeback.complete_model_run(graph, run_id)
+        create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=names,
+                         metrics=metrics, kind="eval",
+                         versions={"lpm_kg": lpm_kg.__version__})
+        complete_model_run(graph, run_id)
     if as_json:
         click.echo(json.dumps({"run_id": run_id, **metrics}, indent=2, default=str))
         return
@@ -485,28 +424,15 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
     them as PredictedExperiment nodes of the run."""
     import pandas as pd
 
-    from lpm_kg.graph import writeback
-    from lpm_kg.model import LPM
-    from lpm_kg.training import checkpoint_path
+    from lpm_kg.commands import lpm_run_and_model
+    from lpm_kg.graph.predictions import write_predictions
+    from lpm_kg.graph.pull import context_readouts
 
     settings = Settings()
     with _connect() as graph:
-        if run_id:
-            run = writeback.get_model_run(graph, run_id)
-            run = run if run and run["kind"] == "lpm" else None
-        else:  # the newest complete LPM run (eval runs are records, not models)
-            run = next((r for r in writeback.list_model_runs(graph)
-                        if r["kind"] == "lpm" and r["status"] == "complete"), None)
-        if run is None:
-            raise click.ClickException("no complete LPM run in the graph; run `lpm-kg sync` first")
-        checkpoint = checkpoint_path(settings.data_dir / "runs", run["run_id"])
-        if not checkpoint.exists():
-            raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
-        model = LPM.load(checkpoint)
+        run, model = lpm_run_and_model(graph, run_id, settings.data_dir / "runs")
         if not readouts:
-            rows = graph.read("MATCH (e:Experiment {context: $c})-[:MEASURED_WITH]->(p:ReadoutPanel) "
-                              "UNWIND p.readouts AS r RETURN DISTINCT r", {"c": context})
-            readouts = [r["r"] for r in rows] or list(model.vocab.readouts)
+            readouts = context_readouts(graph, context) or list(model.vocab.readouts)
         frame = pd.DataFrame([(p, context, r) for p in perturbations for r in readouts],
                              columns=["perturbation", "context", "readout"])
         mean, std = model.predict(frame.perturbation.tolist(), frame.readout.tolist(), frame.context.tolist())
@@ -520,7 +446,7 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
                 from lpm_kg.graph.priors import ensure_predicted_symbols, mark_prior_predictions
 
                 ensure_predicted_symbols(graph, list(perturbations), list(readouts))
-            writeback.write_predictions(graph, run["run_id"], frame)
+            write_predictions(graph, run["run_id"], frame)
             if from_priors:
                 mark_prior_predictions(graph, run["run_id"], [(p, context) for p in from_priors], prior_run)
     if out:

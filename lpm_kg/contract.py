@@ -126,8 +126,9 @@ class GroupTable:
 Payload = ExperimentTable | GeneTable | CompoundTable | RelationTable | GroupTable
 
 
-def average_replicates(keys: pd.DataFrame, values: np.ndarray, by: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Average rows of ``values`` that share the columns ``by`` of ``keys``, NaN-aware.
+def average_replicate_rows(keys: pd.DataFrame, values: np.ndarray, by: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Average the rows of a matrix (``values``) that share the columns ``by`` of ``keys``, NaN-aware
+    (a loader's replicate measurements of one experiment).
 
     Returns the first row of each group from ``keys`` with ``n_replicates`` set, and the means.
     """
@@ -147,4 +148,4 @@ def average_replicates(keys: pd.DataFrame, values: np.ndarray, by: list[str]) ->
 
 
 __all__ = ["ExperimentTable", "GeneTable", "CompoundTable", "RelationTable", "GroupTable", "Payload",
-           "Perturbation", "average_replicates"]
+           "Perturbation", "average_replicate_rows"]

@@ -37,7 +37,9 @@ Edges (:data:`EDGE_TYPES`), one per relationship, in ``(source, relation, target
 Undirected relations (STRING, inferred) are stored once per pair, as in the graph; apply
 ``torch_geometric.transforms.ToUndirected()`` for message passing both ways. Every edge type is
 present, empty (``edge_index`` ``[2, 0]``) when the graph has none, so ``data.metadata()`` is the same
-for every graph. ``torch.save(data, path)`` stores it; load with ``torch.load(path, weights_only=False)``.
+for every graph. :func:`save_hetero_data` stores it with ``torch.save``; :func:`load_hetero_data` loads
+it with ``weights_only=True`` (only PyG's storage classes are allowed beyond tensors and plain
+containers, so a file can run no code when loaded).
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lpm_kg.analytics import (NETWORKS, AnalyticsError, NetworkSpec, inferred_runs, network_edges, pull_columns,
-                              resolve_network)
+from lpm_kg.analytics import NETWORKS, NetworkSpec, inferred_run, network_edges, resolve_network
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.pull import pull_columns
 
 #: node type -> (label, key property). Fixed strings: the only names pasted into Cypher.
 NODE_TYPES: dict[str, tuple[str, str]] = {
@@ -104,7 +106,7 @@ def _embeddings(node: dict, node_type: str, graph: Graph, embeddings_run: str | 
     torch = _torch()
     n = len(node["symbol"])
     if embeddings_run is not None:
-        from lpm_kg.graph.writeback import read_embeddings
+        from lpm_kg.graph.embeddings import read_embeddings
 
         symbols, vectors = read_embeddings(graph, embeddings_run, EMBEDDED[node_type])
         index = {s: i for i, s in enumerate(node["symbol"])}
@@ -151,19 +153,8 @@ def _column(values, dtype=np.float32):
 def _latest_inferred(graph: Graph, inferred: str | None, method: str | None) -> NetworkSpec | None:
     if inferred is None:
         return None
-    runs = inferred_runs(graph)
-    if inferred == "latest":
-        if not runs:
-            return None
-        inferred = runs[0]["run"]
-    chosen = next((r for r in runs if r["run"] == inferred), None)
-    if chosen is None:
-        raise AnalyticsError(f"run {inferred!r} has no INFERRED_INTERACTION edges; runs that have: "
-                             f"{', '.join(r['run'] for r in runs[:10]) or 'none'}")
-    if method is not None and method not in chosen["methods"]:
-        raise AnalyticsError(f"run {inferred!r} has no inferred edges of method {method!r}; its methods: "
-                             f"{', '.join(map(str, chosen['methods']))}")
-    return NetworkSpec(NETWORKS["inferred"], run=inferred, method=method)
+    chosen = inferred_run(graph, None if inferred == "latest" else inferred, method)
+    return None if chosen is None else NetworkSpec(NETWORKS["inferred"], run=chosen["run"], method=method)
 
 
 _SIGN = {"Activation": 1.0, "Repression": -1.0}
@@ -251,6 +242,19 @@ def save_hetero_data(graph: Graph, path, **kwargs) -> dict:
     torch.save(data, path)
     return {"nodes": {t: int(data[t].num_nodes) for t in data.node_types},
             "edges": {"__".join(t): int(data[t].edge_index.shape[1]) for t in data.edge_types}}
+
+
+#: What an exported HeteroData holds besides tensors and plain containers (PyG allows HeteroData itself).
+_PYG_STORAGES = ("BaseStorage", "NodeStorage", "EdgeStorage")
+
+
+def load_hetero_data(path):
+    """A file :func:`save_hetero_data` wrote, loaded with ``torch.load(..., weights_only=True)``."""
+    torch = _torch()
+    from torch_geometric.data import storage
+
+    with torch.serialization.safe_globals([getattr(storage, name) for name in _PYG_STORAGES]):
+        return torch.load(path, weights_only=True)
 
 
 def to_networkx(graph: Graph, network: str = "inferred", *, run: str | None = None, method: str | None = None,

@@ -93,7 +93,7 @@ def perturbation_classes(graph: Graph, symbols: Sequence[str]) -> dict[str, str]
 
 def _perturbation_vectors(graph: Graph, run: str | None) -> tuple[list[str], np.ndarray, str | None]:
     if run is not None:
-        from lpm_kg.graph.writeback import read_embeddings
+        from lpm_kg.graph.embeddings import read_embeddings
 
         symbols, vectors = read_embeddings(graph, run, "perturbations")
         return symbols, vectors, run

@@ -110,7 +110,9 @@ def unperformed_experiments(tuples, max_experiments: int, seed: int = 0) -> pd.D
 
 def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool = True,
          echo=print) -> SyncReport:
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.embeddings import write_embeddings
+    from lpm_kg.graph.predictions import write_predictions
+    from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run
     from lpm_kg.loading import load
     from lpm_kg.model.distributed import barrier, world
     from lpm_kg.training import train_from_graph, training_run_id
@@ -129,7 +131,7 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     _fingerprint, datasets, run_id, _knowledge = identity
     if not datasets:
         raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
-    existing = writeback.get_model_run(graph, run_id)
+    existing = get_model_run(graph, run_id)
     if existing and existing.get("status") == "complete":
         report.run_id = run_id
         echo(f"  model run {run_id} is up to date with the data: nothing to train")
@@ -142,14 +144,15 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     if not main_rank:
         return report
     model = result.model
-    import lpm_kg
     import neo4j
     import torch
 
-    writeback.create_model_run(graph, run_id=result.run_id, config=config.model.model_dump(),
-                               data_fingerprint=result.fingerprint, datasets=result.datasets, metrics=result.metrics,
-                               versions={"lpm_kg": lpm_kg.__version__, "torch": torch.__version__,
-                                         "neo4j_driver": neo4j.__version__})
+    import lpm_kg
+
+    create_model_run(graph, run_id=result.run_id, config=config.model.model_dump(),
+                     data_fingerprint=result.fingerprint, datasets=result.datasets, metrics=result.metrics,
+                     versions={"lpm_kg": lpm_kg.__version__, "torch": torch.__version__,
+                               "neo4j_driver": neo4j.__version__})
     if result.priors is not None:
         from lpm_kg.graph.priors import link_priors, write_gene_priors
 
@@ -157,7 +160,7 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
         link_priors(graph, result.run_id, result.priors.run_id)
         echo(f"  gene priors {result.priors.run_id}: {int(result.priors.has_prior.sum())} genes"
              + (" (already in the graph)" if written["up_to_date"] else " written to Gene.prior"))
-    writeback.write_embeddings(graph, result.run_id, model)
+    write_embeddings(graph, result.run_id, model)
     if config.predict.unperformed and config.predict.max_experiments > 0:
         todo = unperformed_experiments(result.tuples, config.predict.max_experiments)
         if len(todo):
@@ -166,7 +169,7 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
             frame = pd.DataFrame({"perturbation": np.asarray(v.perturbations, dtype=object)[todo.p],
                                   "context": np.asarray(v.contexts, dtype=object)[todo.c],
                                   "readout": np.asarray(v.readouts, dtype=object)[todo.r], "value": mean, "std": std})
-            writeback.write_predictions(graph, result.run_id, frame, top_k=config.predict.top_k)
+            write_predictions(graph, result.run_id, frame, top_k=config.predict.top_k)
             report.n_predicted = int(todo[["p", "c"]].drop_duplicates().shape[0])
-    writeback.complete_model_run(graph, result.run_id)
+    complete_model_run(graph, result.run_id)
     return report

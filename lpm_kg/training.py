@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.pull import TupleSet, average_replicates, pull_tuples
+from lpm_kg.graph.pull import TupleSet, average_replicate_tuples, pull_tuples
 from lpm_kg.model import LPM, LPMConfig, Vocabulary
 from lpm_kg.model.config import preset as get_preset
 
@@ -54,7 +54,7 @@ def checkpoint_path(runs_dir: Path, run_id: str) -> Path:
     """Where run ``run_id``'s checkpoint lives: ``runs_dir/<run_id>.pt``. The run id is checked
     first (run ids come back from the graph, which anyone with write access can edit), so no run id
     can name a file outside ``runs_dir``; an invalid one raises a :class:`WritebackError`."""
-    from lpm_kg.graph.writeback import WritebackError, check_run_id
+    from lpm_kg.graph.runs import WritebackError, check_run_id
 
     try:
         check_run_id(run_id)
@@ -140,7 +140,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
 
         priors = fit_gene_priors(knowledge, config.lpm_config().priors)
         source = PriorSource(knowledge, priors)
-    tuples = average_replicates(pull_tuples(graph, datasets))
+    tuples = average_replicate_tuples(pull_tuples(graph, datasets))
     vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
     val = validation_mask(tuples, config.validation_fraction, config.split_seed)
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from conftest import clean
 from lpm_kg.analytics import network_edges, resolve_network
-from lpm_kg.export import CHANGES, EDGE_TYPES, NODE_TYPES, save_hetero_data, to_hetero_data, to_networkx
+from lpm_kg.export import (CHANGES, EDGE_TYPES, NODE_TYPES, load_hetero_data, save_hetero_data, to_hetero_data,
+                            to_networkx)
 from lpm_kg.simulate import SimulationConfig, simulate
 from lpm_kg.sync import SyncConfig, sync
 
@@ -115,7 +116,7 @@ def test_hetero_data_matches_the_graph(sim):
 def test_save_and_command(sim, neo4j_server, tmp_path):
     graph, _ = sim
     counts = save_hetero_data(graph, tmp_path / "kg.pt")
-    loaded = torch.load(tmp_path / "kg.pt", weights_only=False)
+    loaded = load_hetero_data(tmp_path / "kg.pt")  # weights_only=True: no code runs on load
     assert loaded.validate() and loaded["perturbation"].num_nodes == counts["nodes"]["perturbation"]
 
     from lpm_kg.commands.analytics import export_pyg
@@ -127,7 +128,7 @@ def test_save_and_command(sim, neo4j_server, tmp_path):
                              env=env)
     assert out.exit_code == 0, out.output
     assert "perturbation changes readout" in out.output
-    data = torch.load(tmp_path / "cli.pt", weights_only=False)
+    data = load_hetero_data(tmp_path / "cli.pt")
     assert data["gene", "inferred_interaction", "gene"].edge_index.shape == (2, 0) and CHANGES in data.edge_types
 
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from conftest import clean, server_env, shared
 from lpm_kg.commands.query import format_table, queries_cmd, query_cmd
-from lpm_kg import cli
+from lpm_kg import demo
 from lpm_kg.queries import QueryError, get_query, list_queries, parse_query, run_query
 
 COOKBOOK = {"datasets", "dataset-contents", "perturbation-experiments", "experiment-profile", "readout-values",
@@ -28,10 +28,10 @@ COOKBOOK = {"datasets", "dataset-contents", "perturbation-experiments", "experim
             "model-runs", "model-run", "moa-compounds", "compound", "prior-prediction"}
 
 # The demo's own sources and settings, trained briefly.
-DEMO_TOML = cli.DEMO_TOML.replace('preset = "small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
+DEMO_TOML = demo.DEMO_TOML.replace('preset = "small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
 # The same sources with the graph-informed LPM, synced first (so the paper model's run is the newest
 # and holds the current embeddings); it predicts one never-perturbed gene from its prior.
-GRAPH_TOML = cli.DEMO_TOML.replace('preset = "small"', 'preset = "graph-small"\noverrides = { max_epochs = 5, seeds = [13, 14] }'
+GRAPH_TOML = demo.DEMO_TOML.replace('preset = "small"', 'preset = "graph-small"\noverrides = { max_epochs = 5, seeds = [13, 14] }'
                                    ).replace("max_experiments = 500", "max_experiments = 0")
 NEVER_PERTURBED = "CRISPRi_SIMG002"  # SIMG002 is in the demo's network but never knocked down
 
@@ -278,7 +278,7 @@ CHECKS = {"datasets": _datasets, "dataset-contents": _dataset_contents,
 
 
 def test_gene_partners_puts_inferred_edges_beside_the_reference(cookbook):
-    """INFERRED_INTERACTION edges as lpm_kg.discovery.networks writes them (once per pair, smaller
+    """INFERRED_INTERACTION edges as lpm_kg.graph.networks writes them (once per pair, smaller
     symbol first, {run, method, score, rank}) show up beside the reference evidence."""
     graph = cookbook.graph
     graph.query("UNWIND $edges AS e MATCH (a:Gene {symbol: e.a}), (b:Gene {symbol: e.b}) "

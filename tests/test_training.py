@@ -2,7 +2,7 @@
 
 import pytest
 
-from lpm_kg.graph.writeback import WritebackError, check_run_id
+from lpm_kg.graph.runs import WritebackError, check_run_id
 from lpm_kg.training import checkpoint_path
 
 

@@ -6,3 +6,22 @@ def connect():
     from lpm_kg.graph import Graph
 
     return Graph.connect()
+
+
+def lpm_run_and_model(graph, run_id: str | None, runs_dir):
+    """(run, LPM) of the run a command names (default: the newest complete LPM run), its model
+    loaded from its checkpoint under ``runs_dir``; a click error naming what is missing."""
+    import click
+
+    from lpm_kg.graph.runs import find_lpm_run
+    from lpm_kg.model import LPM
+    from lpm_kg.training import checkpoint_path
+
+    run = find_lpm_run(graph, run_id)
+    if run is None:
+        raise click.ClickException(f"there is no LPM run {run_id!r} in the graph (`lpm-kg status`)" if run_id
+                                   else "no complete LPM run in the graph; run `lpm-kg sync` first")
+    checkpoint = checkpoint_path(runs_dir, run["run_id"])
+    if not checkpoint.exists():
+        raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
+    return run, LPM.load(checkpoint)

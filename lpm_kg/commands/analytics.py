@@ -71,7 +71,7 @@ def export_pyg(path, measurements, datasets, inferred_run, inferred_method, embe
     click.echo(f"saved {path}: " + ", ".join(f"{n:,} {t}" for t, n in counts["nodes"].items()))
     for t, n in counts["edges"].items():
         click.echo(f"  {t.replace('__', ' ')}: {n:,} edges")
-    click.echo("load with torch.load(path, weights_only=False)")
+    click.echo("load with lpm_kg.export.load_hetero_data(path) (torch.load with weights_only=True)")
 
 
 @click.group("plot")

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 
-
-
 from lpm_kg.commands import connect as _connect  # noqa: E402
 
 
@@ -36,14 +34,14 @@ def similar(symbol: str, k: int, genetic_only: bool, run_id: str | None, as_json
     """The perturbations nearest to SYMBOL in the LPM's perturbation embedding space (cosine,
     scored (1 + cos) / 2)."""
     from lpm_kg.discovery.moa import nearest_genetic
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.embeddings import most_similar
 
     with _connect() as graph:
         if genetic_only:
             rows = [{"perturbation": s, "target": t, "score": score}
                     for s, t, score in nearest_genetic(graph, symbol, k, run=run_id)]
         else:
-            found = writeback.most_similar(graph, "perturbations", symbol, k + 1, run=run_id)
+            found = most_similar(graph, "perturbations", symbol, k + 1, run=run_id)
             rows = [{"perturbation": s, "score": score} for s, score in found if s != symbol][:k]
     if as_json:
         click.echo(json.dumps({"symbol": symbol, "run": run_id, "genetic_only": genetic_only, "neighbours": rows}))
@@ -60,10 +58,10 @@ def similar(symbol: str, k: int, genetic_only: bool, run_id: str | None, as_json
 
 def plot_recall(table, path: Path) -> Path:
     """A bar chart of recall@k per method (matplotlib, Agg) written to ``path`` (PNG)."""
-    from lpm_kg.plots import figure, save_figure
     import numpy as np
 
     from lpm_kg.discovery.moa import METHODS
+    from lpm_kg.plots import figure, save_figure
 
     ks = sorted(table["k"].unique())
     methods = [m for m in METHODS if m in set(table["method"])]

@@ -16,20 +16,6 @@ def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def _find_run(graph, run_id: str | None) -> dict:
-    from lpm_kg.graph import writeback
-
-    if run_id:
-        run = writeback.get_model_run(graph, run_id)
-        if run is None or run["kind"] != "lpm":
-            raise click.ClickException(f"there is no LPM run {run_id!r} in the graph (`lpm-kg status`)")
-        return run
-    run = next((r for r in writeback.list_model_runs(graph) if r["kind"] == "lpm" and r["status"] == "complete"), None)
-    if run is None:
-        raise click.ClickException("no complete LPM run in the graph; run `lpm-kg sync` first")
-    return run
-
-
 def plot_table(table, path: Path, title: str = "") -> Path:
     """A PNG: one panel per reference, AUPRC per method as bars, the prior as a dashed line."""
     import matplotlib
@@ -82,10 +68,11 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
     the baselines raw, zero-filled and random), score them by AUPRC and precision@k against STRING, CORUM,
     DoRothEA and TRRUST, and store the edges as INFERRED_INTERACTION of the run."""
     from lpm_kg.discovery import networks as nw
+    from lpm_kg.discovery.network_metrics import format_table
     from lpm_kg.graph import Graph
-    from lpm_kg.graph.pull import average_replicates, pull_tuples
-    from lpm_kg.model import LPM
-    from lpm_kg.training import checkpoint_path, data_fingerprint
+    from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
+    from lpm_kg.commands import lpm_run_and_model
+    from lpm_kg.training import data_fingerprint
 
     settings = Settings()
     method_list = _csv(methods) or list(nw.METHODS)
@@ -95,17 +82,13 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
                                  param_hint="--methods")
     ctx_opt = contexts if contexts in ("genetic", "all") else _csv(contexts)
     with Graph.connect(settings) as graph:
-        run = _find_run(graph, run_id)
-        checkpoint = checkpoint_path(settings.data_dir / "runs", run["run_id"])
-        if not checkpoint.exists():
-            raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
-        model = LPM.load(checkpoint)
+        run, model = lpm_run_and_model(graph, run_id, settings.data_dir / "runs")
         datasets = run["datasets"] or None
         fingerprint, names = data_fingerprint(graph, datasets)
         if fingerprint != run.get("data_fingerprint"):
             click.echo(f"note: the data of run {run['run_id']} changed since it trained; scoring the symbols it knows",
                        err=True)
-        tuples = average_replicates(pull_tuples(graph, names))
+        tuples = average_replicate_tuples(pull_tuples(graph, names))
         report = nw.discover_networks(graph, run["run_id"], model, tuples, methods=method_list,
                                       references=_csv(references), top=max(0, top),
                                       per_gene=per_gene, contexts=ctx_opt, absolute=absolute, write=not no_write)
@@ -118,7 +101,7 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
                "seconds": {k: round(v, 3) for k, v in report.seconds.items()}}
         click.echo(json.dumps(out, indent=2, default=str))
         return
-    click.echo(nw.format_table(report.table.drop(columns=["n_genes", "n_unscored"])))
+    click.echo(format_table(report.table.drop(columns=["n_genes", "n_unscored"])))
     genes = len(next(iter(report.networks.values())).genes) if report.networks else 0
     click.echo(f"\nrun {report.run_id}: {genes} perturbed genes; "
                + ", ".join(f"{m} {n.info.get('seconds', 0):.1f}s" for m, n in report.networks.items()))

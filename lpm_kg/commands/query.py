@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 
 import click
 
+from lpm_kg.jsonsafe import json_safe
 from lpm_kg.queries import QueryError, get_query, list_queries, run_query
 from lpm_kg.settings import Settings
 
@@ -33,16 +33,6 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value
-
-
 def _cell(value) -> str:
     if value is None:
         text = ""
@@ -53,7 +43,7 @@ def _cell(value) -> str:
     elif isinstance(value, list):
         text = ", ".join(_cell(v) for v in value)
     elif isinstance(value, dict):
-        text = json.dumps(_json_safe(value), default=str)
+        text = json.dumps(json_safe(value), default=str)
     else:
         text = str(value)
     text = " ".join(text.split())
@@ -104,7 +94,7 @@ def query_cmd(name: str, params: tuple[str, ...], as_json: bool, show_cypher: bo
     with Graph.connect(Settings()) as graph:
         rows = run_query(graph, name, values)
     if as_json:
-        click.echo(json.dumps(_json_safe(rows), indent=2, default=str))
+        click.echo(json.dumps(json_safe(rows), indent=2, default=str))
     else:
         click.echo(format_table(rows))
 

@@ -35,15 +35,17 @@ gene of a candidate; the targets counted are those that are.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from lpm_kg.discovery.inference import cosine_matrix
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.embeddings import read_embeddings
+from lpm_kg.jsonsafe import json_safe
 
 METHODS = ("lpm-embedding", "raw-signature", "random")
 DEFAULT_K = (1, 5, 10, 20)
@@ -134,14 +136,6 @@ def current_embedding_run(graph: Graph) -> str | None:
     return rows[0]["run"] if rows else None
 
 
-def _run_embeddings(graph: Graph, run: str) -> tuple[list[str], np.ndarray]:
-    rows = graph.read("MATCH (e:Embedding {run: $run}) WHERE e.kind = 'perturbations' "
-                      "RETURN e.symbol AS s, e.vector AS v ORDER BY s", {"run": run})
-    if not rows:
-        return [], np.zeros((0, 0), np.float32)
-    return [r["s"] for r in rows], np.array([r["v"] for r in rows], dtype=np.float32)
-
-
 @dataclass
 class _EvalSet:
     run: str | None
@@ -163,7 +157,7 @@ def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
         if not info:
             raise MoaError(f"there is no model run {run!r}; `lpm-kg status` lists the runs")
         datasets = list(info[0]["d"] or []) or None
-        symbols, _ = _run_embeddings(graph, run)
+        symbols, _ = read_embeddings(graph, run, "perturbations")
         if not symbols:
             raise MoaError(f"model run {run!r} holds no perturbation embeddings; write them back first")
         embedded = set(symbols)
@@ -204,21 +198,13 @@ def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
 
 # --------------------------------------------------------------------------- similarities
 
-def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return an @ bn.T
-
-
-def embedding_similarity(graph: Graph, run: str, compounds: list[str], genetic: list[str]) -> np.ndarray:
-    """Cosine [n_compounds, n_genetic] of a run's perturbation embeddings."""
-    symbols, vectors = _run_embeddings(graph, run)
+def compound_embedding_cosine(graph: Graph, run: str, compounds: list[str], genetic: list[str]) -> np.ndarray:
+    """Cosine [n_compounds, n_genetic] of a run's perturbation embeddings (NaN for a zero vector)."""
+    symbols, vectors = read_embeddings(graph, run, "perturbations")
     index = {s: i for i, s in enumerate(symbols)}
     if not compounds or not genetic:
         return np.zeros((len(compounds), len(genetic)))
-    a = vectors[[index[s] for s in compounds]].astype(np.float64)
-    b = vectors[[index[s] for s in genetic]].astype(np.float64)
-    return _cosine_rows(a, b)
+    return cosine_matrix(vectors[[index[s] for s in compounds]], vectors[[index[s] for s in genetic]])
 
 
 def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None, fetch_size: int = 500):
@@ -226,14 +212,11 @@ def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None
     cell_of = {r["c"]: r["cell"] for r in graph.read(
         "MATCH (c:Context) RETURN c.symbol AS c, coalesce(c.cell_line, c.symbol) AS cell")}
     panels: dict[str, list[str]] = {}
-    sums: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
-    counts: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
-    by_cell_panel: dict[str, set] = defaultdict(set)
-    with graph.driver.session(database=graph.database, fetch_size=fetch_size) as session:
-        result = session.run("MATCH (e:Experiment) WHERE e.perturbation IN $perts "
-                             "AND ($datasets IS NULL OR e.dataset IN $datasets) "
-                             "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
-                             perts=perturbations, datasets=datasets)
+
+    def accumulate(result):  # from scratch: a retried read starts over
+        sums: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+        counts: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+        by_cell_panel: dict[str, set] = defaultdict(set)
         for p, c, panel, v in result:
             cell = cell_of.get(c, c)
             arr = np.asarray(v, dtype=np.float64)
@@ -247,6 +230,12 @@ def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None
                 slot += np.where(ok, arr, 0.0)
                 counts[cell][key] += ok
             by_cell_panel[cell].add(panel)
+        return sums, counts, by_cell_panel
+
+    sums, counts, by_cell_panel = graph.stream(
+        "MATCH (e:Experiment) WHERE e.perturbation IN $perts AND ($datasets IS NULL OR e.dataset IN $datasets) "
+        "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
+        {"perts": perturbations, "datasets": datasets}, accumulate, fetch_size=fetch_size)
     if by_cell_panel:
         needed = sorted({p for ps in by_cell_panel.values() for p in ps})
         panels = {r["id"]: r["readouts"] for r in graph.read(
@@ -342,7 +331,7 @@ def moa_ranks(graph: Graph, run: str | None = None, *, min_shared_readouts: int 
     run = current_embedding_run(graph) if run is None else run
     ev = _evaluation_set(graph, run)
     n = len(ev.genetic)
-    lpm = embedding_similarity(graph, run, ev.compounds, ev.genetic) if run is not None else None
+    lpm = compound_embedding_cosine(graph, run, ev.compounds, ev.genetic) if run is not None else None
     raw, n_cells = signature_similarity(graph, ev.compounds, ev.genetic, ev.datasets, min_shared_readouts)
     genes = np.asarray(ev.genetic_gene, dtype=object)
     rows = []
@@ -426,8 +415,7 @@ def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | None = None, *,
 
 def table_to_json(table: pd.DataFrame) -> dict:
     """The recall table and its attrs as JSON-safe data (NaN as None)."""
-    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else (v.item() if isinstance(v, np.generic) else v))
-             for k, v in row.items()} for row in table.to_dict(orient="records")]
+    rows = json_safe(table.to_dict(orient="records"))
     meta = {k: table.attrs.get(k) for k in ("run", "datasets", "n_compounds", "n_distinct_compounds", "n_genetic",
                                              "note", "metrics")}
     return {**meta, "rows": rows}
@@ -437,10 +425,10 @@ def table_to_json(table: pd.DataFrame) -> dict:
 
 def update_run_metrics(graph: Graph, run_id: str, updates: dict) -> dict:
     """Merge ``updates`` into a ModelRun's ``metrics`` (top-level keys replaced, the others kept);
-    see :func:`lpm_kg.graph.writeback.merge_run_metrics`. Returns the merged metrics."""
-    from lpm_kg.graph.writeback import WritebackError, _json_default, merge_run_metrics
+    see :func:`lpm_kg.graph.runs.merge_run_metrics`. Returns the merged metrics."""
+    from lpm_kg.graph.runs import WritebackError, json_default, merge_run_metrics
 
-    payload = json.loads(json.dumps(updates, default=_json_default, allow_nan=True))
+    payload = json.loads(json.dumps(updates, default=json_default, allow_nan=True))
     try:
         return merge_run_metrics(graph, run_id, payload)
     except WritebackError as exc:

@@ -11,7 +11,7 @@ Every baseline has the same interface::
 only needed to find the Control perturbation; ``val`` (validation (p, r, c, y)) is accepted for
 a uniform call and ignored (only the LPM early-stops on it).
 
-Means are over training tuples; after ``average_replicates`` one tuple is one experiment's
+Means are over training tuples; after ``average_replicate_tuples`` one tuple is one experiment's
 readout, so a mean "over contexts" weighs each context once. Tables over (perturbation, readout)
 pairs are sparse (sorted int64 keys and ``searchsorted``), so no dense perturbation x readout
 array is ever built; (context, readout) tables are dense.

@@ -6,7 +6,7 @@ same training tuples and scored on the same test tuples (docs/lpm-model.md).
     df = run_benchmark(tuples, ["SIM-A"], seeds=[0, 1], models=["additive-transfer", "lpm"])
     summary(df)            # mean and std over seeds per (target context, model)
 
-Replicates are averaged first (:func:`lpm_kg.graph.pull.average_replicates`), as the LPM trains.
+Replicates are averaged first (:func:`lpm_kg.graph.pull.average_replicate_tuples`), as the LPM trains.
 The centered metric's reference is the per-(context, readout) mean of each split's training
 tuples. Nothing here touches the database: a TupleSet from ``pull_tuples`` or from
 :func:`tuples_from_frame` (a long table, e.g. ``lpm_kg.simulate.simulate().measurements``).
@@ -24,7 +24,7 @@ from lpm_kg.eval.baselines import context_readout_means
 from lpm_kg.eval.metrics import TOP_K, compute_metrics
 from lpm_kg.eval.models import resolve_models
 from lpm_kg.eval.split import eligible_target_contexts, split_perturbations, split_readouts, split_target_context
-from lpm_kg.graph.pull import TupleSet, average_replicates
+from lpm_kg.graph.pull import TupleSet, average_replicate_tuples
 
 #: The splits: the paper's unseen (perturbation, context) experiments, unseen perturbations (held
 #: out of every context) and unseen readouts (held out in the target context).
@@ -87,7 +87,7 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
-    tuples = average_replicates(tuples)
+    tuples = average_replicate_tuples(tuples)
     factories = resolve_models(models, lpm_config, knowledge)
     # The perturbation split holds perturbations out of every context at once: one "target".
     targets = [-1] if split == "perturbation" else _context_ids(tuples, target_contexts, min_perturbations)

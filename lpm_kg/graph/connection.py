@@ -69,6 +69,34 @@ class Graph:
     def read(self, cypher: str, params: dict[str, Any] | None = None) -> list[neo4j.Record]:
         return self.query(cypher, params, write=False)
 
+    def in_batches(self, cypher: str, params: dict[str, Any] | None = None, *, batch: int = 10_000) -> int:
+        """Run a statement that changes at most ``$batch`` things and returns ``count(*) AS n`` until
+        a run changes fewer than ``batch``; returns the total. Each run is its own transaction, so a
+        large delete never holds the whole change in the server's heap, and a killed one is
+        finished by running it again."""
+        if "$batch" not in cypher:
+            raise ValueError("in_batches needs a statement limited by $batch")
+        total = 0
+        while True:
+            n = self.query(cypher, {**(params or {}), "batch": int(batch)})[0]["n"]
+            total += n
+            if n < batch:
+                return total
+
+    def stream(self, cypher: str, params: dict[str, Any] | None, consume, *, fetch_size: int = 1_000):
+        """``consume(records)`` over a read's records as they arrive (``fetch_size`` at a time, so a
+        large read is never held whole), in one retried read transaction. A transient failure runs
+        ``consume`` again from the first record, so it must build its result from scratch."""
+        def work(tx):
+            return consume(tx.run(cypher, params or {}))
+
+        try:
+            with self.driver.session(database=self.database, fetch_size=fetch_size) as session:
+                return session.execute_read(work)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise ServerError(f"lost the connection to Neo4j at {self.uri} and retries did not recover it ({exc}); "
+                              "rerun the same command once the server is back") from None
+
     def write_tx(self, work, *args, **kwargs):
         """Run ``work(tx, *args)`` as one retried write transaction: several statements, all or nothing."""
         try:

@@ -57,6 +57,14 @@ def complete(graph: Graph, name: str, counts: dict[str, Any]) -> None:
                 {"name": name, "counts": counts})
 
 
+def graph_counts(graph: Graph) -> tuple[dict[str, int], dict[str, int]]:
+    """(nodes per label, relationships per type), each sorted by name."""
+    labels = {r["label"]: r["n"] for r in graph.read(
+        "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS n ORDER BY label")}
+    types = {r["type"]: r["n"] for r in graph.read("MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n ORDER BY type")}
+    return labels, types
+
+
 def list_datasets(graph: Graph) -> list[dict]:
     rows = graph.read("MATCH (d:Dataset) RETURN d {.*, started_at: toString(d.started_at), "
                       "completed_at: toString(d.completed_at)} AS d ORDER BY d.name")
@@ -68,6 +76,5 @@ def delete_dataset(graph: Graph, name: str, batch: int = 10_000) -> None:
     for q in ("MATCH (e:Experiment {dataset: $name}) WITH e LIMIT $batch DETACH DELETE e RETURN count(*) AS n",
               "MATCH ()-[r:INTERACTS_WITH|REGULATES|MEMBER_OF|HAS_TARGET {dataset: $name}]->() WITH r LIMIT $batch "
               "DELETE r RETURN count(*) AS n"):
-        while graph.query(q, {"name": name, "batch": batch})[0]["n"]:
-            pass
+        graph.in_batches(q, {"name": name}, batch=batch)
     graph.query("MATCH (d:Dataset {name: $name}) DETACH DELETE d", {"name": name})

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.embeddings import DELETE_PER_TX, EMBEDDINGS_PER_TX
+from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run
 from lpm_kg.graph.write import _chunks, _Values
-from lpm_kg.graph.writeback import (DELETE_PER_TX, EMBEDDINGS_PER_TX, complete_model_run, create_model_run,
-                                    get_model_run)
 
 PRIOR_INDEX = "gene_prior"
 
@@ -37,12 +37,10 @@ def write_gene_priors(graph: Graph, priors, knowledge) -> dict:
     dim = int(priors.vectors.shape[1])
     if _index_dim(graph) not in (None, dim):
         graph.query(f"DROP INDEX {PRIOR_INDEX} IF EXISTS")
-    while True:  # another fit's vectors live in another space: off every gene first
-        n = graph.query("MATCH (g:Gene) WHERE g.prior IS NOT NULL AND coalesce(g.prior_run, '') <> $run "
-                        f"WITH g LIMIT {DELETE_PER_TX} REMOVE g.prior, g.prior_run RETURN count(*) AS n",
-                        {"run": priors.run_id})[0]["n"]
-        if n < DELETE_PER_TX:
-            break
+    # Another fit's vectors live in another space: off every gene first.
+    graph.in_batches("MATCH (g:Gene) WHERE g.prior IS NOT NULL AND coalesce(g.prior_run, '') <> $run "
+                     "WITH g LIMIT $batch REMOVE g.prior, g.prior_run RETURN count(*) AS n",
+                     {"run": priors.run_id}, batch=DELETE_PER_TX)
     rows = [{"s": g, "v": _Values(v.astype(float).tolist())}
             for g, v, has in zip(priors.genes, priors.vectors, priors.has_prior) if has]
     for batch in _chunks(rows, EMBEDDINGS_PER_TX):

@@ -1,4 +1,5 @@
-"""Pulling every (perturbation, readout, context, value) tuple out of the graph into NumPy.
+"""Reading in bulk out of the graph: every (perturbation, readout, context, value) tuple into NumPy,
+and any match as a frame of columns (:func:`pull_columns`).
 
 Tuples are held as compact arrays (int32 symbol ids and a float32 value, 16 bytes a tuple),
 never as Python objects or string frames. The total size is counted first and the arrays are
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from lpm_kg.graph.connection import Graph
 
@@ -40,6 +42,18 @@ class TupleSet:
         return tuple(torch.from_numpy(a).to(device) for a in (self.perturbation, self.readout, self.context, self.value))
 
 
+def pull_columns(graph: Graph, match: str, columns: dict[str, str], params: dict | None = None) -> pd.DataFrame:
+    """What ``match`` binds, as a frame with one column per ``columns`` entry (name -> a Cypher
+    expression that is never null: ``collect`` drops nulls, so wrap nullable ones in ``coalesce``).
+    One record of parallel lists: several times faster to decode than one record per row."""
+    returns = ", ".join(f"collect({expr}) AS {name}" for name, expr in columns.items())
+    row = graph.read(f"{match} RETURN {returns}", params)[0]
+    lengths = {len(row[name]) for name in columns}
+    if len(lengths) > 1:  # a column expression was null somewhere
+        raise RuntimeError(f"pull_columns: columns of unequal length {sorted(lengths)}; coalesce nullable expressions")
+    return pd.DataFrame({name: row[name] for name in columns})
+
+
 def _complete_datasets(graph: Graph, datasets: list[str] | None) -> list[str]:
     rows = graph.read("MATCH (d:Dataset) WHERE d.status = 'complete' AND ($names IS NULL OR d.name IN $names) "
                       "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } RETURN d.name AS name ORDER BY name",
@@ -51,6 +65,13 @@ def _complete_datasets(graph: Graph, datasets: list[str] | None) -> list[str]:
             raise ValueError(f"dataset(s) {', '.join(missing)} are not loaded completely with measurements; "
                              "check `lpm-kg status` and rerun their load")
     return found
+
+
+def context_readouts(graph: Graph, context: str) -> list[str]:
+    """The readouts measured in ``context`` by any experiment."""
+    rows = graph.read("MATCH (e:Experiment {context: $c})-[:MEASURED_WITH]->(p:ReadoutPanel) "
+                      "UNWIND p.readouts AS r RETURN DISTINCT r", {"c": context})
+    return [r["r"] for r in rows]
 
 
 def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: int = 2_000,
@@ -75,11 +96,9 @@ def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: 
     read = np.empty(total, np.int32)
     ctx = np.empty(total, np.int32)
     val = np.empty(total, np.float32)
-    at = 0
-    with graph.driver.session(database=graph.database, fetch_size=fetch_size) as session:
-        result = session.run("MATCH (e:Experiment) WHERE e.dataset IN $names "
-                             "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
-                             names=names)
+
+    def fill(result) -> int:  # from the first slot: a retried read starts over
+        at = 0
         for p, c, panel, v in result:
             arr = np.asarray(v, dtype=np.float32)
             keep = np.isfinite(arr)
@@ -93,12 +112,17 @@ def pull_tuples(graph: Graph, datasets: list[str] | None = None, *, fetch_size: 
             at += n
             if progress:
                 progress(n)
+        return at
+
+    at = graph.stream("MATCH (e:Experiment) WHERE e.dataset IN $names "
+                      "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
+                      {"names": names}, fill, fetch_size=fetch_size)
     if at != total:
         raise RuntimeError(f"expected {total} values but read {at}: the graph changed during the pull; pull again")
     return TupleSet(pert, read, ctx, val, perturbations, readouts, contexts, names)
 
 
-def average_replicates(tuples: TupleSet) -> TupleSet:
+def average_replicate_tuples(tuples: TupleSet) -> TupleSet:
     """Average tuples that share (perturbation, readout, context), as the LPM trains on them."""
     nr, nc = len(tuples.readouts), len(tuples.contexts)
     key = (tuples.perturbation.astype(np.int64) * nc + tuples.context) * nr + tuples.readout

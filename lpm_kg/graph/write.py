@@ -17,6 +17,7 @@ import pandas as pd
 from lpm_kg.contract import CompoundTable, ExperimentTable, GeneTable, GroupTable, RelationTable
 from lpm_kg.errors import InputError
 from lpm_kg.graph.connection import Graph
+from lpm_kg.jsonsafe import json_safe
 from lpm_kg.symbols import Perturbation, context_symbol, normalize_cell_line, readout_symbol
 
 Progress = Callable[[int], None]
@@ -30,15 +31,6 @@ ROWS_PER_TX = 5_000
 def _chunks(seq, size):
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
-
-
-def _clean(value):
-    """Cypher has no NaN-as-missing: a missing optional property is left out."""
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 # --------------------------------------------------------------------------- perturbations
@@ -139,7 +131,7 @@ def write_experiments(graph: Graph, dataset: str, table: ExperimentTable, *, top
         rows = []
         for i in range(start, stop):
             v = table.values[i]
-            props = {c: _clean(exps[c].iat[i]) for c in extra_cols}
+            props = {c: json_safe(exps[c].iat[i]) for c in extra_cols}
             props.update(key=str(exps["key"].iat[i]), value_kind=table.value_kind, n_measured=int(n_measured[i]))
             top = [j for j in top_idx[i] if j >= 0]
             rows.append({"id": ids[i], "props": props, "perturbation": perts[i].symbol, "context": contexts[i],
@@ -197,7 +189,7 @@ def _write_experiment_batch(tx, rows, dataset, pid):
 # --------------------------------------------------------------------------- genes and annotations
 
 def write_genes(graph: Graph, dataset: str, table: GeneTable, progress: Progress | None = None) -> dict:
-    rows = [{k: _clean(v) for k, v in r.items()} for r in table.genes.to_dict("records")]
+    rows = [{k: json_safe(v) for k, v in r.items()} for r in table.genes.to_dict("records")]
     for batch in _chunks(rows, ROWS_PER_TX):
         graph.query("UNWIND $rows AS row MERGE (g:Gene {symbol: row.symbol}) SET g += row, g.source = $dataset",
                     {"rows": batch, "dataset": dataset})
@@ -212,7 +204,7 @@ def _union(stored: str, new: str) -> str:
 
 
 def write_compounds(graph: Graph, dataset: str, table: CompoundTable, progress: Progress | None = None) -> dict:
-    rows = [{k: _clean(v) for k, v in r.items()} for r in table.compounds.to_dict("records")]
+    rows = [{k: json_safe(v) for k, v in r.items()} for r in table.compounds.to_dict("records")]
     for batch in _chunks(rows, ROWS_PER_TX):
         # Lists from several annotation sources are merged, not overwritten, so the Repurposing Hub
         # and the LINCS table can both contribute targets and mechanisms to one compound.
@@ -252,7 +244,7 @@ def write_relations(graph: Graph, dataset: str, table: RelationTable, progress: 
     rel_type = _whitelisted("relationship type", table.rel_type, RELATION_TYPES, dataset, table.source)
     edges = table.edges
     prop_cols = [c for c in edges.columns if c not in ("source", "target")]
-    rows = [{"s": s, "t": t, "props": {c: _clean(v) for c, v in zip(prop_cols, vals)}}
+    rows = [{"s": s, "t": t, "props": {c: json_safe(v) for c, v in zip(prop_cols, vals)}}
             for s, t, *vals in edges[["source", "target", *prop_cols]].itertuples(index=False, name=None)]
     # The relationship type cannot be a parameter; it comes from the fixed set checked above.
     query = ("UNWIND $rows AS row MATCH (a:Gene {symbol: row.s}), (b:Gene {symbol: row.t}) "
@@ -266,7 +258,7 @@ def write_relations(graph: Graph, dataset: str, table: RelationTable, progress: 
 
 def write_groups(graph: Graph, dataset: str, table: GroupTable, progress: Progress | None = None) -> dict:
     label = _whitelisted("label", table.label, GROUP_LABELS, dataset, table.source)
-    groups = [{k: _clean(v) for k, v in r.items()} for r in table.groups.to_dict("records")]
+    groups = [{k: json_safe(v) for k, v in r.items()} for r in table.groups.to_dict("records")]
     for batch in _chunks(groups, ROWS_PER_TX):
         graph.query(f"UNWIND $rows AS row MERGE (g:{label} {{id: row.id}}) SET g += row, g.dataset = $dataset",
                     {"rows": batch, "dataset": dataset})

@@ -14,7 +14,6 @@ its partners' position, then one global scale so that the mean vector norm is 1.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from lpm_kg.graph.runs import derived_run_id
 from lpm_kg.priors.knowledge import RELATIONS, Knowledge
 
 
@@ -65,8 +65,7 @@ class GenePriors:
 
 
 def prior_run_id(knowledge: Knowledge, spec: PriorSpec) -> str:
-    digest = hashlib.sha256((knowledge.fingerprint() + json.dumps(spec.model_dump(), sort_keys=True)).encode())
-    return f"prior-{digest.hexdigest()[:12]}"
+    return derived_run_id("prior", knowledge.fingerprint(), json.dumps(spec.model_dump(), sort_keys=True))
 
 
 def _sym_normalise(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, n_cols: int):

@@ -7,11 +7,18 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import clean
-from lpm_kg.discovery.moa import (METHODS, MoaError, moa_ranks, moa_recall, nearest_genetic, recall_table,
-                                  update_run_metrics)
-from lpm_kg.graph import writeback
+
+from lpm_kg.discovery.moa import (
+    METHODS,
+    MoaError,
+    moa_ranks,
+    moa_recall,
+    nearest_genetic,
+    recall_table,
+    update_run_metrics,
+)
+from lpm_kg.graph.runs import get_model_run
 from lpm_kg.simulate import SimulationConfig, simulate
 from lpm_kg.sync import PredictConfig, SourceConfig, SyncConfig, sync
 from lpm_kg.training import TrainConfig
@@ -116,7 +123,7 @@ def test_cli_prints_neighbours_records_moa_on_the_run_and_plots(sim, neo4j_serve
     assert out.exit_code == 0, out.output
     assert out.output.count("CRISPRi_") == 3 and "target SIMG" in out.output
 
-    before = writeback.get_model_run(graph, report.run_id)["metrics"]
+    before = get_model_run(graph, report.run_id)["metrics"]
     assert "val_rmse" in before
     update_run_metrics(graph, report.run_id, {"other": {"x": 1}})
     plot = tmp_path / "moa.png"
@@ -125,7 +132,7 @@ def test_cli_prints_neighbours_records_moa_on_the_run_and_plots(sim, neo4j_serve
     result = json.loads(out.output)
     assert result["recorded_on"] == report.run_id and result["n_compounds"] == len(simulation.compounds)
     assert {(r["method"], r["k"]) for r in result["rows"]} == {(m, k) for m in METHODS for k in (1, 10)}
-    metrics = writeback.get_model_run(graph, report.run_id)["metrics"]
+    metrics = get_model_run(graph, report.run_id)["metrics"]
     assert metrics["moa"]["rows"] == result["rows"]
     assert metrics["other"] == {"x": 1} and metrics["val_rmse"] == before["val_rmse"]  # nothing clobbered
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

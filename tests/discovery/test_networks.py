@@ -1,6 +1,6 @@
-"""Gene-gene network discovery (lpm_kg.discovery.networks) on a simulated screen whose true network
-is known, synced into the real server: inference, scoring against the loaded TRRUST-format truth,
-write-back and the command line."""
+"""Gene-gene network discovery (lpm_kg.discovery.networks, .inference and .network_metrics, and
+lpm_kg.graph.networks) on a simulated screen whose true network is known, synced into the real
+server: inference, scoring against the loaded TRRUST-format truth, write-back and the command line."""
 
 from __future__ import annotations
 
@@ -9,44 +9,46 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import clean
-from lpm_kg.discovery import networks as nw
-from lpm_kg.simulate import SimulationConfig, simulate
 
+from lpm_kg.discovery import inference as inf
+from lpm_kg.discovery import network_metrics as nm
+from lpm_kg.discovery import networks as nw
+from lpm_kg.graph import networks as gn
+from lpm_kg.simulate import SimulationConfig, simulate
 
 # --------------------------------------------------------------------------- metrics, no server
 
 def test_average_precision_matches_a_hand_computed_example():
     # Ranked: + - + - +  -> precision at each positive 1/1, 2/3, 3/5.
-    assert nw.average_precision([1, 0, 1, 0, 1], [0.9, 0.8, 0.7, 0.6, 0.5]) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    assert nm.average_precision([1, 0, 1, 0, 1], [0.9, 0.8, 0.7, 0.6, 0.5]) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
     # Order of the input does not matter, only the scores.
-    assert nw.average_precision([1, 1, 0, 0, 1], [0.5, 0.9, 0.6, 0.8, 0.7]) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    assert nm.average_precision([1, 1, 0, 0, 1], [0.5, 0.9, 0.6, 0.8, 0.7]) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
     # Ties share one threshold: 0.9 -> P=1, R=1/2; {0.5, 0.5} -> P=2/3, R=1.  AP = 1/2*1 + 1/2*2/3.
-    assert nw.average_precision([1, 0, 1, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(0.5 + 1 / 3)
+    assert nm.average_precision([1, 0, 1, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(0.5 + 1 / 3)
     # All tied: the prior. Perfect ranking: 1. NaN ranks last. No positive: NaN.
-    assert nw.average_precision([1, 0, 0, 1], [0.3, 0.3, 0.3, 0.3]) == pytest.approx(0.5)
-    assert nw.average_precision([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.2]) == 1.0
-    assert nw.average_precision([1, 0, 0], [np.nan, 0.5, 0.4]) == pytest.approx(1 / 3)
-    assert np.isnan(nw.average_precision([0, 0], [0.1, 0.2]))
-    assert nw.precision_at_k([1, 0, 1, 0, 1], [0.9, 0.8, 0.7, 0.6, 0.5], 2) == 0.5
-    assert nw.precision_at_k([1, 0, 1], [0.1, 0.9, 0.5], 10) == pytest.approx(2 / 3)
+    assert nm.average_precision([1, 0, 0, 1], [0.3, 0.3, 0.3, 0.3]) == pytest.approx(0.5)
+    assert nm.average_precision([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.2]) == 1.0
+    assert nm.average_precision([1, 0, 0], [np.nan, 0.5, 0.4]) == pytest.approx(1 / 3)
+    assert np.isnan(nm.average_precision([0, 0], [0.1, 0.2]))
+    assert nm.precision_at_k([1, 0, 1, 0, 1], [0.9, 0.8, 0.7, 0.6, 0.5], 2) == 0.5
+    assert nm.precision_at_k([1, 0, 1], [0.1, 0.9, 0.5], 10) == pytest.approx(2 / 3)
 
 
 def test_correlation_is_nan_aware_and_pruning_keeps_each_pair_once():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 40))
-    full = nw.profile_correlation(x, absolute=False)
+    full = inf.profile_correlation(x, absolute=False)
     z = (x - x.mean(0)) / x.std(0, ddof=1)
     assert np.allclose(full, np.corrcoef(z), atol=1e-9)
     holed = x.copy()
     holed[0, :30] = np.nan  # row 0 shares 10 columns with the others
-    part = nw.profile_correlation(holed, absolute=False, min_shared=3)
-    assert np.isfinite(part[0, 1:]).all() and np.allclose(part[1:, 1:], nw.profile_correlation(
+    part = inf.profile_correlation(holed, absolute=False, min_shared=3)
+    assert np.isfinite(part[0, 1:]).all() and np.allclose(part[1:, 1:], inf.profile_correlation(
         np.where(np.isnan(holed), np.nan, x), absolute=False)[1:, 1:])
-    assert np.isnan(nw.profile_correlation(holed, min_shared=11)[0, 1])
+    assert np.isnan(inf.profile_correlation(holed, min_shared=11)[0, 1])
 
-    net = nw.GeneNetwork("m", ["A", "B", "C", "D"], nw._upper_symmetric(np.array(
+    net = inf.GeneNetwork("m", ["A", "B", "C", "D"], inf._upper_symmetric(np.array(
         [[0, .9, .1, .2], [.9, 0, .8, .3], [.1, .8, 0, .7], [.2, .3, .7, 0]], np.float32)))
     edges = net.edges(top=None)
     assert list(zip(edges.source, edges.target)) == [("A", "B"), ("B", "C"), ("C", "D"), ("B", "D"), ("A", "D"),
@@ -65,7 +67,7 @@ SIM = SimulationConfig(n_genes=80, n_knockdowns=60, n_compounds=4, seed=0)
 @pytest.fixture(scope="module")
 def synced(session_graph, tmp_path_factory):
     """The simulator's screen and true network loaded and an LPM synced on it (once for the module)."""
-    from lpm_kg.graph.pull import average_replicates, pull_tuples
+    from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
     from lpm_kg.model import LPM
     from lpm_kg.sync import SyncConfig, sync
 
@@ -86,7 +88,7 @@ def synced(session_graph, tmp_path_factory):
     report = sync(graph, SyncConfig.from_toml(config), checkpoint_dir=home / "runs", show_progress=False,
                   echo=lambda _: None)
     model = LPM.load(home / "runs" / f"{report.run_id}.pt")
-    tuples = average_replicates(pull_tuples(graph, ["sim"]))
+    tuples = average_replicate_tuples(pull_tuples(graph, ["sim"]))
     yield {"graph": graph, "sim": sim, "home": home, "run_id": report.run_id, "model": model, "tuples": tuples}
     torch.set_num_threads(threads)
     clean(graph)
@@ -100,18 +102,18 @@ def _reference_state(graph):
 
 def test_every_method_scores_the_candidate_pairs_and_correlation_beats_random(synced):
     graph, sim, model, tuples = synced["graph"], synced["sim"], synced["model"], synced["tuples"]
-    targets = nw.perturbation_targets(graph, model.vocab.perturbations)
+    targets = gn.perturbation_targets(graph, model.vocab.perturbations)
     assert len(targets) == SIM.n_knockdowns and all(p == f"CRISPRi_{g}" for p, g in targets.items())
-    refs = nw.load_references(graph, ["trrust"])
+    refs = gn.load_references(graph, ["trrust"])
     assert list(refs) == ["sim-network"]
     ref = refs["sim-network"]
     truth = {tuple(sorted((sim.genes[i], sim.genes[j]))) for i, j in zip(*np.nonzero(sim.network))}
     assert ref.pairs == frozenset(truth) and ref.relation == "REGULATES"
 
-    nets = nw.infer_networks(nw.METHODS, tuples=tuples, targets=targets, model=model)
+    nets = inf.infer_networks(inf.METHODS, tuples=tuples, targets=targets, model=model)
     genes = sorted(targets.values())
-    table = nw.compare(nets, refs).set_index("method")
-    cand_i, cand_j, labels = nw.candidate_pairs(genes, ref)
+    table = nm.compare(nets, refs).set_index("method")
+    cand_i, cand_j, labels = nm.candidate_pairs(genes, ref)
     inside = [g for g in genes if g in ref.genes]
     assert len(labels) == len(inside) * (len(inside) - 1) // 2 and labels.sum() > 20
     for method, net in nets.items():
@@ -132,9 +134,9 @@ def test_every_method_scores_the_candidate_pairs_and_correlation_beats_random(sy
     random_auprc = table.loc["random", "auprc"]
     # The simulator's network is signed (activation and repression): |correlation| suits it better.
     signed_only = ["imputed-correlation", "raw-correlation", "zero-filled-correlation"]
-    absolute = nw.compare(nw.infer_networks(signed_only, tuples=tuples, targets=targets, model=model, absolute=True),
+    absolute = nm.compare(inf.infer_networks(signed_only, tuples=tuples, targets=targets, model=model, absolute=True),
                           refs).set_index("method")
-    print("\n" + nw.format_table(table.reset_index()) + "\nabsolute:\n" + nw.format_table(absolute.reset_index()))
+    print("\n" + nm.format_table(table.reset_index()) + "\nabsolute:\n" + nm.format_table(absolute.reset_index()))
     for scored in (table, absolute):
         for method in signed_only:
             assert scored.loc[method, "auprc"] > 3 * random_auprc, method
@@ -146,21 +148,21 @@ def test_every_method_scores_the_candidate_pairs_and_correlation_beats_random(sy
 
 
 def test_write_back_is_idempotent_per_run_and_method_and_leaves_references_alone(synced):
-    from lpm_kg.graph import writeback
+    from lpm_kg.graph.runs import create_model_run, get_model_run
 
     graph, run_id = synced["graph"], synced["run_id"]
     before_refs = _reference_state(graph)
-    metrics_before = writeback.get_model_run(graph, run_id)["metrics"]
+    metrics_before = get_model_run(graph, run_id)["metrics"]
     assert "val_rmse" in metrics_before
     report = nw.discover_networks(graph, run_id, synced["model"], synced["tuples"], references=["sim-network"],
                                   top=150)
-    assert set(report.written) == set(nw.METHODS)
+    assert set(report.written) == set(inf.METHODS)
     rows = graph.read("MATCH (a:Gene)-[x:INFERRED_INTERACTION]->(b:Gene) RETURN x.run AS run, x.method AS m, "
                       "count(*) AS n, min(x.rank) AS lo, max(x.rank) AS hi, "
                       "sum(CASE WHEN a.symbol < b.symbol THEN 1 ELSE 0 END) AS ordered")
     assert {r["m"]: (r["run"], r["n"], r["lo"], r["hi"], r["ordered"]) for r in rows} == {
-        m: (run_id, 150, 1, 150, 150) for m in nw.METHODS}
-    stored = nw.read_network(graph, run_id, "imputed-correlation")
+        m: (run_id, 150, 1, 150, 150) for m in inf.METHODS}
+    stored = gn.read_network(graph, run_id, "imputed-correlation")
     expected = report.networks["imputed-correlation"].edges(top=150)
     cols = ["source", "target", "rank"]
     assert stored[cols].values.tolist() == expected[cols].values.tolist()
@@ -174,34 +176,34 @@ def test_write_back_is_idempotent_per_run_and_method_and_leaves_references_alone
                           "ORDER BY r, m, k")
 
     first = [r.data() for r in snapshot()]
-    nw.write_network(graph, run_id, report.networks["imputed-correlation"], top=150)
+    gn.write_network(graph, run_id, report.networks["imputed-correlation"], top=150)
     assert [r.data() for r in snapshot()] == first
     # Another run's edges of the same method, then a rewrite of the first run with another top.
-    writeback.create_model_run(graph, run_id="other-run", config={}, data_fingerprint="x", datasets=["sim"])
-    nw.write_network(graph, "other-run", report.networks["imputed-correlation"], top=40)
-    nw.write_network(graph, run_id, report.networks["imputed-correlation"], top=60)
+    create_model_run(graph, run_id="other-run", config={}, data_fingerprint="x", datasets=["sim"])
+    gn.write_network(graph, "other-run", report.networks["imputed-correlation"], top=40)
+    gn.write_network(graph, run_id, report.networks["imputed-correlation"], top=60)
     counts = {(r["r"], r["m"]): r["n"] for r in graph.read(
         "MATCH ()-[x:INFERRED_INTERACTION]->() RETURN x.run AS r, x.method AS m, count(*) AS n")}
-    assert counts == {**{(run_id, m): 150 for m in nw.METHODS}, (run_id, "imputed-correlation"): 60,
+    assert counts == {**{(run_id, m): 150 for m in inf.METHODS}, (run_id, "imputed-correlation"): 60,
                       ("other-run", "imputed-correlation"): 40}
     assert _reference_state(graph) == before_refs
-    with pytest.raises(nw.NetworkError, match="not Gene nodes"):
-        nw.write_network(graph, run_id, report.networks["random"].edges(top=3).assign(source="NOPE1"),
+    with pytest.raises(inf.NetworkError, match="not Gene nodes"):
+        gn.write_network(graph, run_id, report.networks["random"].edges(top=3).assign(source="NOPE1"),
                          method="random")
     with pytest.raises(Exception, match="no model run"):
-        nw.write_network(graph, "no-such-run", report.networks["random"], top=3)
-    assert nw.delete_networks(graph, "other-run") == 40
+        gn.write_network(graph, "no-such-run", report.networks["random"], top=3)
+    assert gn.delete_networks(graph, "other-run") == 40
 
     # Metrics: merged under "network", the training metrics kept.
-    metrics = writeback.get_model_run(graph, run_id)["metrics"]
+    metrics = get_model_run(graph, run_id)["metrics"]
     assert {k: metrics[k] for k in metrics_before} == metrics_before
     scores = metrics["network"]["scores"]
-    assert set(scores) == set(nw.METHODS) and "sim-network" in scores["random"]
+    assert set(scores) == set(inf.METHODS) and "sim-network" in scores["random"]
     assert scores["imputed-correlation"]["sim-network"]["auprc"] == pytest.approx(
         report.table.set_index("method").loc["imputed-correlation", "auprc"])
-    nw.record_network_metrics(graph, run_id, {"scores": {"extra-method": {"sim-network": {"auprc": 0.5}}}})
-    merged = writeback.get_model_run(graph, run_id)["metrics"]
-    assert set(merged["network"]["scores"]) == set(nw.METHODS) | {"extra-method"}
+    gn.record_network_metrics(graph, run_id, {"scores": {"extra-method": {"sim-network": {"auprc": 0.5}}}})
+    merged = get_model_run(graph, run_id)["metrics"]
+    assert set(merged["network"]["scores"]) == set(inf.METHODS) | {"extra-method"}
     assert merged["val_rmse"] == metrics_before["val_rmse"]
 
 
@@ -239,4 +241,4 @@ def test_average_precision_equals_scikit_learn(seed):
     labels = rng.random(n) < rng.uniform(0.05, 0.5)
     labels[0] = True
     scores = np.round(rng.normal(size=n) + labels * rng.uniform(0, 2), int(rng.integers(0, 3)))  # rounding makes ties
-    assert nw.average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    assert nm.average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)

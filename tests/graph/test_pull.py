@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import shared
-from lpm_kg.graph.pull import average_replicates, pull_tuples
+from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
 
 
 def test_pull_returns_every_measurement_of_the_source(graph, load_file):
@@ -36,7 +36,7 @@ def test_pull_returns_every_measurement_of_the_source(graph, load_file):
 def test_average_replicates_merges_time_points(graph, load_file):
     load_file("cmapR-l1000/ds_matrix.csv.gz", "gct-csv", "L1000")
     tuples = pull_tuples(graph, ["L1000"])
-    averaged = average_replicates(tuples)
+    averaged = average_replicate_tuples(tuples)
     exps = graph.read("MATCH (e:Experiment {dataset: 'L1000'}) RETURN count(DISTINCT [e.perturbation, e.context]) AS n")
     assert len(averaged) == exps[0]["n"] * 978
     # vemurafenib-10uM in A375: the mean of the 6 h and 24 h experiments.

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lpm_kg.graph.pull import average_replicates, pull_tuples
+from lpm_kg.graph.pull import average_replicate_tuples, pull_tuples
 from lpm_kg.model import LPM, LPMConfig, UnknownSymbolError, Vocabulary
 
 TINY = dict(embedding_dim=8, hidden=[32, 32], dropout=0.0, batch_size=8, learning_rate=0.01, lr_decay=0.995, weight_decay=0.0,
@@ -81,7 +81,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
 def test_training_on_the_graph_reduces_the_loss(graph, load_file):
     load_file("cmapR-l1000/ds_matrix.csv.gz", "gct-csv", "L1000")
-    tuples = average_replicates(pull_tuples(graph, ["L1000"]))
+    tuples = average_replicate_tuples(pull_tuples(graph, ["L1000"]))
     vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
     data = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
     cfg = LPMConfig(embedding_dim=16, hidden=[64, 64], dropout=0.0, batch_size=1000, max_epochs=10, seeds=[13],

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import clean, server_env
+
 from lpm_kg.priors import fit_gene_priors, read_knowledge
 from lpm_kg.simulate import SimulationConfig, simulate
 
@@ -116,7 +116,7 @@ def test_a_second_sync_changes_nothing(synced):
 
 def test_pruning_the_prior_run_removes_its_vectors(synced):
     """Last in the module: it deletes what the other tests read."""
-    from lpm_kg.graph.writeback import prune_model_runs
+    from lpm_kg.graph.prune import prune_model_runs
 
     assert prune_model_runs(synced.graph, keep=0, kind="prior") == [synced.prior_run]
     assert synced.graph.read("MATCH (g:Gene) WHERE g.prior IS NOT NULL OR g.prior_run IS NOT NULL "

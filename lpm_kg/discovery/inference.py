@@ -1,0 +1,361 @@
+"""Gene-gene networks inferred from perturbation data and the LPM, in NumPy (no graph access).
+
+The methods (:data:`METHODS`) and what each computes are described in :mod:`lpm_kg.discovery.networks`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lpm_kg.errors import LpmKgError
+from lpm_kg.graph.pull import TupleSet
+
+METHODS = ("embedding-similarity", "imputed-correlation", "raw-correlation", "zero-filled-correlation", "random")
+DEFAULT_TOP = 2_000
+
+
+class NetworkError(LpmKgError, ValueError):
+    """A network inference or evaluation that cannot run as asked."""
+
+
+# --------------------------------------------------------------------------- networks
+
+@dataclass
+class GeneNetwork:
+    """Scores of every pair of ``genes`` (sorted symbols): ``scores[i, j] == scores[j, i]``,
+    NaN on the diagonal and for pairs the method could not score."""
+
+    method: str
+    genes: list[str]
+    scores: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.genes)
+        if self.scores.shape != (n, n):
+            raise NetworkError(f"{self.method}: scores of shape {self.scores.shape} for {n} genes")
+        if list(self.genes) != sorted(self.genes) or len(set(self.genes)) != n:
+            raise NetworkError(f"{self.method}: genes must be unique and sorted")
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every unordered pair once, (i, j, score) with i < j (so genes[i] < genes[j])."""
+        i, j = np.triu_indices(len(self.genes), k=1)
+        return i, j, self.scores[i, j]
+
+    def edges(self, top: int | None = DEFAULT_TOP, per_gene: int | None = None) -> pd.DataFrame:
+        """The strongest scored pairs as ``source, target, score, rank`` (source < target, rank 1
+        strongest). ``per_gene`` keeps a pair that is among the ``per_gene`` best of either of its
+        genes; ``top`` then keeps the ``top`` best of those. Ties are broken by pair order."""
+        i, j, s = self.pairs()
+        ok = np.isfinite(s)
+        i, j, s = i[ok], j[ok], s[ok]
+        if per_gene is not None:
+            keep = np.zeros(len(s), bool)
+            idx = np.arange(len(s))
+            for ends in (i, j):
+                order = np.lexsort((idx, -s, ends))  # by gene, then best score first
+                first = np.searchsorted(ends[order], ends[order], side="left")
+                within = np.arange(len(order)) - first
+                keep[order[within < per_gene]] = True
+            i, j, s = i[keep], j[keep], s[keep]
+        order = np.argsort(-s, kind="stable")
+        if top is not None:
+            order = order[:max(0, int(top))]
+        g = np.asarray(self.genes, dtype=object)
+        return pd.DataFrame({"source": g[i[order]], "target": g[j[order]], "score": s[order].astype(np.float64),
+                             "rank": np.arange(1, len(order) + 1)})
+
+
+def _gene_groups(symbols: Sequence[str], targets: Mapping[str, str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(sorted genes, row ids into ``symbols`` of genetic perturbations, their gene index)."""
+    rows = [k for k, s in enumerate(symbols) if s in targets]
+    genes = sorted({targets[symbols[k]] for k in rows})
+    index = {g: n for n, g in enumerate(genes)}
+    return genes, np.array(rows, dtype=np.int64), np.array([index[targets[symbols[k]]] for k in rows], dtype=np.int64)
+
+
+def _group_mean(matrix: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Mean of the rows of each group, NaN-aware (a group's NaN where none of its rows has a value)."""
+    if len(group) == n_groups and np.array_equal(np.sort(group), np.arange(n_groups)):
+        out = np.empty_like(matrix)
+        out[group] = matrix
+        return out
+    finite = np.isfinite(matrix)
+    sums = np.zeros((n_groups, matrix.shape[1]), np.float64)
+    counts = np.zeros((n_groups, matrix.shape[1]), np.float64)
+    np.add.at(sums, group, np.where(finite, matrix, 0.0))
+    np.add.at(counts, group, finite)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts).astype(matrix.dtype)
+
+
+def _upper_symmetric(values: np.ndarray) -> np.ndarray:
+    out = np.array(values, dtype=np.float32)
+    np.fill_diagonal(out, np.nan)
+    return out
+
+
+def _on_genes(network: GeneNetwork, genes: Sequence[str] | None) -> GeneNetwork:
+    """The network over ``genes`` (sorted), NaN for genes it does not score."""
+    if genes is None or list(genes) == network.genes:
+        return network
+    genes = sorted(set(genes))
+    have = {g: k for k, g in enumerate(network.genes)}
+    src = np.array([have.get(g, -1) for g in genes])
+    out = np.full((len(genes), len(genes)), np.nan, np.float32)
+    ok = np.flatnonzero(src >= 0)
+    out[np.ix_(ok, ok)] = network.scores[np.ix_(src[ok], src[ok])]
+    np.fill_diagonal(out, np.nan)
+    return GeneNetwork(network.method, genes, out, {**network.info, "n_genes_scored": int(len(ok))})
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Cosine similarity of every row of ``a`` with every row of ``b`` (default ``a``), float64;
+    NaN for a zero row, which has no direction."""
+    a = np.asarray(a, dtype=np.float64)
+    b = a if b is None else np.asarray(b, dtype=np.float64)
+    na, nb = np.linalg.norm(a, axis=1, keepdims=True), np.linalg.norm(b, axis=1, keepdims=True)
+    sim = np.divide(a, na, out=np.zeros_like(a), where=na > 0) @ np.divide(b, nb, out=np.zeros_like(b), where=nb > 0).T
+    sim[na[:, 0] == 0] = np.nan
+    sim[:, nb[:, 0] == 0] = np.nan
+    return sim
+
+
+def embedding_similarity(symbols: Sequence[str], vectors: np.ndarray, targets: Mapping[str, str], *,
+                         absolute: bool = False) -> GeneNetwork:
+    """Cosine similarity of perturbation embeddings (``vectors[k]`` embeds ``symbols[k]``), a
+    gene's perturbations averaged. Signed by default (similar effects score high)."""
+    genes, rows, group = _gene_groups(list(symbols), targets)
+    if not genes:
+        raise NetworkError("no genetic perturbation among the embedded symbols")
+    v = _group_mean(np.asarray(vectors, dtype=np.float64)[rows], group, len(genes))
+    sim = cosine_matrix(v)
+    return GeneNetwork("embedding-similarity", genes, _upper_symmetric(np.abs(sim) if absolute else sim),
+                       {"n_perturbations": int(len(rows)), "dim": int(v.shape[1]), "absolute": absolute})
+
+
+def random_network(genes: Sequence[str], seed: int = 0) -> GeneNetwork:
+    """Uniform random scores (symmetric): the baseline every method must beat."""
+    genes = sorted(set(genes))
+    n = len(genes)
+    rng = np.random.default_rng(seed)
+    s = np.zeros((n, n), np.float32)
+    i, j = np.triu_indices(n, k=1)
+    s[i, j] = rng.random(len(i))
+    s = s + s.T
+    return GeneNetwork("random", genes, _upper_symmetric(s), {"seed": seed})
+
+
+# --------------------------------------------------------------------------- profiles
+
+@dataclass
+class Profiles:
+    """Perturbed genes x (context, readout) profile matrix: NaN where nothing is known."""
+
+    genes: list[str]
+    contexts: list[str]
+    readouts: list[str]  # one per column
+    column_context: np.ndarray  # context index per column
+    matrix: np.ndarray  # float32 [genes, columns]
+    observed: np.ndarray  # bool [genes, columns]: measured (not imputed)
+    n_imputed: int = 0
+    seconds_imputing: float = 0.0
+
+
+def _select_contexts(tuples: TupleSet, genetic: np.ndarray, contexts) -> list[int]:
+    if contexts is None or contexts == "genetic":
+        return sorted(np.unique(tuples.context[np.isin(tuples.perturbation, genetic)]).tolist())
+    if contexts == "all":
+        return list(range(len(tuples.contexts)))
+    names = [contexts] if isinstance(contexts, str) else list(contexts)
+    unknown = [c for c in names if c not in tuples.contexts]
+    if unknown:
+        raise NetworkError(f"unknown context(s) {', '.join(unknown)}; the data has {', '.join(tuples.contexts[:10])}")
+    return sorted(tuples.contexts.index(c) for c in names)
+
+
+def perturbation_profiles(tuples: TupleSet, targets: Mapping[str, str], *, model=None, contexts="genetic",
+                          chunk: int = 1 << 21) -> Profiles:
+    """The (perturbed gene x (context, readout)) matrix of observed values, and with ``model`` (an
+    :class:`lpm_kg.model.LPM` knowing the tuples' symbols) the LPM's predictions wherever nothing
+    was observed. Columns are, per selected context, the readouts measured in that context by any
+    perturbation. ``contexts``: ``"genetic"`` (default: contexts where a genetic perturbation was
+    measured), ``"all"``, or a list of context symbols. Rows of one gene's perturbations are averaged."""
+    genetic = np.array([k for k, s in enumerate(tuples.perturbations) if s in targets], dtype=np.int64)
+    if model is not None:  # only what the model can predict
+        known = set(model.vocab.perturbations)
+        genetic = np.array([k for k in genetic if tuples.perturbations[k] in known], dtype=np.int64)
+    if not len(genetic):
+        raise NetworkError("no genetic perturbation with a target gene in the data")
+    genes, _, group_all = _gene_groups([tuples.perturbations[k] for k in genetic], targets)
+    row_of = np.full(len(tuples.perturbations), -1, np.int64)
+    row_of[genetic] = np.arange(len(genetic))
+    ctx_ids = _select_contexts(tuples, genetic, contexts)
+    if model is not None:
+        known_c, known_r = set(model.vocab.contexts), set(model.vocab.readouts)
+        ctx_ids = [c for c in ctx_ids if tuples.contexts[c] in known_c]
+        if not ctx_ids:
+            raise NetworkError("the model knows none of the selected contexts")
+        p_model = model.vocab.ids("perturbations", [tuples.perturbations[k] for k in genetic])
+
+    blocks, masks, col_ctx, col_readouts, n_imputed, t_imp = [], [], [], [], 0, 0.0
+    for n_ctx, c in enumerate(ctx_ids):
+        in_c = tuples.context == c
+        readouts = np.unique(tuples.readout[in_c])
+        if model is not None:
+            readouts = np.array([r for r in readouts if tuples.readouts[r] in known_r], dtype=readouts.dtype)
+        if not len(readouts):
+            continue
+        col_of = np.full(len(tuples.readouts), -1, np.int64)
+        col_of[readouts] = np.arange(len(readouts))
+        block = np.full((len(genetic), len(readouts)), np.nan, np.float32)
+        sel = in_c & (row_of[tuples.perturbation] >= 0) & (col_of[tuples.readout] >= 0)
+        block[row_of[tuples.perturbation[sel]], col_of[tuples.readout[sel]]] = tuples.value[sel]
+        seen = np.isfinite(block)
+        if model is not None:
+            started = time.perf_counter()
+            rr, cc = np.nonzero(~seen)
+            r_model = model.vocab.ids("readouts", [tuples.readouts[r] for r in readouts])
+            c_model = int(model.vocab.ids("contexts", [tuples.contexts[c]])[0])
+            for a in range(0, len(rr), chunk):
+                p_ids, r_ids = p_model[rr[a:a + chunk]], r_model[cc[a:a + chunk]]
+                mean, _ = model.predict_ids(p_ids, r_ids, np.full(len(p_ids), c_model))
+                block[rr[a:a + chunk], cc[a:a + chunk]] = mean
+            n_imputed += len(rr)
+            t_imp += time.perf_counter() - started
+        blocks.append(_group_mean(block, group_all, len(genes)))
+        masks.append(_group_mean(seen.astype(np.float32), group_all, len(genes)) > 0)
+        col_ctx.append(np.full(len(readouts), n_ctx))
+        col_readouts += [tuples.readouts[r] for r in readouts]
+    if not blocks:
+        raise NetworkError("no readout measured in the selected contexts")
+    return Profiles(genes, [tuples.contexts[c] for c in ctx_ids], col_readouts, np.concatenate(col_ctx),
+                    np.concatenate(blocks, axis=1), np.concatenate(masks, axis=1), n_imputed, t_imp)
+
+
+def profile_correlation(matrix: np.ndarray, *, min_shared: int = 3, absolute: bool = False) -> np.ndarray:
+    """Pearson correlation of every pair of rows, NaN-aware (see the module docstring): columns
+    z-scored over the rows that have them (columns with fewer than 2 values or no spread are
+    dropped), then each pair correlated over the columns both rows have; NaN where a pair shares
+    fewer than ``min_shared`` columns or a row has no spread on them. Signed unless ``absolute``."""
+    x = np.asarray(matrix, dtype=np.float64)
+    have = np.isfinite(x)
+    n_col = have.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.where(n_col > 0, np.where(have, x, 0).sum(axis=0) / np.maximum(n_col, 1), 0)
+        sd = np.sqrt(np.where(have, (x - mu) ** 2, 0).sum(axis=0) / np.maximum(n_col - 1, 1))
+    keep = (n_col >= 2) & (sd > 1e-12)
+    x, have, mu, sd = x[:, keep], have[:, keep], mu[keep], sd[keep]
+    z = np.where(have, (x - mu) / sd, 0.0)
+    m = have.astype(np.float64)
+    if have.all():  # complete: plain Pearson of the rows
+        zc = z - z.mean(axis=1, keepdims=True)
+        norm = np.sqrt((zc ** 2).sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = (zc @ zc.T) / np.outer(norm, norm)
+        n = np.full(corr.shape, z.shape[1], np.float64)
+    else:  # pairwise-complete sums over the shared columns
+        n = m @ m.T
+        sx = z @ m.T  # sum of row i over the columns shared with j
+        sxx = (z * z) @ m.T
+        sxy = z @ z.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = sxy - sx * sx.T / n
+            var_i = sxx - sx ** 2 / n
+            corr = cov / np.sqrt(var_i * var_i.T)
+    corr[(n < max(2, min_shared)) | ~np.isfinite(corr)] = np.nan
+    corr = np.clip(corr, -1.0, 1.0)
+    return np.abs(corr) if absolute else corr
+
+
+def imputed_correlation(tuples: TupleSet, model, targets: Mapping[str, str], *, contexts="genetic",
+                        absolute: bool = False) -> GeneNetwork:
+    """The paper's route: observed + LPM-imputed profiles, correlated (see the module docstring)."""
+    prof = perturbation_profiles(tuples, targets, model=model, contexts=contexts)
+    corr = profile_correlation(prof.matrix, absolute=absolute)
+    return GeneNetwork("imputed-correlation", prof.genes, _upper_symmetric(corr),
+                       {"contexts": prof.contexts, "n_columns": int(prof.matrix.shape[1]),
+                        "observed_fraction": float(prof.observed.mean()), "n_imputed": int(prof.n_imputed),
+                        "seconds_imputing": round(prof.seconds_imputing, 3), "absolute": absolute})
+
+
+def raw_correlation(tuples: TupleSet, targets: Mapping[str, str], *, contexts="genetic", min_shared: int = 3,
+                    absolute: bool = False) -> GeneNetwork:
+    """The baseline: observed profiles only, each pair correlated over the readouts both measured."""
+    prof = perturbation_profiles(tuples, targets, model=None, contexts=contexts)
+    corr = profile_correlation(prof.matrix, min_shared=min_shared, absolute=absolute)
+    return GeneNetwork("raw-correlation", prof.genes, _upper_symmetric(corr),
+                       {"contexts": prof.contexts, "n_columns": int(prof.matrix.shape[1]),
+                        "observed_fraction": float(prof.observed.mean()), "min_shared": min_shared,
+                        "pairs_unscored": int(np.isnan(corr[np.triu_indices(len(prof.genes), 1)]).sum()),
+                        "absolute": absolute})
+
+
+def zero_filled_correlation(tuples: TupleSet, targets: Mapping[str, str], *, contexts="genetic",
+                            absolute: bool = False) -> GeneNetwork:
+    """The naive-imputation baseline: observed profiles with every unobserved value set to 0."""
+    prof = perturbation_profiles(tuples, targets, model=None, contexts=contexts)
+    filled = np.where(np.isfinite(prof.matrix), prof.matrix, 0.0)
+    corr = profile_correlation(filled, absolute=absolute)
+    return GeneNetwork("zero-filled-correlation", prof.genes, _upper_symmetric(corr),
+                       {"contexts": prof.contexts, "n_columns": int(prof.matrix.shape[1]),
+                        "observed_fraction": float(prof.observed.mean()), "absolute": absolute})
+
+
+def model_tuples(tuples: TupleSet, model) -> TupleSet:
+    """``tuples`` restricted to the symbols ``model`` knows (the data may have grown since it trained)."""
+    keep = np.ones(len(tuples), bool)
+    for kind, col in (("perturbations", tuples.perturbation), ("readouts", tuples.readout),
+                      ("contexts", tuples.context)):
+        known = set(getattr(model.vocab, kind))
+        ok = np.array([s in known for s in getattr(tuples, kind)], bool)
+        keep &= ok[col] if len(ok) else np.zeros(len(tuples), bool)
+    if keep.all():
+        return tuples
+    return TupleSet(tuples.perturbation[keep], tuples.readout[keep], tuples.context[keep], tuples.value[keep],
+                    tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
+
+
+def infer_networks(methods: Sequence[str], *, tuples: TupleSet, targets: Mapping[str, str], model=None,
+                   embeddings: tuple[Sequence[str], np.ndarray] | None = None, contexts="genetic",
+                   absolute: bool = False, seed: int = 0) -> dict[str, GeneNetwork]:
+    """Run ``methods`` on one gene set: the genes targeted by a genetic perturbation in ``tuples``
+    (and, when there is a model, in its vocabulary). ``embeddings`` (symbols, vectors) default to
+    the model's first seed's perturbation table. Every network is returned over the same genes.
+    ``absolute`` applies to the correlation methods (embedding similarity stays signed)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise NetworkError(f"unknown method(s) {', '.join(unknown)}; methods: {', '.join(METHODS)}")
+    needs_model = {"imputed-correlation"} | (set() if embeddings is not None else {"embedding-similarity"})
+    if model is None and needs_model & set(methods):
+        raise NetworkError(f"method(s) {', '.join(sorted(needs_model & set(methods)))} need a trained LPM")
+    if model is not None:
+        tuples = model_tuples(tuples, model)
+    present = np.unique(tuples.perturbation)
+    genes = sorted({targets[tuples.perturbations[k]] for k in present if tuples.perturbations[k] in targets})
+    if len(genes) < 2:
+        raise NetworkError(f"{len(genes)} perturbed gene(s) in the data: a network needs at least 2")
+    out: dict[str, GeneNetwork] = {}
+    for method in methods:
+        started = time.perf_counter()
+        if method == "embedding-similarity":
+            symbols, vectors = embeddings if embeddings is not None else (
+                model.vocab.perturbations, model.embeddings("perturbations"))
+            net = embedding_similarity(symbols, vectors, targets)
+        elif method == "imputed-correlation":
+            net = imputed_correlation(tuples, model, targets, contexts=contexts, absolute=absolute)
+        elif method == "raw-correlation":
+            net = raw_correlation(tuples, targets, contexts=contexts, absolute=absolute)
+        elif method == "zero-filled-correlation":
+            net = zero_filled_correlation(tuples, targets, contexts=contexts, absolute=absolute)
+        else:
+            net = random_network(genes, seed=seed)
+        net = _on_genes(net, genes)
+        net.info["seconds"] = round(time.perf_counter() - started, 3)
+        out[method] = net
+    return out
