@@ -40,8 +40,10 @@ class Settings(BaseSettings):
     neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "LPM_KG_NEO4J_DATABASE"))
 
     torch_threads: int | None = None
-    """CPU threads for training (default: torch's choice). 1 is much faster on a machine that
-    other work keeps busy: spinning OpenMP threads collapse under oversubscription."""
+    """CPU threads for training (default: every core the load average leaves free, at least 1;
+    lpm_kg.model.train.training_threads). 1 is much faster on a machine that other work keeps
+    busy: OpenMP threads that wait on a descheduled partner collapse under oversubscription
+    (benchmarks/bench_train.py, ``fast-1thread``)."""
 
     bolt_port: int = 7687
     http_port: int = 7474

@@ -131,9 +131,10 @@ class LPM:
         main_rank = world().is_main
         show_progress = show_progress and main_rank
 
-        threads = Settings().torch_threads
-        if threads:
-            torch.set_num_threads(threads)
+        if self.device.type == "cpu":
+            from lpm_kg.model.train import training_threads
+
+            torch.set_num_threads(training_threads(Settings().torch_threads))
         train_t = Tensors.from_numpy(*train, self.device)
         val_t = Tensors.from_numpy(*val, self.device) if val is not None else None
         if self.is_graph:

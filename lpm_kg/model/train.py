@@ -5,6 +5,8 @@ validation loss, deterministic per seed, and a checkpoint after every epoch for 
 from __future__ import annotations
 
 import copy
+import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +17,21 @@ from torch import nn
 
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.distributed import all_sum, world, wrap
+
+
+def training_threads(setting: int | None = None, *, cores: int | None = None,
+                     load: float | None = None) -> int:
+    """Intra-op threads for CPU training: ``setting`` when given, else the cores that other work
+    leaves free. The 1-minute load average counts this process too (it was busy pulling the
+    tuples), so one unit of it is ours; any more means another process wants a core, and a
+    thread that would share it stalls every step's barrier (bench_train.py measured 16x)."""
+    if setting:
+        return setting
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0] if load is None else load
+    others = max(0.0, load - 1.0)
+    return max(1, min(cores, math.floor(cores - others)))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -76,3 +76,13 @@ def test_fast_and_reference_loops_train_to_the_same_model_without_dropout():
              for loop in ("fast", "reference")]
     assert np.mean((preds[0] - y) ** 2) < 0.05  # it learned
     assert np.allclose(preds[0], preds[1], atol=1e-3)  # the same model, rounding aside
+
+
+def test_training_threads_leave_cores_that_other_work_holds():
+    from lpm_kg.model.train import training_threads
+
+    assert training_threads(3) == 3  # the setting wins
+    assert training_threads(cores=2, load=1.0) == 2  # only this process busy: every core
+    assert training_threads(cores=2, load=1.3) == 1  # another process wants a core
+    assert training_threads(cores=2, load=6.0) == 1  # never fewer than one
+    assert training_threads(cores=16, load=4.0) == 13
