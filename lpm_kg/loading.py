@@ -45,6 +45,7 @@ class LoadContext:
     unmapped: str = "auto"
     resolver_: GeneResolver | None = None
     notes: dict = field(default_factory=dict)
+    show_progress: bool = False  # a loader that reads for long (a large GCTX) shows a bar when True
 
     def option(self, name: str, default=None, cast=str):
         if name not in self.options:
@@ -256,7 +257,7 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
     if state and not force and state.is_current(digest, format, load_options):
         return LoadReport(dataset, format, True, {}, "unchanged since the last complete load")
 
-    ctx = LoadContext(dataset, str(path), options, graph, unmapped)
+    ctx = LoadContext(dataset, str(path), options, graph, unmapped, show_progress=show_progress)
     try:
         payload = spec.read(path, ctx)  # validates everything before the first write
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a compressed file cut short or damaged
