@@ -148,6 +148,30 @@ def parse_gctx(h5, file: str) -> tuple[GctxMatrix, pd.DataFrame, pd.DataFrame]:
     return GctxMatrix(dataset, len(row_meta), len(col_meta), file), row_meta, col_meta
 
 
+def write_gctx(path: Path, row_meta: pd.DataFrame, col_meta: pd.DataFrame, blocks, *,
+               chunks: tuple[int, int] | None = None) -> None:
+    """Write a GCTX file: ``blocks`` yields float32 signatures x genes arrays, in column order, so a
+    file larger than memory can be written. ``chunks`` are the HDF5 chunks (signatures, genes); cmapPy
+    and the LINCS releases use chunks of about 1 MB. Metadata: numeric columns stay numeric, others
+    become strings."""
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        ds = h5.create_dataset("0/DATA/0/matrix", shape=(len(col_meta), len(row_meta)), dtype=np.float32,
+                               chunks=chunks)
+        at = 0
+        for block in blocks:
+            ds[at:at + len(block)] = block
+            at += len(block)
+        if at != len(col_meta):
+            raise ValueError(f"blocks hold {at} signatures, the column metadata {len(col_meta)}")
+        for group, meta in (("0/META/ROW", row_meta), ("0/META/COL", col_meta)):
+            for col in meta.columns:
+                v = meta[col]
+                h5[f"{group}/{col}"] = v.to_numpy() if pd.api.types.is_numeric_dtype(v) and col != "id" \
+                    else v.astype(str).str.encode("utf-8").to_numpy().astype("S")
+
+
 def _h5_meta(group) -> pd.DataFrame:
     out = {}
     for key in group.keys():
