@@ -420,17 +420,24 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
     sel_cols = col_meta.iloc[cols].reset_index(drop=True)
     col_ids = col_meta["id"].astype(str).to_numpy()
 
-    def read(start: int, stop: int, wanted: np.ndarray) -> np.ndarray:
+    kept: dict[tuple[int, bytes], np.ndarray] = {}  # the chunk read to judge the level, read once
+
+    def read(start: int, stop: int, wanted: np.ndarray, *, keep_for_later: bool = False) -> np.ndarray:
         """Selected genes x the selected columns ``wanted`` of a slice, checked as read."""
+        key = (start, wanted.tobytes())
+        if key in kept:
+            return kept.pop(key)
         block = source.block(start, stop, rows)[:, wanted - start]
         check_matrix_finite(block, file, row_ids, list(col_ids[wanted]))
+        if keep_for_later:
+            kept[key] = block
         return block
 
     level = ctx.option("level")
     if level is None:
         # Judged on the first chunk: a file of one chunk is judged whole, a LINCS file by its first
         # 10,000 signatures rather than by a second pass over 35 GB.
-        first = read(*next(_chunks(cols, chunk))).astype(np.float64)
+        first = read(*next(_chunks(cols, chunk)), keep_for_later=True).astype(np.float64)
         level = "3" if (first.min() >= 0 and np.median(first) > 2) else "5"
         del first
     if level not in ("3", "5"):
