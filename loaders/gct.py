@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lpm_kg.contract import ExperimentTable, average_replicate_rows
+from lpm_kg.contract import ExperimentTable, replicate_groups
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.symbols import Perturbation, is_control_name, parse_dose
@@ -26,7 +26,12 @@ OPTIONS = {
     "gene_field": "row metadata field holding gene ids (default pr_gene_id, else pr_gene_symbol, else id)",
     "cell_line": "cell line for every column, when the column metadata has no cell_id",
     "plate_field": "column metadata field naming the plate, for level 3 (default det_plate, else rna_plate)",
+    "genes": "all (default) or landmark: only the rows the row metadata marks landmark (pr_is_lm 1, or "
+             "feature_space landmark)",
+    "where": "keep only signatures whose column metadata match, field:value1|value2;field2:value, e.g. "
+             "'is_hiq:1;pert_type:trt_cp|trt_xpr;pert_idose:10 uM;pert_itime:24 h' (default: all)",
 }
+GCTX_CHUNK = 10_000
 CHEMICAL_TYPES = ("trt_cp", "trt_poscon")
 GENETIC_TYPES = {"trt_sh": "shRNA", "trt_sh.cgs": "shRNA", "trt_oe": "ORF", "trt_xpr": "CRISPR-KO",
                  "trt_si": "siRNA"}
@@ -105,36 +110,74 @@ def parse_gct(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return matrix, row_meta.reset_index(drop=True), col_meta.reset_index(drop=True)
 
 
-def parse_gctx(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    import h5py
+class GctxMatrix:
+    """The matrix of an open GCTX file, read a slice of columns (signatures) at a time: a LINCS
+    level-5 file (720,216 x 12,328 float32, 35 GB) does not fit in memory."""
 
-    file = str(path)
+    def __init__(self, dataset, n_rows: int, n_cols: int, file: str):
+        self.dataset, self.n_rows, self.n_cols = dataset, n_rows, n_cols
+        # GCTX stores samples x genes (column-major from the GCT's point of view); a transposed
+        # file (genes x samples) is read too.
+        if dataset.shape == (n_cols, n_rows):
+            self.samples_first = True
+        elif dataset.shape == (n_rows, n_cols):
+            self.samples_first = False
+        else:
+            raise InputError(file, f"matrix {dataset.shape} does not match {n_rows} row and {n_cols} column ids",
+                             "rewrite the file with matching metadata")
+
+    def block(self, start: int, stop: int, rows: np.ndarray) -> np.ndarray:
+        """Values of the genes ``rows`` x columns ``start:stop``, in the file's dtype."""
+        if self.samples_first:
+            # A contiguous run of samples is a run of whole HDF5 chunks; genes are picked in memory.
+            return self.dataset[start:stop, :][:, rows].T
+        return self.dataset[:, start:stop][rows, :]
+
+
+def parse_gctx(h5, file: str) -> tuple[GctxMatrix, pd.DataFrame, pd.DataFrame]:
+    """(matrix, row metadata, column metadata) of an open GCTX file; the matrix stays on disk."""
     try:
-        with h5py.File(path, "r") as h5:
-            data = h5["0/DATA/0/matrix"][()]
-            row_meta = _h5_meta(h5["0/META/ROW"])
-            col_meta = _h5_meta(h5["0/META/COL"])
+        dataset = h5["0/DATA/0/matrix"]
+        row_meta = _h5_meta(h5["0/META/ROW"])
+        col_meta = _h5_meta(h5["0/META/COL"])
     except (OSError, KeyError) as exc:
         raise InputError(file, f"not a readable GCTX file ({exc})",
                          "pass an HDF5 file with /0/DATA/0/matrix and /0/META/ROW, /0/META/COL") from None
     check_unique_ids(row_meta["id"], file, "row", lambda k: f"/0/META/ROW/id[{k}]")
     check_unique_ids(col_meta["id"], file, "column", lambda k: f"/0/META/COL/id[{k}]")
-    # GCTX stores samples x genes (column-major from the GCT's point of view).
-    if data.shape == (len(col_meta), len(row_meta)):
-        data = data.T
-    if data.shape != (len(row_meta), len(col_meta)):
-        raise InputError(file, f"matrix {data.shape} does not match {len(row_meta)} row and {len(col_meta)} column ids",
-                         "rewrite the file with matching metadata")
-    check_matrix_finite(data, file, list(row_meta["id"]), list(col_meta["id"]))
-    return pd.DataFrame(data.astype(np.float64), index=row_meta["id"].to_numpy(), columns=col_meta["id"].to_numpy()), \
-        row_meta, col_meta
+    return GctxMatrix(dataset, len(row_meta), len(col_meta), file), row_meta, col_meta
+
+
+def write_gctx(path: Path, row_meta: pd.DataFrame, col_meta: pd.DataFrame, blocks, *,
+               chunks: tuple[int, int] | None = None) -> None:
+    """Write a GCTX file: ``blocks`` yields float32 signatures x genes arrays, in column order, so a
+    file larger than memory can be written. ``chunks`` are the HDF5 chunks (signatures, genes); cmapPy
+    and the LINCS releases use chunks of about 1 MB. Metadata: numeric columns stay numeric, others
+    become strings."""
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        ds = h5.create_dataset("0/DATA/0/matrix", shape=(len(col_meta), len(row_meta)), dtype=np.float32,
+                               chunks=chunks)
+        at = 0
+        for block in blocks:
+            ds[at:at + len(block)] = block
+            at += len(block)
+        if at != len(col_meta):
+            raise ValueError(f"blocks hold {at} signatures, the column metadata {len(col_meta)}")
+        for group, meta in (("0/META/ROW", row_meta), ("0/META/COL", col_meta)):
+            for col in meta.columns:
+                v = meta[col]
+                h5[f"{group}/{col}"] = v.to_numpy() if pd.api.types.is_numeric_dtype(v) and col != "id" \
+                    else v.astype(str).str.encode("utf-8").to_numpy().astype("S")
 
 
 def _h5_meta(group) -> pd.DataFrame:
     out = {}
     for key in group.keys():
-        v = group[key][()]
-        out[key] = [x.decode() if isinstance(x, bytes) else x for x in v]
+        ds = group[key]
+        # asstr() decodes a string dataset in C; 720k LINCS signature ids decode in a second.
+        out[key] = ds.asstr()[()] if ds.dtype.kind in "SO" else ds[()]
     df = pd.DataFrame(out)
     return df[["id"] + [c for c in df.columns if c != "id"]]
 
@@ -213,30 +256,190 @@ def _time_h(row: pd.Series) -> float | None:
     return None
 
 
+class InMemoryMatrix:
+    """A parsed genes x samples matrix behind the interface :class:`GctxMatrix` reads through."""
+
+    def __init__(self, matrix: pd.DataFrame):
+        self.values = matrix.to_numpy(np.float64)
+        self.n_rows, self.n_cols = self.values.shape
+
+    def block(self, start: int, stop: int, rows: np.ndarray) -> np.ndarray:
+        return self.values[rows, start:stop]
+
+
+def _landmark_rows(row_meta: pd.DataFrame, file: str) -> np.ndarray:
+    """Rows the row metadata marks landmark: LINCS ``pr_is_lm`` 1, or ``feature_space`` landmark."""
+    if "pr_is_lm" in row_meta.columns:
+        flag = row_meta["pr_is_lm"].astype(str).str.strip().str.lower()
+        return np.flatnonzero(flag.isin(["1", "1.0", "true"]).to_numpy())
+    if "feature_space" in row_meta.columns:
+        return np.flatnonzero((row_meta["feature_space"].astype(str).str.strip().str.lower() == "landmark").to_numpy())
+    raise InputError(file, "option genes=landmark, but the row metadata has no landmark field (pr_is_lm or "
+                     f"feature_space; its fields: {', '.join(map(str, row_meta.columns))})",
+                     "load genes=all, or add pr_is_lm (1 for landmark genes) to the row metadata", field="pr_is_lm")
+
+
+def parse_where(text: str, file: str) -> list[tuple[str, list[str]]]:
+    """``field:v1|v2;field2:v3`` as [(field, [values])]: a signature is kept when every field holds one
+    of its values."""
+    clauses = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        field, sep, values = part.partition(":")
+        wanted = [v.strip() for v in values.split("|") if v.strip()]
+        if not sep or not field.strip() or not wanted:
+            raise InputError(file, f"option where={text!r}: {part!r} is not field:value1|value2",
+                             "write where=field:value1|value2;field2:value, e.g. where=is_hiq:1;pert_type:trt_cp",
+                             field="where")
+        clauses.append((field.strip(), wanted))
+    return clauses
+
+
+def _matches(column: pd.Series, wanted: list[str]) -> np.ndarray:
+    """Values equal as text, or as numbers (is_hiq 1 matches 1.0; an HDF5 field may be numeric)."""
+    text = column.astype(str).str.strip()
+    hit = text.isin(wanted).to_numpy()
+    numbers = pd.to_numeric(pd.Series(wanted), errors="coerce").dropna().to_numpy()
+    if len(numbers):
+        hit |= np.isin(pd.to_numeric(text, errors="coerce").to_numpy(), numbers)
+    return hit
+
+
+def select_columns(col_meta: pd.DataFrame, where: str | None, file: str) -> np.ndarray:
+    """Positions of the signatures the ``where`` option keeps (all without it)."""
+    keep = np.ones(len(col_meta), dtype=bool)
+    if not where:
+        return np.flatnonzero(keep)
+    for field, wanted in parse_where(where, file):
+        if field not in col_meta.columns:
+            raise InputError(file, f"option where names column metadata field {field!r}, which the file does "
+                             f"not have (fields: {', '.join(map(str, col_meta.columns))})",
+                             "pick one of those fields, or give the signature table with --option sig_info=<file>",
+                             field=field)
+        keep &= _matches(col_meta[field], wanted)
+    if not keep.any():
+        raise InputError(file, f"no signature matches where={where!r}", "check the values against the column "
+                         "metadata (e.g. pert_idose '10 uM', pert_itime '24 h', is_hiq 1)", field="where")
+    return np.flatnonzero(keep)
+
+
+# LINCS 2020 (siginfo_beta) names two fields differently from the CMap 2017 files.
+COLUMN_ALIASES = {"pert_iname": "cmap_name", "cell_id": "cell_iname"}
+
+
+def _perturbations(col_meta: pd.DataFrame, resolve, file: str) -> list[Perturbation]:
+    """A Perturbation per signature, worked out once per distinct description (LINCS repeats each
+    compound-dose thousands of times) instead of once per row."""
+    fields = [f for f in ("pert_type", "pert_iname", "pert_idose", "pert_dose", "pert_dose_unit", "pert_mfc_desc")
+              if f in col_meta.columns]
+    if not fields:
+        return [_perturbation(pd.Series(dtype=object), resolve, file, i) for i in range(len(col_meta))]
+    codes, _ = pd.factorize(pd.MultiIndex.from_frame(col_meta[fields].astype(str)))
+    firsts = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+    distinct = [_perturbation(col_meta.iloc[i], resolve, file, i) for i in firsts]
+    return [distinct[c] for c in codes]
+
+
+def _times(col_meta: pd.DataFrame) -> list[float | None]:
+    fields = [f for f in ("pert_time", "pert_itime") if f in col_meta.columns]
+    if not fields:
+        return [None] * len(col_meta)
+    codes, _ = pd.factorize(pd.MultiIndex.from_frame(col_meta[fields].astype(str)))
+    firsts = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+    distinct = [_time_h(col_meta.iloc[i]) for i in firsts]
+    return [distinct[c] for c in codes]
+
+
+def _is_control(col_meta: pd.DataFrame) -> np.ndarray:
+    """The rule :func:`_perturbation` applies, without resolving anything: for every column, selected or not."""
+    ptype = col_meta["pert_type"].astype(str).str.strip() if "pert_type" in col_meta.columns else None
+    name = col_meta["pert_iname"].astype(str) if "pert_iname" in col_meta.columns else None
+    out = np.zeros(len(col_meta), dtype=bool)
+    if ptype is not None:
+        out |= ptype.str.startswith("ctl_").to_numpy()
+    if name is not None:
+        out |= name.map(is_control_name).to_numpy(dtype=bool)
+    return out
+
+
+def _chunks(positions: np.ndarray, chunk: int):
+    """(start, stop, selected positions within) of each file slice of ``chunk`` columns holding a selected one."""
+    for start in range(0, int(positions[-1]) + 1, chunk):
+        lo, hi = np.searchsorted(positions, [start, start + chunk])
+        if hi > lo:
+            yield start, min(start + chunk, int(positions[-1]) + 1), positions[lo:hi]
+
+
 def to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ctx, file: str
                    ) -> ExperimentTable:
-    values = matrix.to_numpy(np.float64)
+    return build_experiments(InMemoryMatrix(matrix), row_meta, col_meta, ctx, file, chunk=max(1, matrix.shape[1]))
+
+
+def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ctx, file: str, *, chunk: int
+                      ) -> ExperimentTable:
+    """Experiments of a matrix read ``chunk`` columns (signatures) at a time.
+
+    Everything that needs only metadata (gene rows, selected signatures, perturbations, replicate
+    groups) is settled first; the values then stream through one float32 array of replicate sums
+    (experiments x genes), so memory is the result plus one chunk, whatever the file's size."""
+    col_meta = col_meta.copy()
+    for field, alias in COLUMN_ALIASES.items():
+        if field not in col_meta.columns and alias in col_meta.columns:
+            col_meta[field] = col_meta[alias]
+
+    genes_option = ctx.option("genes", "all")
+    if genes_option not in ("all", "landmark"):
+        raise InputError(file, f"option genes={genes_option!r}", "pass genes=all or genes=landmark", field="genes")
+    rows = np.arange(len(row_meta)) if genes_option == "all" else _landmark_rows(row_meta, file)
+    if not len(rows):
+        raise InputError(file, "option genes=landmark, but no row is marked landmark",
+                         "check pr_is_lm (1 for landmark genes), or load genes=all", field="pr_is_lm")
+    sel_rows = row_meta.iloc[rows].reset_index(drop=True)
+    row_ids = sel_rows["id"].astype(str).tolist() if "id" in sel_rows.columns else [str(r) for r in rows]
+
     gene_field = ctx.option("gene_field") or _first_field(row_meta, ("pr_gene_id", "pr_gene_symbol", "id"))
     if gene_field not in row_meta.columns:
         raise InputError(file, f"row metadata has no field {gene_field!r}", "pass --option gene_field=<field>",
                          field=gene_field)
-    genes = ctx.resolve_genes(row_meta[gene_field].astype(str).tolist(), field=gene_field)
+    genes = ctx.resolve_genes(sel_rows[gene_field].astype(str).tolist(), field=gene_field)
     resolved = pd.Series(genes, dtype=object)
     dup = (resolved.notna() & resolved.duplicated()).to_numpy()
     if dup.any():
         # Two rows of one gene (two probes, or an old and a new symbol): one readout needs one value.
         i = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero((resolved == resolved.iat[i]).to_numpy())[0])
-        ids = pd.Series(matrix.index, dtype=object)
-        a, b = row_meta[gene_field].iat[first], row_meta[gene_field].iat[i]
-        raise InputError(file, f"rows {ids.iat[first]!r} and {ids.iat[i]!r} both measure gene {genes[i]}"
+        a, b = sel_rows[gene_field].iat[first], sel_rows[gene_field].iat[i]
+        raise InputError(file, f"rows {row_ids[first]!r} and {row_ids[i]!r} both measure gene {genes[i]}"
                          + (f" ({gene_field} {a!r} and {b!r})" if a != b else ""),
                          "keep one row per gene (or average them) before loading, or pick another "
-                         "--option gene_field", row=str(ids.iat[i]), field=gene_field)
+                         "--option gene_field", row=row_ids[i], field=gene_field)
+    keep = np.array([g is not None for g in genes])
+
+    cols = select_columns(col_meta, ctx.option("where"), file)
+    sel_cols = col_meta.iloc[cols].reset_index(drop=True)
+    col_ids = col_meta["id"].astype(str).to_numpy()
+
+    kept: dict[tuple[int, bytes], np.ndarray] = {}  # the chunk read to judge the level, read once
+
+    def read(start: int, stop: int, wanted: np.ndarray, *, keep_for_later: bool = False) -> np.ndarray:
+        """Selected genes x the selected columns ``wanted`` of a slice, checked as read."""
+        key = (start, wanted.tobytes())
+        if key in kept:
+            return kept.pop(key)
+        block = source.block(start, stop, rows)[:, wanted - start]
+        check_matrix_finite(block, file, row_ids, list(col_ids[wanted]))
+        if keep_for_later:
+            kept[key] = block
+        return block
 
     level = ctx.option("level")
     if level is None:
-        level = "3" if (values.min() >= 0 and np.median(values) > 2) else "5"
+        # Judged on the first chunk: a file of one chunk is judged whole, a LINCS file by its first
+        # 10,000 signatures rather than by a second pass over 35 GB.
+        first = read(*next(_chunks(cols, chunk)), keep_for_later=True).astype(np.float64)
+        level = "3" if (first.min() >= 0 and np.median(first) > 2) else "5"
+        del first
     if level not in ("3", "5"):
         raise InputError(file, f"option level={level!r}", "pass level=3 or level=5", field="level")
 
@@ -244,7 +447,7 @@ def to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.Da
     if "cell_id" not in col_meta.columns and not cell_option:
         raise InputError(file, "the column metadata has no cell_id field and the cell line is not recorded",
                          "pass --option cell_line=<name>", field="cell_id")
-    cells = [cell_option] * len(col_meta) if cell_option else col_meta["cell_id"].astype(str).tolist()
+    cells = [cell_option] * len(sel_cols) if cell_option else sel_cols["cell_id"].astype(str).tolist()
 
     gene_cache: dict[str, str] = {}
 
@@ -262,34 +465,91 @@ def to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.Da
                                  "fix pert_iname or load a gene map that knows it", field="pert_iname")
         return gene_cache[name]
 
-    perts = [_perturbation(row, resolve_target, file, i) for i, (_, row) in enumerate(col_meta.iterrows())]
-    times = [_time_h(row) for _, row in col_meta.iterrows()]
+    perts = _perturbations(sel_cols, resolve_target, file)
+    times = _times(sel_cols)
 
+    n_keep = int(keep.sum())
+    plate_of = None
     if level == "3":
+        # Each well minus the mean of its plate's vehicle wells: the plate's controls among all the
+        # file's columns, also those the where option leaves out.
         plate_field = ctx.option("plate_field") or _first_field(col_meta, ("det_plate", "rna_plate"))
         plates = col_meta[plate_field].astype(str).to_numpy() if plate_field else np.array(["plate"] * len(col_meta))
-        is_ctl = np.array([p.kind == "control" for p in perts])
-        changes = np.empty_like(values)
-        for plate in np.unique(plates):
-            cols = plates == plate
-            ctl = cols & is_ctl
-            if not ctl.any():
-                raise InputError(file, f"plate {plate!r} has no control wells to subtract",
+        plate_codes, plate_names = pd.factorize(pd.Series(plates, dtype=object))
+        ctl_cols = np.flatnonzero(_is_control(col_meta))
+        for p in np.unique(plate_codes[cols]):
+            if not (plate_codes[ctl_cols] == p).any():
+                raise InputError(file, f"plate {plate_names[p]!r} has no control wells to subtract",
                                  "include its vehicle (ctl_vehicle/DMSO) wells, or load level-5 signatures",
                                  field=plate_field or "pert_type")
-            changes[:, cols] = values[:, cols] - values[:, ctl].mean(axis=1, keepdims=True)
-        values, value_kind = changes, "log2_change_vs_plate_control"
+        ctl_sums = np.zeros((len(plate_names), len(rows)), dtype=np.float64)
+        if len(ctl_cols):
+            for start, stop, wanted in _chunks(ctl_cols, chunk):
+                np.add.at(ctl_sums, plate_codes[wanted], read(start, stop, wanted).T.astype(np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ctl_means = ctl_sums / np.bincount(plate_codes[ctl_cols], minlength=len(plate_names))[:, None]
+        plate_of = plate_codes
+        value_kind = "log2_change_vs_plate_control"
     else:
         value_kind = "zscore"
 
-    keep = np.array([g is not None for g in genes])
     keys = pd.DataFrame({"perturbation": perts, "symbol": [p.symbol for p in perts], "cell_line": cells,
                          "time_h": times})
-    exps, means = average_replicate_rows(keys, values[keep].T.astype(np.float32), ["symbol", "cell_line", "time_h"])
+    group_ids, exps = replicate_groups(keys, ["symbol", "cell_line", "time_h"])
+    sums = np.zeros((len(exps), n_keep), dtype=np.float32)
+    position = np.full(int(cols[-1]) + 1, -1, dtype=np.int64)
+    position[cols] = np.arange(len(cols))  # file column -> index among the selected signatures
+
+    pieces = list(_chunks(cols, chunk))
+    bar = None
+    if ctx.show_progress and len(pieces) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(cols), unit=" signatures", desc=f"read {Path(file).name}", unit_scale=True, leave=False)
+    try:
+        for start, stop, wanted in pieces:
+            block = read(start, stop, wanted).T.astype(np.float64)  # signatures x genes
+            if plate_of is not None:
+                block -= ctl_means[plate_of[wanted]]
+            block = block[:, keep].astype(np.float32).astype(np.float64)  # stored as float32, as before
+            g = group_ids[position[wanted]]
+            order = np.argsort(g, kind="stable")
+            g_sorted = g[order]
+            starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
+            sums[g_sorted[starts]] += np.add.reduceat(block[order], starts, axis=0)
+            del block
+            if bar:
+                bar.update(len(wanted))
+    finally:
+        if bar:
+            bar.close()
+    sums /= exps["n_replicates"].to_numpy(np.float32)[:, None]  # GCTX values are all finite: every count is n
+
     exps["key"] = [f"{s}@{c}" + ("" if t is None or pd.isna(t) else f"@{t:g}h")
                    for s, c, t in zip(exps["symbol"], exps["cell_line"], exps["time_h"])]
     exps = exps.drop(columns=["symbol"])
-    return ExperimentTable(exps, [g for g in genes if g is not None], means, value_kind)
+    return ExperimentTable(exps, [g for g in genes if g is not None], sums, value_kind)
+
+
+def _gctx_files(path: Path, options: dict) -> list[Path]:
+    return [path] + ([Path(options["sig_info"])] if options.get("sig_info") else [])
+
+
+def with_sig_info(col_meta: pd.DataFrame, sig_info: Path) -> pd.DataFrame:
+    """The GCTX's column metadata joined with a signature table keyed by sig_id (LINCS's
+    siginfo_beta.txt); a field the GCTX has itself keeps the GCTX's value."""
+    table = read_table(sig_info, dtype=str)
+    key = "sig_id" if "sig_id" in table.columns else table.columns[0]
+    check_unique_ids(table[key], str(sig_info), "signature", lambda k: f"line {k + 2}")
+    table = table.set_index(key)
+    ids = col_meta["id"].astype(str)
+    missing = ~ids.isin(table.index)
+    if missing.any():
+        raise InputError(str(sig_info), f"no row for signature {ids[missing].iat[0]!r} of the GCTX "
+                         f"({int(missing.sum()):,} of {len(ids):,} missing)",
+                         "pass the signature table of this release (siginfo_beta.txt for LINCS 2020)", field=key)
+    extra = table.loc[ids, [c for c in table.columns if c not in col_meta.columns]].reset_index(drop=True)
+    return pd.concat([col_meta.reset_index(drop=True), extra], axis=1)
 
 
 @register("gct", "measurements", "CMap GCT 1.2/1.3 text matrix (genes x samples) with row/column metadata; "
@@ -298,12 +558,34 @@ def read_gct(path: Path, ctx) -> ExperimentTable:
     return to_experiments(*parse_gct(path), ctx, str(path))
 
 
-@register("gctx", "measurements", "CMap GCTX (HDF5) matrix with row/column metadata; same handling as gct.",
-          options=OPTIONS)
+GCTX_OPTIONS = {
+    **OPTIONS,
+    "sig_info": "signature table beside the GCTX (TSV/CSV keyed by sig_id, e.g. LINCS siginfo_beta.txt): its "
+                "fields join the file's /0/META/COL for where, perturbations and cell lines",
+    "chunk": f"signatures read at a time (default {GCTX_CHUNK:,}; memory is about chunk x genes x 4 bytes)",
+}
+
+
+@register("gctx", "measurements", "CMap GCTX (HDF5) matrix with row/column metadata, read in chunks of "
+          "signatures (LINCS-sized files fit in memory); same handling as gct.", options=GCTX_OPTIONS,
+          files=_gctx_files)
 def read_gctx(path: Path, ctx) -> ExperimentTable:
-    return to_experiments(*parse_gctx(path), ctx, str(path))
+    import h5py
 
-
+    file = str(path)
+    chunk = ctx.option("chunk", GCTX_CHUNK, int)
+    if chunk < 1:
+        raise InputError(file, f"option chunk={chunk}", "pass a positive number of signatures", field="chunk")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(file, f"not a readable GCTX file ({exc})",
+                         "pass an HDF5 file with /0/DATA/0/matrix and /0/META/ROW, /0/META/COL") from None
+    with h5:
+        matrix, row_meta, col_meta = parse_gctx(h5, file)
+        if ctx.option("sig_info"):
+            col_meta = with_sig_info(col_meta, Path(ctx.option("sig_info")))
+        return build_experiments(matrix, row_meta, col_meta, ctx, file, chunk=chunk)
 @register("gct-csv", "measurements", "A CMap matrix exported as CSV (genes x samples, first column ids) beside "
           "<stem>_row_meta.csv and <stem>_col_meta.csv (cmapR's export); same handling as gct.",
           options={**OPTIONS, "row_meta": "row metadata CSV (default <stem>_row_meta.csv)",

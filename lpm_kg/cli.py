@@ -190,6 +190,8 @@ def load(path, fmt, dataset, options, unmapped, top_k, source, licence, force) -
     else:
         from lpm_kg.collisions import summary_lines
 
+        if report.resumed_from:
+            click.echo(f"{dataset}: resumed an interrupted load after its first {report.resumed_from:,} experiments")
         click.echo(f"{dataset}: loaded " + ", ".join(f"{k}={v}" for k, v in report.counts.items()
                                                       if not isinstance(v, list) and k != "collision_kinds"))
         for line in summary_lines(report.counts):

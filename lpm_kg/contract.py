@@ -132,8 +132,8 @@ def average_replicate_rows(keys: pd.DataFrame, values: np.ndarray, by: list[str]
 
     Returns the first row of each group from ``keys`` with ``n_replicates`` set, and the means.
     """
-    group_ids, uniques = pd.factorize(pd.MultiIndex.from_frame(keys[by].astype(str)))
-    n = len(uniques)
+    group_ids, out = replicate_groups(keys, by)
+    n = len(out)
     finite = np.isfinite(values)
     sums = np.zeros((n, values.shape[1]), dtype=np.float64)
     counts = np.zeros((n, values.shape[1]), dtype=np.int64)
@@ -141,11 +141,19 @@ def average_replicate_rows(keys: pd.DataFrame, values: np.ndarray, by: list[str]
     np.add.at(counts, group_ids, finite)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
-    first = pd.Series(np.arange(len(keys))).groupby(group_ids).first().to_numpy()
-    out = keys.iloc[first].reset_index(drop=True).copy()
-    out["n_replicates"] = np.bincount(group_ids, minlength=n)
     return out, means
 
 
+def replicate_groups(keys: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """The replicate group of each row of ``keys`` (rows sharing the columns ``by``), numbered in
+    order of first appearance, and the first row of each group with ``n_replicates`` set. Apart
+    from the values, so a chunked reader can group before it reads any."""
+    group_ids, uniques = pd.factorize(pd.MultiIndex.from_frame(keys[by].astype(str)))
+    first = pd.Series(np.arange(len(keys))).groupby(group_ids).first().to_numpy()
+    out = keys.iloc[first].reset_index(drop=True).copy()
+    out["n_replicates"] = np.bincount(group_ids, minlength=len(uniques))
+    return group_ids, out
+
+
 __all__ = ["ExperimentTable", "GeneTable", "CompoundTable", "RelationTable", "GroupTable", "Payload",
-           "Perturbation", "average_replicate_rows"]
+           "Perturbation", "average_replicate_rows", "replicate_groups"]

@@ -45,6 +45,7 @@ class LoadContext:
     unmapped: str = "auto"
     resolver_: GeneResolver | None = None
     notes: dict = field(default_factory=dict)
+    show_progress: bool = False  # a loader that reads for long (a large GCTX) shows a bar when True
 
     def option(self, name: str, default=None, cast=str):
         if name not in self.options:
@@ -137,6 +138,7 @@ class LoadReport:
     skipped: bool
     counts: dict
     reason: str = ""
+    resumed_from: int = 0  # experiments an interrupted run of this load had already written
 
 
 def payload_size(payload: Payload) -> int:
@@ -207,9 +209,10 @@ def check_payload(payload: Payload, file: str, notes: dict | None = None) -> Non
         _check_names(payload.groups["id"], file, f"{payload.label} id", "id")
 
 
-def write_payload(graph: Graph, dataset: str, payload: Payload, *, top_k: int, progress=None) -> dict:
+def write_payload(graph: Graph, dataset: str, payload: Payload, *, top_k: int, progress=None,
+                  start_at: int = 0) -> dict:
     if isinstance(payload, ExperimentTable):
-        return write.write_experiments(graph, dataset, payload, top_k=top_k, progress=progress)
+        return write.write_experiments(graph, dataset, payload, top_k=top_k, progress=progress, start_at=start_at)
     if isinstance(payload, GeneTable):
         return write.write_genes(graph, dataset, payload, progress)
     if isinstance(payload, CompoundTable):
@@ -256,7 +259,10 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
     if state and not force and state.is_current(digest, format, load_options):
         return LoadReport(dataset, format, True, {}, "unchanged since the last complete load")
 
-    ctx = LoadContext(dataset, str(path), options, graph, unmapped)
+    # The same load, interrupted: keep the experiment batches it committed and write the rest.
+    start_at = (state.experiments_written or 0) if state and not force and \
+        state.is_interrupted(digest, format, load_options) else 0
+    ctx = LoadContext(dataset, str(path), options, graph, unmapped, show_progress=show_progress)
     try:
         payload = spec.read(path, ctx)  # validates everything before the first write
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a compressed file cut short or damaged
@@ -269,7 +275,8 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
 
     auto_source, auto_licence = provenance(path)
     ds.begin(graph, dataset, checksum=digest, format=format, options=load_options, files=[str(f) for f in files],
-             source=source or auto_source, licence=licence or auto_licence, kind=spec.kind)
+             source=source or auto_source, licence=licence or auto_licence, kind=spec.kind,
+             resume=start_at > 0)
     total = payload_size(payload)
     bar = None
     if show_progress:
@@ -278,13 +285,14 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
         bar = tqdm(total=total, unit=" values" if spec.kind == "measurements" else " rows",
                    desc=f"load {dataset}", unit_scale=True, leave=False)
     try:
-        counts = write_payload(graph, dataset, payload, top_k=top_k, progress=bar.update if bar else None)
+        counts = write_payload(graph, dataset, payload, top_k=top_k, progress=bar.update if bar else None,
+                               start_at=start_at)
     finally:
         if bar:
             bar.close()
     counts.update({k: v for k, v in ctx.notes.items() if isinstance(v, (int, float, str, list))})
     ds.complete(graph, dataset, counts)
-    return LoadReport(dataset, format, False, counts)
+    return LoadReport(dataset, format, False, counts, resumed_from=start_at)
 
 
 __all__ = ["load", "LoadContext", "LoadReport", "resolver_from_graph"]

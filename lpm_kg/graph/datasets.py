@@ -2,8 +2,11 @@
 
 A load first marks its dataset ``loading`` and only marks it ``complete`` once every write is
 done. A crash or a lost server leaves ``loading`` behind: readers see the dataset as incomplete
-and the next run of the same load writes it again from the start, idempotently, so the result
-equals one clean run.
+and the next run of the same load (same checksum, format and options) writes it again,
+idempotently, so the result equals one clean run. Experiments are written in batches, each
+recording in its own transaction how many experiments are now written
+(``experiments_written``); that rerun starts after them, so an hour-long LINCS write that was
+interrupted does not start again from nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ class DatasetState:
     checksum: str | None
     format: str | None
     options: str | None
+    experiments_written: int | None = None
+
+    def is_interrupted(self, checksum: str, format: str, options: dict) -> bool:
+        """An unfinished run of this very load: its writes can be kept and the rest written."""
+        return (self.status == "loading" and self.checksum == checksum and self.format == format
+                and self.options == options_key(options))
 
     def is_current(self, checksum: str, format: str, options: dict) -> bool:
         return (self.status == "complete" and self.checksum == checksum and self.format == format
@@ -34,26 +43,29 @@ def options_key(options: dict) -> str:
 
 def get_state(graph: Graph, name: str) -> DatasetState | None:
     rows = graph.read("MATCH (d:Dataset {name: $name}) RETURN d.status AS status, d.checksum AS checksum, "
-                      "d.format AS format, d.options AS options", {"name": name})
+                      "d.format AS format, d.options AS options, d.experiments_written AS written", {"name": name})
     if not rows:
         return None
     r = rows[0]
-    return DatasetState(name, r["status"], r["checksum"], r["format"], r["options"])
+    return DatasetState(name, r["status"], r["checksum"], r["format"], r["options"], r["written"])
 
 
 def begin(graph: Graph, name: str, *, checksum: str, format: str, options: dict, files: list[str],
-          source: str | None, licence: str | None, kind: str) -> None:
+          source: str | None, licence: str | None, kind: str, resume: bool = False) -> None:
+    """Mark the dataset loading; ``resume`` keeps the progress an interrupted run of the same load recorded."""
     graph.query(
         "MERGE (d:Dataset {name: $name}) "
         "SET d.status = 'loading', d.checksum = $checksum, d.format = $format, d.options = $options, "
         "    d.files = $files, d.source = $source, d.licence = $licence, d.kind = $kind, "
-        "    d.started_at = datetime()",
+        "    d.started_at = datetime(), "
+        "    d.experiments_written = CASE WHEN $resume THEN d.experiments_written ELSE null END",
         {"name": name, "checksum": checksum, "format": format, "options": options_key(options),
-         "files": files, "source": source, "licence": licence, "kind": kind})
+         "files": files, "source": source, "licence": licence, "kind": kind, "resume": resume})
 
 
 def complete(graph: Graph, name: str, counts: dict[str, Any]) -> None:
-    graph.query("MATCH (d:Dataset {name: $name}) SET d.status = 'complete', d.completed_at = datetime(), d += $counts",
+    graph.query("MATCH (d:Dataset {name: $name}) SET d.status = 'complete', d.completed_at = datetime(), d += $counts, "
+                "d.experiments_written = null",
                 {"name": name, "counts": counts})
 
 

@@ -97,7 +97,9 @@ def top_changes(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_experiments(graph: Graph, dataset: str, table: ExperimentTable, *, top_k: int = 25,
-                      progress: Progress | None = None) -> dict:
+                      progress: Progress | None = None, start_at: int = 0) -> dict:
+    """Write the table; ``start_at`` experiments are already written by an interrupted run of the
+    same load (``Dataset.experiments_written``), so its batches start after them."""
     tag = table.context_tag or dataset
     exps = table.experiments
     perts: list[Perturbation] = list(exps["perturbation"])
@@ -126,7 +128,10 @@ def write_experiments(graph: Graph, dataset: str, table: ExperimentTable, *, top
     ids = [f"{dataset}:{key}" for key in exps["key"]]
     per_tx = max(1, VALUES_PER_TX // max(1, len(readouts)))
     n_measured = np.isfinite(table.values).sum(axis=1)
-    for start in range(0, len(exps), per_tx):
+    start_at = min(max(0, start_at), len(exps))
+    if progress and start_at:
+        progress(int(n_measured[:start_at].sum()))
+    for start in range(start_at, len(exps), per_tx):
         stop = min(start + per_tx, len(exps))
         rows = []
         for i in range(start, stop):
@@ -137,7 +142,7 @@ def write_experiments(graph: Graph, dataset: str, table: ExperimentTable, *, top
             rows.append({"id": ids[i], "props": props, "perturbation": perts[i].symbol, "context": contexts[i],
                          "values": v.tolist(),
                          "top": [{"r": readouts[j], "v": float(v[j]), "k": n + 1} for n, j in enumerate(top)]})
-        graph.write_tx(_write_experiment_batch, rows, dataset, pid)
+        graph.write_tx(_write_experiment_batch, rows, dataset, pid, stop)
         if progress:
             progress(int(n_measured[start:stop].sum()))
 
@@ -165,7 +170,7 @@ class _Values(list):
         return f"<{len(self)} values>"
 
 
-def _write_experiment_batch(tx, rows, dataset, pid):
+def _write_experiment_batch(tx, rows, dataset, pid, written):
     tx.run("UNWIND $rows AS row "
            "MERGE (e:Experiment {id: row.id}) "
            "SET e += row.props, e.dataset = $dataset, e.perturbation = row.perturbation, e.context = row.context, "
@@ -184,6 +189,9 @@ def _write_experiment_batch(tx, rows, dataset, pid):
     tx.run("UNWIND $rows AS row MATCH (e:Experiment {id: row.id}) "
            "UNWIND row.top AS t MATCH (r:Readout {symbol: t.r}) "
            "CREATE (e)-[:CHANGES {value: t.v, rank: t.k}]->(r)", rows=light).consume()
+    # In the batch's own transaction: after a crash, the count names exactly the batches that committed.
+    tx.run("MATCH (d:Dataset {name: $dataset}) SET d.experiments_written = $written",
+           dataset=dataset, written=written).consume()
 
 
 # --------------------------------------------------------------------------- genes and annotations
