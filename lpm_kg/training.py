@@ -144,15 +144,16 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
     vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
     val = validation_mask(tuples, config.validation_fraction, config.split_seed)
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
-    train = tuple(a[~val] for a in arrays)
-    valid = tuple(a[val] for a in arrays) if val.any() else None
+    # Training and validation are index views of the pulled arrays, never copies of them.
+    train_rows, val_rows = np.flatnonzero(~val), np.flatnonzero(val)
     model = LPM(config.lpm_config(), vocab, priors=source)
     checkpoint = checkpoint_path(checkpoint_dir, run_id) if checkpoint_dir else None
-    model.fit(train, valid, checkpoint=checkpoint, show_progress=show_progress)
+    model.fit(arrays, rows=(train_rows, val_rows if len(val_rows) else None), checkpoint=checkpoint,
+              show_progress=show_progress)
     metrics: dict = {"n_tuples": int(len(tuples)), "n_train": int((~val).sum()), "n_val": int(val.sum())}
-    if valid is not None:
-        mean, _ = model.predict_ids(*valid[:3])
-        y = valid[3]
+    if len(val_rows):
+        mean, _ = model.predict_ids(*(a[val_rows] for a in arrays[:3]))
+        y = arrays[3][val_rows]
         metrics["val_rmse"] = float(np.sqrt(np.mean((mean - y) ** 2)))
         metrics["val_pearson"] = float(np.corrcoef(mean, y)[0, 1]) if len(y) > 1 else float("nan")
     metrics["epochs"] = {str(s): st.epoch for s, st in model.states.items()}

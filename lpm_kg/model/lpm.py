@@ -119,12 +119,15 @@ class LPM:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, train: tuple, val: tuple | None = None, *, checkpoint: str | Path | None = None,
-            show_progress: bool = True) -> "LPM":
+    def fit(self, train: tuple, val: tuple | None = None, *, rows: tuple | None = None,
+            checkpoint: str | Path | None = None, show_progress: bool = True) -> "LPM":
         """Train every seed on ``train`` = (p, r, c, y) id arrays in this vocabulary, stopping early
         on ``val``. With ``checkpoint``, progress is saved after each epoch and an existing file
         with the same config and vocabulary is resumed. Under ``torchrun`` every process calls
-        this with the same tuples (lpm_kg.model.distributed); only rank 0 writes the checkpoint."""
+        this with the same tuples (lpm_kg.model.distributed); only rank 0 writes the checkpoint.
+
+        ``rows`` = (training rows, validation rows or None): ``train`` is then one whole set of
+        arrays and the two sets are index views of it, never copies (``val`` must be None)."""
         from lpm_kg.model.distributed import world
         from lpm_kg.settings import Settings
 
@@ -135,10 +138,18 @@ class LPM:
             from lpm_kg.model.train import training_threads
 
             torch.set_num_threads(training_threads(Settings().torch_threads))
-        train_t = Tensors.from_numpy(*train, self.device)
-        val_t = Tensors.from_numpy(*val, self.device) if val is not None else None
+        if rows is not None:
+            if val is not None:
+                raise ValueError("pass validation as rows of the one set of arrays, or as its own tuple, not both")
+            whole = Tensors.from_numpy(*train, self.device)
+            train_t = whole.view(rows[0])
+            val_t = whole.view(rows[1]) if rows[1] is not None and len(rows[1]) else None
+        else:
+            train_t = Tensors.from_numpy(*train, self.device)
+            val_t = Tensors.from_numpy(*val, self.device) if val is not None else None
         if self.is_graph:
-            self._set_trained(train[0], train[1])
+            p_rows, r_rows = (train[0], train[1]) if rows is None else (train[0][rows[0]], train[1][rows[0]])
+            self._set_trained(p_rows, r_rows)
         if checkpoint and Path(checkpoint).exists():
             self._resume_from(Path(checkpoint))
         bar = None

@@ -45,20 +45,36 @@ def resolve_device(name: str) -> torch.device:
 @dataclass
 class Tensors:
     """(p, r, c, y) on one device: int32 ids and float32 values, 16 bytes a tuple (embedding
-    lookups take int32 indices, so nothing is widened to int64)."""
+    lookups take int32 indices, so nothing is widened to int64).
+
+    ``rows``: when set, this is the subset of those rows (int32 or int64 positions) and the arrays
+    are shared, not copied: a training and a validation set are two index views of one set of
+    arrays (:meth:`view`), which is what lets a LINCS-size pull train in memory."""
 
     p: torch.Tensor
     r: torch.Tensor
     c: torch.Tensor
     y: torch.Tensor
+    rows: torch.Tensor | None = None
 
     @classmethod
     def from_numpy(cls, p, r, c, y, device) -> "Tensors":
         as_int = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int32)).to(device=device)  # noqa: E731
         return cls(as_int(p), as_int(r), as_int(c), torch.as_tensor(np.asarray(y, dtype=np.float32)).to(device=device))
 
+    def view(self, rows: np.ndarray) -> "Tensors":
+        """The rows ``rows`` of these arrays, sharing their memory (4 bytes a row below 2**31 rows)."""
+        dtype = np.int32 if len(self.y) < 2 ** 31 else np.int64
+        return Tensors(self.p, self.r, self.c, self.y, torch.as_tensor(np.asarray(rows, dtype=dtype)).to(self.y.device))
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(p, r, c, y) at positions ``idx`` of this set (of its rows, for a view)."""
+        if self.rows is not None:
+            idx = self.rows[idx]
+        return self.p[idx], self.r[idx], self.c[idx], self.y[idx]
+
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.y) if self.rows is None else len(self.rows)
 
 
 @dataclass
@@ -83,8 +99,8 @@ def evaluate_loss(module: nn.Module, data: Tensors, chunk: int = 1 << 16) -> flo
     module.eval()
     total = 0.0
     for i in range(0, len(data), chunk):
-        pred = module(data.p[i:i + chunk], data.r[i:i + chunk], data.c[i:i + chunk])
-        total += torch.sum((pred - data.y[i:i + chunk]) ** 2).item()
+        p, r, c, y = data.take(torch.arange(i, min(i + chunk, len(data)), device=data.y.device))
+        total += torch.sum((module(p, r, c) - y) ** 2).item()
     return total / max(1, len(data))
 
 
@@ -117,13 +133,12 @@ def train_seed(module: nn.Module, train: Tensors, val: Tensors | None, config: L
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
             if w.size == 1:
-                pred = model(train.p[idx], train.r[idx], train.c[idx])
-                loss = torch.mean((pred - train.y[idx]) ** 2)
+                p, r, c, y = train.take(idx)
+                loss = torch.mean((model(p, r, c) - y) ** 2)
                 share = loss.detach() * len(idx)
             else:  # this process's share of the global batch (see lpm_kg.model.distributed)
-                mine = idx[w.rank::w.size]
-                pred = model(train.p[mine], train.r[mine], train.c[mine])
-                share = torch.sum((pred - train.y[mine]) ** 2)
+                p, r, c, y = train.take(idx[w.rank::w.size])
+                share = torch.sum((model(p, r, c) - y) ** 2)
                 loss = share * (w.size / len(idx))
                 share = share.detach()
             optimizer.zero_grad(set_to_none=True)

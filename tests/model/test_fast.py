@@ -86,3 +86,18 @@ def test_training_threads_leave_cores_that_other_work_holds():
     assert training_threads(cores=2, load=1.3) == 1  # another process wants a core
     assert training_threads(cores=2, load=6.0) == 1  # never fewer than one
     assert training_threads(cores=16, load=4.0) == 13
+
+
+def test_training_on_index_views_equals_training_on_copies():
+    """fit(rows=...) trains on views of one set of arrays: the same model as on copied subsets."""
+    vocab = Vocabulary(["Control", "CRISPRi_A", "CRISPRi_B", "CRISPRi_C"], [f"R{i}" for i in range(20)], ["C1"])
+    p, r, c = (a.ravel() for a in np.meshgrid(np.arange(4), np.arange(20), np.arange(1), indexing="ij"))
+    y = np.cos(p * 0.9 + r * 0.4).astype(np.float32)
+    val = p == 3
+    cfg = LPMConfig(embedding_dim=8, hidden=[16, 16], dropout=0.0, batch_size=8, max_epochs=6, patience=2,
+                    seeds=[13], device="cpu")
+    copies = LPM(cfg, vocab).fit(tuple(a[~val] for a in (p, r, c, y)), tuple(a[val] for a in (p, r, c, y)),
+                                 show_progress=False)
+    views = LPM(cfg, vocab).fit((p, r, c, y), rows=(np.flatnonzero(~val), np.flatnonzero(val)), show_progress=False)
+    assert [h["val_mse"] for h in views.states[13].history] == [h["val_mse"] for h in copies.states[13].history]
+    assert np.array_equal(views.predict_ids(p, r, c)[0], copies.predict_ids(p, r, c)[0])
