@@ -145,7 +145,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
     val = validation_mask(tuples, config.validation_fraction, config.split_seed)
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
     # Training and validation are index views of the pulled arrays, never copies of them.
-    train_rows, val_rows = np.flatnonzero(~val), np.flatnonzero(val)
+    train_rows, val_rows = (np.flatnonzero(m).astype(np.int32 if len(val) < 2 ** 31 else np.int64) for m in (~val, val))
     model = LPM(config.lpm_config(), vocab, priors=source)
     checkpoint = checkpoint_path(checkpoint_dir, run_id) if checkpoint_dir else None
     model.fit(arrays, rows=(train_rows, val_rows if len(val_rows) else None), checkpoint=checkpoint,
