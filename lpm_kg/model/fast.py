@@ -1,10 +1,11 @@
 """The LPM's head computed without the work that does not have to be done (issue 8).
 
 The paper's first MLP layer sees ``cat(context, perturbation, readout)`` per tuple. Its weight
-splits into three column blocks, so ``W @ cat(zc, zp, zr) = Wc @ zc + Wp @ zp + Wr @ zr``: each
-block is applied once per *distinct* symbol of a batch and the products are gathered per tuple.
-That is the same function (float rounding aside) for a fraction of the FLOPs: a batch of 1,000
-l1000 tuples holds a few dozen contexts and a few hundred perturbations.
+splits into three column blocks, so ``W @ cat(zc, zp, zr) = Wc @ zc + Wp @ zp + Wr @ zr``: a
+block whose table is no larger than the batch is applied once per table row and the products are
+gathered per tuple (:func:`first_layer_by_symbol` says when). That is the same function (float
+rounding aside) for fewer FLOPs: a batch of 1,000 l1000 tuples draws on a few dozen contexts and
+978 readouts.
 
 Dropout masks on the CPU come from 16-bit uniform draws, four per 64-bit generator call, instead
 of one ``bernoulli_`` draw per element: the masks are still i.i.d. with the configured rate

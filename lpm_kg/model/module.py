@@ -1,7 +1,7 @@
 """The LPM as a torch module: three lookup tables and an MLP on their concatenation.
 
-``factorized`` (the default) computes the first layer once per distinct symbol of a batch
-(:mod:`lpm_kg.model.fast`): the same function and parameters, fewer FLOPs. ``factorized=False``
+``factorized`` (the default) computes the first layer once per table row for the tables no
+larger than the batch (:mod:`lpm_kg.model.fast`): the same function and parameters, fewer FLOPs. ``factorized=False``
 is the paper's loop, kept as the reference that benchmarks/bench_train.py measures against."""
 
 from __future__ import annotations
