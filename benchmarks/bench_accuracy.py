@@ -222,7 +222,11 @@ def lpm_factory(config, label: str, traces: list, context_names: dict):
 
 # --------------------------------------------------------------------------- run
 
-def run_set(name: str, args, traces: list) -> dict:
+def run_set(name: str, args, traces: list, publish=None, max_readouts: int | None = None,
+            seeds: list[int] | None = None) -> dict:
+    """Every eligible target context x split seed of one set. ``publish(result)`` is called with
+    the result so far after every split, so a run cut off by the clock keeps what it finished.
+    ``max_readouts`` / ``seeds`` override ``--readouts`` / ``--seeds`` (the readout curve)."""
     from lpm_kg.eval import BASELINES, run_benchmark, summary
     from lpm_kg.eval.split import eligible_target_contexts
     from lpm_kg.graph.pull import average_replicate_tuples
@@ -230,7 +234,9 @@ def run_set(name: str, args, traces: list) -> dict:
 
     set_started = time.perf_counter()
     log(f"== {name}: {DESCRIPTION[name]}")
-    tuples, notes = build(name, args.readouts.get(name, 0))
+    max_readouts = args.readouts.get(name, 0) if max_readouts is None else max_readouts
+    seeds = args.seeds if seeds is None else seeds
+    tuples, notes = build(name, max_readouts)
     tuples = average_replicate_tuples(tuples)
     notes.update({"n_tuples": len(tuples), "n_perturbations": len(tuples.perturbations),
                   "n_readouts": len(tuples.readouts), "n_contexts": len(tuples.contexts)})
@@ -253,7 +259,7 @@ def run_set(name: str, args, traces: list) -> dict:
     # keeps the small preset's 0.1, as in the recorded runs); "lpm-init0.1" is the variant this
     # benchmark showed better, which has since become the library default (lpm_kg.model.config).
     overrides = {"max_epochs": args.max_epochs, "patience": args.patience, "seeds": args.lpm_seeds,
-                 "device": "cpu"}
+                 "device": args.device}
     if name in args.lpm_init_std:
         overrides["embedding_init_std"] = args.lpm_init_std[name]
     cfg = preset(PRESET[name], **overrides)
@@ -266,8 +272,21 @@ def run_set(name: str, args, traces: list) -> dict:
         factories[label] = lpm_factory(c, label, traces, current)
 
     frames = []
-    for target in target_names:
-        for seed in args.seeds:
+    result = {"set": name, "description": DESCRIPTION[name], "notes": notes, "preset": PRESET[name],
+              "lpm_configs": {k: v.model_dump() for k, v in configs.items()}, "target_contexts": target_names,
+              "n_readouts": len(tuples.readouts), "build_seconds": built}
+
+    def finish(partial: bool) -> dict:
+        df = pd.concat(frames, ignore_index=True)
+        df.insert(0, "set", name)
+        result.update({"rows": df.to_dict(orient="records"), "summary": summary(df, by=("model",)).to_dict(
+            orient="records"), "per_context_summary": summary(df).to_dict(orient="records"),
+            "wall_seconds": time.perf_counter() - set_started, "partial": partial,
+            "splits_done": len(frames), "splits_planned": len(target_names) * len(seeds)})
+        return result
+
+    for seed in seeds:  # seeds outside: a run cut off early has covered every target context
+        for target in target_names:
             current["current"] = {"set": name, "target_context": target, "seed": seed}
             started = time.perf_counter()
             df = run_benchmark(tuples, [target], [seed], factories, show_progress=False,
@@ -277,16 +296,11 @@ def run_set(name: str, args, traces: list) -> dict:
             log(f"   {target} seed {seed}: n_train {df['n_train'].iat[0]:,}, n_test {df['n_test'].iat[0]:,} "
                 f"({df['n_test_perturbations'].iat[0]} perts), {time.perf_counter() - started:.1f}s; centered r: " +
                 ", ".join(f"{m} {v:.3f}" for m, v in best.items()))
-    df = pd.concat(frames, ignore_index=True)
-    df.insert(0, "set", name)
-    pooled = summary(df, by=("model",))
-    wall = time.perf_counter() - set_started
-    log(f"   {name} done in {wall:.0f}s")
-    return {"set": name, "description": DESCRIPTION[name], "notes": notes, "preset": PRESET[name],
-            "lpm_configs": {k: v.model_dump() for k, v in configs.items()}, "target_contexts": target_names,
-            "rows": df.to_dict(orient="records"), "summary": pooled.to_dict(orient="records"),
-            "per_context_summary": summary(df).to_dict(orient="records"), "wall_seconds": wall,
-            "build_seconds": built}
+            if publish is not None:
+                publish(finish(partial=True))
+    finish(partial=False)
+    log(f"   {name} done in {result['wall_seconds']:.0f}s")
+    return result
 
 
 def config_text(cfg: dict) -> str:
@@ -306,6 +320,9 @@ def markdown(results: list[dict], meta: dict) -> str:
     for res in results:
         lines += [f"## {res['set']}: {DESCRIPTION[res['set']]}", ""]
         n = res["notes"]
+        if res.get("partial"):
+            lines += [f"**Partial: {res['splits_done']} of {res['splits_planned']} splits done when the run "
+                      "stopped.**", ""]
         lines.append(f"{n['n_tuples']:,} tuples, {n['n_perturbations']} perturbations x {n['n_readouts']} readouts x "
                      f"{n['n_contexts']} contexts; min_perturbations {n['min_perturbations']}; "
                      f"wall {res['wall_seconds']:.0f}s." + (f" Readouts: {n['readouts_subsampled']}."
@@ -359,6 +376,87 @@ def plot(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def curve_markdown(curve: list[dict]) -> list[str]:
+    """The readout curve: centered per-experiment Pearson per model at each readout count."""
+    if not curve:
+        return []
+    lines = ["## Accuracy against the number of readouts kept", ""]
+    for name in dict.fromkeys(c["set"] for c in curve):
+        points = sorted((c for c in curve if c["set"] == name and c.get("summary")), key=lambda c: c["n_readouts"])
+        models = list(dict.fromkeys(row["model"] for c in points for row in c["summary"]))
+        lines += [f"{name}, split seeds {sorted({r['seed'] for c in points for r in c['rows']})}, every target "
+                  "context; centered per-experiment Pearson, mean ± std over target contexts x split seeds.", "",
+                  "| readouts | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+        for c in points:
+            by = {row["model"]: row for row in c["summary"]}
+            cells = [f"{by[m]['pearson_centered_per_experiment']:.3f} ± "
+                     f"{by[m]['pearson_centered_per_experiment_std']:.3f}" if m in by else "" for m in models]
+            lines.append(f"| {c['n_readouts']:,}{' (partial)' if c.get('partial') else ''} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def compare_markdown(results: list[dict], earlier: dict | None) -> list[str]:
+    """Full size beside an earlier (subsampled) run: the centered per-experiment Pearson of each
+    model on each set in both, and the readouts each kept."""
+    if not earlier:
+        return []
+    before = {r["set"]: r for r in earlier["sets"] if r.get("summary")}
+    lines = ["## Full size beside the subsampled run", "",
+             "Centered per-experiment Pearson (mean ± std over target contexts x split seeds). The subsampled "
+             "run pinned `embedding_init_std` 1.0 for its `lpm` row; its `lpm-init0.1` row has this run's "
+             "init (the library default).", ""]
+    for res in results:
+        old = before.get(res["set"])
+        if not res.get("summary") or old is None:
+            continue
+        now = {row["model"]: row for row in res["summary"]}
+        was = {row["model"]: row for row in old["summary"]}
+        lines += [f"### {res['set']}: {res['notes']['n_readouts']:,} readouts here, "
+                  f"{old['notes']['n_readouts']:,} in the subsampled run", "",
+                  "| model | full size | subsampled |", "|---|---|---|"]
+        for model in now:
+            other = was.get(model) or (was.get("lpm-init0.1") if model == "lpm" else None)
+            fmt = lambda r: f"{r['pearson_centered_per_experiment']:.3f} ± {r['pearson_centered_per_experiment_std']:.3f}"  # noqa: E731
+            lines.append(f"| {model} | {fmt(now[model])} | {fmt(other) if other else ''} |")
+        lines.append("")
+    return lines
+
+
+def plot_curve(curve: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(c["set"] for c in curve if c.get("summary")))
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        points = sorted((c for c in curve if c["set"] == name and c.get("summary")), key=lambda c: c["n_readouts"])
+        models = list(dict.fromkeys(row["model"] for c in points for row in c["summary"]))
+        for model in models:
+            xs, ys, es = [], [], []
+            for c in points:
+                row = next((r for r in c["summary"] if r["model"] == model), None)
+                if row:
+                    xs.append(c["n_readouts"])
+                    ys.append(row["pearson_centered_per_experiment"])
+                    es.append(row["pearson_centered_per_experiment_std"])
+            style = {"linewidth": 2.4} if model.startswith("lpm") else {"linewidth": 1.2, "alpha": 0.8}
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=2, label=model, **style)
+        ax.set_xscale("log")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xlabel("readouts kept (seeded random genes; log scale)")
+        ax.set_ylabel("centered per-experiment Pearson")
+        ax.set_title(f"{name}: accuracy against readouts kept")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default=",".join(SETS))
@@ -366,66 +464,111 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=30)
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--lpm-seeds", default="13,14,15", help="LPM ensemble seeds")
-    ap.add_argument("--readouts", default="sciplex=400,neurips=40,replogle=150,l1000=150,sim=0",
-                    help="per set: cap on readouts (seeded random genes), 0 = all")
+    ap.add_argument("--readouts", default="",
+                    help="per set: cap on readouts (seeded random genes), 0 or absent = all; the subsampled "
+                         "run was sciplex=400,neurips=40,replogle=150,l1000=150")
     ap.add_argument("--min-perturbations", default="l1000=6",
                     help="per set: min perturbations of an eligible target context (default 10)")
-    ap.add_argument("--variant-sets", default="sciplex,neurips,replogle,l1000", help="sets that also run lpm-init0.1")
-    ap.add_argument("--lpm-init-std", default="sciplex=1.0,neurips=1.0,replogle=1.0,l1000=1.0",
-                    help="per set: embedding_init_std of the 'lpm' row (default 1.0, the reference's; a set "
-                         "not named keeps its preset's value)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variant-sets", default="", help="sets that also run lpm-init0.1")
+    ap.add_argument("--lpm-init-std", default="",
+                    help="per set: embedding_init_std of the 'lpm' row (a set not named keeps the library "
+                         "default, 0.1; the subsampled run pinned 1.0, the reference's, on the real sets)")
+    ap.add_argument("--curve", default="",
+                    help="SET=N1,N2,...: also run SET at each readout count (with --curve-seeds), and at all "
+                         "its readouts when SET is in --sets; plotted as <stem>_curve.png")
+    ap.add_argument("--curve-seeds", default="0", help="split seeds of the readout curve")
+    ap.add_argument("--compare", type=Path, default=REPO / "benchmarks" / "results" / "bench_accuracy_subsampled.json",
+                    help="an earlier run's JSON to put beside this one in the .md (default: the subsampled run)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (sets LPM_KG_TORCH_THREADS); 0: the library's load-aware policy")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--stem", default="bench_accuracy", help="output file names: <stem>.{json,md,png}")
     ap.add_argument("--report-only", type=Path, default=None, metavar="JSON",
                     help="rewrite the .md and .png next to an earlier run's JSON, without running")
     args = ap.parse_args()
+    earlier = json.loads(args.compare.read_text()) if args.compare and args.compare.exists() else None
     if args.report_only:
         payload = json.loads(args.report_only.read_text())
         stem = args.report_only.with_suffix("")
-        stem.with_suffix(".md").write_text(markdown(payload["sets"], payload["meta"]))
-        plot(payload["sets"], stem.with_suffix(".png"))
-        print(markdown(payload["sets"], payload["meta"]))
+        write_report(payload, stem, earlier)
+        print(stem.with_suffix(".md").read_text())
         return
     args.sets = [s for s in args.sets.split(",") if s]
-    unknown = set(args.sets) - set(SETS)
+    curve_set, _, counts = args.curve.partition("=")
+    curve_counts = [int(n) for n in counts.split(",") if n]
+    unknown = (set(args.sets) | ({curve_set} if curve_set else set())) - set(SETS)
     if unknown:
         raise SystemExit(f"unknown set(s) {sorted(unknown)}; sets: {', '.join(SETS)}")
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.curve_seeds = [int(s) for s in args.curve_seeds.split(",")]
     args.lpm_seeds = [int(s) for s in args.lpm_seeds.split(",")]
     args.readouts = parse_kv(args.readouts)
     args.min_perturbations = parse_kv(args.min_perturbations)
     args.variant_sets = set(filter(None, args.variant_sets.split(",")))
     args.lpm_init_std = parse_kv(args.lpm_init_std, float)
+    if args.threads:
+        os.environ["LPM_KG_TORCH_THREADS"] = str(args.threads)
 
     import torch
 
-    torch.set_num_threads(args.threads)
-    log(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu_count {os.cpu_count()}, "
+    log(f"torch {torch.__version__}, threads {args.threads or 'policy'}, cpu_count {os.cpu_count()}, "
         f"load {os.getloadavg()}")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results, traces = [], []
+    results, curve, traces = [], [], []
     meta = {"sets": args.sets, "split_seeds": args.seeds, "lpm_seeds": args.lpm_seeds, "max_epochs": args.max_epochs,
             "patience": args.patience, "readouts": args.readouts, "min_perturbations": args.min_perturbations,
-            "variant_sets": sorted(args.variant_sets), "lpm_init_std": args.lpm_init_std, "threads": args.threads,
-            "torch": torch.__version__,
+            "variant_sets": sorted(args.variant_sets), "lpm_init_std": args.lpm_init_std,
+            "threads": args.threads or "load-aware policy (lpm_kg.model.train.training_threads)",
+            "device": args.device, "curve": args.curve, "curve_seeds": args.curve_seeds, "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "platform": platform.platform(), "loadavg_start": os.getloadavg(),
             "fractions": [0.7, 0.15, 0.15], "known_only": True,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    stem = args.out / args.stem
 
     def write():
         meta["loadavg_end"] = os.getloadavg()
         meta["wall_seconds_total"] = time.perf_counter() - started
-        payload = {"meta": meta, "sets": results, "lpm_fits": traces}
-        (args.out / "bench_accuracy.json").write_text(json.dumps(payload, indent=1, default=float))
-        (args.out / "bench_accuracy.md").write_text(markdown(results, meta))
-        plot(results, args.out / "bench_accuracy.png")
+        write_report({"meta": meta, "sets": results, "curve": curve, "lpm_fits": traces}, stem, earlier)
+
+    def publisher(into: list):
+        slot = len(into)
+        into.append(None)
+
+        def publish(result: dict) -> None:
+            into[slot] = result
+            write()
+        return publish
 
     for name in args.sets:
-        results.append(run_set(name, args, traces))
-        write()  # after every set, so a cut-off run keeps what it finished
-    log(f"all done in {time.perf_counter() - started:.0f}s; wrote {args.out}/bench_accuracy.{{json,md,png}}")
-    print(markdown(results, meta))
+        publish = publisher(results)
+        publish(run_set(name, args, traces, publish))  # written after every split and at the end
+        if name == curve_set:
+            full = results[-1]
+            rows = [r for r in full["rows"] if r["seed"] in args.curve_seeds]
+            if rows:
+                from lpm_kg.eval import summary
+
+                df = pd.DataFrame(rows)
+                curve.append({**full, "rows": rows, "summary": summary(df, by=("model",)).to_dict(orient="records")})
+    for n in curve_counts:
+        publish = publisher(curve)
+        publish(run_set(curve_set, args, traces, publish, max_readouts=n, seeds=args.curve_seeds))
+    log(f"all done in {time.perf_counter() - started:.0f}s; wrote {stem}.{{json,md,png}}")
+    print(stem.with_suffix(".md").read_text())
+
+
+def write_report(payload: dict, stem: Path, earlier: dict | None) -> None:
+    results = [r for r in payload["sets"] if r is not None]
+    curve = [c for c in payload.get("curve", []) if c is not None]
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1, default=float))
+    text = markdown(results, payload["meta"]) + "\n".join(["", *compare_markdown(results, earlier),
+                                                             *curve_markdown(curve)])
+    stem.with_suffix(".md").write_text(text)
+    plot(results, stem.with_suffix(".png"))
+    if curve:
+        plot_curve(curve, stem.parent / f"{stem.name}_curve.png")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lpm_kg import collisions
 from lpm_kg.contract import ExperimentTable, replicate_groups
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
@@ -30,6 +31,8 @@ OPTIONS = {
              "feature_space landmark)",
     "where": "keep only signatures whose column metadata match, field:value1|value2;field2:value, e.g. "
              "'is_hiq:1;pert_type:trt_cp|trt_xpr;pert_idose:10 uM;pert_itime:24 h' (default: all)",
+    "collisions": collisions.option_text("mean", "the first row of a gene, and the signatures of an "
+                                         "experiment's first perturbation name"),
 }
 GCTX_CHUNK = 10_000
 CHEMICAL_TYPES = ("trt_cp", "trt_poscon")
@@ -402,19 +405,13 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
     if gene_field not in row_meta.columns:
         raise InputError(file, f"row metadata has no field {gene_field!r}", "pass --option gene_field=<field>",
                          field=gene_field)
-    genes = ctx.resolve_genes(sel_rows[gene_field].astype(str).tolist(), field=gene_field)
-    resolved = pd.Series(genes, dtype=object)
-    dup = (resolved.notna() & resolved.duplicated()).to_numpy()
-    if dup.any():
-        # Two rows of one gene (two probes, or an old and a new symbol): one readout needs one value.
-        i = int(np.flatnonzero(dup)[0])
-        first = int(np.flatnonzero((resolved == resolved.iat[i]).to_numpy())[0])
-        a, b = sel_rows[gene_field].iat[first], sel_rows[gene_field].iat[i]
-        raise InputError(file, f"rows {row_ids[first]!r} and {row_ids[i]!r} both measure gene {genes[i]}"
-                         + (f" ({gene_field} {a!r} and {b!r})" if a != b else ""),
-                         "keep one row per gene (or average them) before loading, or pick another "
-                         "--option gene_field", row=row_ids[i], field=gene_field)
-    keep = np.array([g is not None for g in genes])
+    raw_genes = sel_rows[gene_field].astype(str).tolist()
+    genes = ctx.resolve_genes(raw_genes, field=gene_field)
+    how = collisions.policy(ctx, "mean", file)
+    collisions.start(ctx.notes, how)
+    # Two rows of one gene (two probes, an old and a new symbol, the same id twice): one readout
+    # needs one value, so they collapse under the collisions policy.
+    gene_axis = collisions.gene_axis(file, genes, raw_genes, row_ids, how, ctx.notes, gene_field=gene_field)
 
     cols = select_columns(col_meta, ctx.option("where"), file)
     sel_cols = col_meta.iloc[cols].reset_index(drop=True)
@@ -468,7 +465,24 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
     perts = _perturbations(sel_cols, resolve_target, file)
     times = _times(sel_cols)
 
-    n_keep = int(keep.sum())
+    # Signatures of one experiment under different names ("X hydrochloride" and "X mesylate" as one
+    # compound symbol) are a collision; the same name twice is a replicate.
+    keys = pd.DataFrame({"perturbation": perts, "symbol": [p.symbol for p in perts], "cell_line": cells,
+                         "time_h": times})
+    group_ids, _ = replicate_groups(keys, ["symbol", "cell_line", "time_h"])
+    name_fields = [f for f in ("pert_iname", "pert_idose", "pert_dose", "pert_dose_unit") if f in sel_cols.columns]
+    raw_names = (sel_cols[name_fields].astype(str).agg(" ".join, axis=1).tolist() if name_fields
+                 else [p.symbol for p in perts])
+    take = collisions.names_onto_one(
+        file, group_ids, raw_names, list(col_ids[cols]), how, ctx.notes, contexts=cells,
+        onto=[p.symbol for p in perts], name_field="+".join(name_fields) or "pert_iname", what="signatures",
+        exempt=np.array([p.kind == "control" for p in perts], dtype=bool))
+    if not take.all():
+        cols, sel_cols = cols[take], sel_cols[take].reset_index(drop=True)
+        perts, times, cells = ([x for x, t in zip(v, take) if t] for v in (perts, times, cells))
+        kept.clear()
+
+    n_keep = len(gene_axis.genes)
     plate_of = None
     if level == "3":
         # Each well minus the mean of its plate's vehicle wells: the plate's controls among all the
@@ -511,7 +525,7 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
             block = read(start, stop, wanted).T.astype(np.float64)  # signatures x genes
             if plate_of is not None:
                 block -= ctl_means[plate_of[wanted]]
-            block = block[:, keep].astype(np.float32).astype(np.float64)  # stored as float32, as before
+            block = gene_axis.apply(block, axis=1).astype(np.float32).astype(np.float64)  # stored as float32
             g = group_ids[position[wanted]]
             order = np.argsort(g, kind="stable")
             g_sorted = g[order]
@@ -528,7 +542,7 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
     exps["key"] = [f"{s}@{c}" + ("" if t is None or pd.isna(t) else f"@{t:g}h")
                    for s, c, t in zip(exps["symbol"], exps["cell_line"], exps["time_h"])]
     exps = exps.drop(columns=["symbol"])
-    return ExperimentTable(exps, [g for g in genes if g is not None], sums, value_kind)
+    return ExperimentTable(exps, gene_axis.genes, sums, value_kind)
 
 
 def _gctx_files(path: Path, options: dict) -> list[Path]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lpm_kg import collisions
 from lpm_kg.contract import ExperimentTable
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
@@ -30,6 +31,9 @@ OPTIONS = {
     "pseudocount": "added to means before the log ratio (default 0.01)",
     "gene_key": "var column with gene ids (default: the var index)",
     "min_cells": "drop groups with fewer cells (default 1)",
+    "collisions": collisions.option_text("mean", "the first var entry of a gene and the cells (or row) of a "
+                                         "symbol's first label") + "; in pseudobulk, mean pools the cells of "
+                                         "two labels of one gene",
 }
 
 
@@ -78,14 +82,48 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
     gene_key = ctx.option("gene_key")
     gene_ids = adata.var[gene_key].astype(str).tolist() if gene_key else adata.var_names.astype(str).tolist()
     genes = ctx.resolve_genes(gene_ids, field=gene_key or "var_names")
-    keep_genes = np.array([g is not None for g in genes])
+    how = collisions.policy(ctx, "mean", file)
+    collisions.start(ctx.notes, how)
+    gene_axis = collisions.gene_axis(file, genes, gene_ids, adata.var_names.astype(str).tolist(), how, ctx.notes,
+                                     gene_field=gene_key or "var_names", what="var entries")
 
     X = adata.X
     mode = ctx.option("mode") or ("pseudobulk" if len(set(labels)) < len(labels) else "aggregated")
     control_label = ctx.option("control")
     is_ctl = labels == control_label if control_label else np.array([is_control_name(x) for x in labels])
 
+    symbol_of: dict[str, str] = {}
+
+    def perturbation_of(name: str) -> Perturbation:
+        if is_control_name(name) or name == control_label:
+            return Perturbation.control()
+        if name not in symbol_of:
+            sym = ctx.resolve_genes([name], field=key, what="perturbed gene")[0]
+            if sym is None:
+                raise InputError(file, f"perturbed gene {name!r} does not resolve", "use an approved gene symbol",
+                                 field=key)
+            symbol_of[name] = sym
+        return Perturbation.genetic(method, symbol_of[name])
+
     if mode == "pseudobulk":
+        # Two labels of one gene ("STAT1" and its old symbol) are one perturbation: mean pools their
+        # cells into the first label's group, first drops the later label's cells.
+        distinct = list(dict.fromkeys(labels[~is_ctl]))
+        # Resolved quietly here: a label that does not resolve keeps its own name (no collision) and
+        # is refused below only if its group is kept (min_cells).
+        symbols = [ctx.resolver.resolve([x]).symbols[0] or f"\0{x}" for x in distinct]
+        kept_label = collisions.names_onto_one(
+            file, pd.factorize(pd.Series(symbols, dtype=object))[0], distinct, distinct, how, ctx.notes,
+            contexts=[cell_line] * len(distinct), onto=[f"{method}_{x}" for x in symbols], name_field=key,
+            what="labels")
+        first_label = {sym: lab for lab, sym in zip(reversed(distinct), reversed(symbols))}
+        if how == "first":
+            dropped = {lab for lab, k in zip(distinct, kept_label) if not k}
+            keep_cells = ~pd.Series(labels).isin(dropped).to_numpy()
+            labels, is_ctl, X = labels[keep_cells], is_ctl[keep_cells], X[np.flatnonzero(keep_cells)]
+        else:
+            to_first = {lab: first_label[sym] for lab, sym in zip(distinct, symbols)}
+            labels = np.array([to_first.get(x, x) for x in labels], dtype=object)
         if not is_ctl.any():
             raise InputError(file, f"no control cells in obs[{key!r}]", "pass --option control=<label of non-targeting cells>",
                              field=key)
@@ -120,28 +158,23 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
         if big.any():
             i, j = map(int, np.argwhere(big)[0])
             raise float32_overflow_error(float(values[i, j]), file, adata.obs_names[i], gene_ids[j])
-        dup = pd.Series(labels).duplicated()
-        if dup.any():
-            i = int(dup.to_numpy().nonzero()[0][0])
-            raise InputError(file, f"perturbation {labels[i]!r} has two rows in an aggregated matrix",
-                             "average them first, or pass --option mode=pseudobulk for single cells", row=i + 1, field=key)
-        names, n_cells, value_kind = labels, np.ones(len(labels), int), "change"
-        if "n_cells" in adata.obs:
-            n_cells = adata.obs["n_cells"].to_numpy()
+        n_cells = adata.obs["n_cells"].to_numpy() if "n_cells" in adata.obs else np.ones(len(labels), int)
+        # Rows of one perturbation (the same label twice, or two labels of one gene) are one
+        # experiment: collapsed by the policy, their cell counts added under mean.
+        row_axis = collisions.gene_axis(
+            file, [perturbation_of(x).symbol for x in labels], list(labels), adata.obs_names.astype(str).tolist(),
+            how, ctx.notes, gene_field=key, what="obs rows", measure="are perturbation",
+            renamed_kind="names_onto_one_symbol")
+        values = row_axis.apply(values.astype(np.float64), axis=0)
+        names = np.asarray(labels, dtype=object)[row_axis.take]
+        n_cells = (np.asarray(n_cells)[row_axis.take] if row_axis.order is None
+                   else np.add.reduceat(np.asarray(n_cells)[row_axis.order], row_axis.starts))
+        value_kind = "change"
     else:
         raise InputError(file, f"option mode={mode!r}", "pass mode=pseudobulk or mode=aggregated", field="mode")
 
-    perts = []
-    for name in names:
-        if is_control_name(name) or name == control_label:
-            perts.append(Perturbation.control())
-            continue
-        sym = ctx.resolve_genes([name], field=key, what="perturbed gene")[0]
-        if sym is None:
-            raise InputError(file, f"perturbed gene {name!r} does not resolve", "use an approved gene symbol",
-                             field=key)
-        perts.append(Perturbation.genetic(method, sym))
+    perts = [perturbation_of(str(name)) for name in names]
     exps = pd.DataFrame({"key": [f"{p.symbol}@{cell_line}" for p in perts], "perturbation": perts,
                          "cell_line": cell_line, "n_replicates": 1, "n_cells": np.asarray(n_cells, int)})
-    return ExperimentTable(exps, [g for g in genes if g is not None],
-                           np.asarray(values, np.float32)[:, keep_genes], value_kind)
+    return ExperimentTable(exps, gene_axis.genes, gene_axis.apply(np.asarray(values, np.float64), axis=1)
+                           .astype(np.float32), value_kind)

@@ -9,6 +9,11 @@ Three kinds of collision, told apart by the rows' original text:
 - ``names_onto_one_symbol``: two perturbation names that normalise to one symbol
   ("Trametinib (GSK1120212)" and "trametinib", "CRISPRi_stat1" and "CRISPRi_STAT1").
 
+Long tables go through :func:`merge`. Matrices (GCT/GCTX, h5ad) meet the same kinds on their two
+axes: :func:`gene_axis` collapses gene rows (or columns) that resolve to one gene, and
+:func:`names_onto_one` finds signatures whose different perturbation names make one symbol (the
+same name twice is a replicate, averaged as the format means, not a collision).
+
 Policies (``--option collisions=...``): ``error`` refuses the file naming both rows; ``first``
 keeps one row (the best-ranked one where the data are ranks, else the first in the file);
 ``mean`` averages them. The load records what happened on its Dataset node: ``collisions`` (rows
@@ -140,6 +145,126 @@ def merge(file: str, *, perturbations: list[str], contexts, genes: list[str], ra
     return Merged(keep, means[group[keep]].astype(values.dtype), int(len(later)))
 
 
+def _record(notes: dict, how: str, kind: str, count: int, examples: list[dict]) -> None:
+    """Add ``count`` collisions of ``kind`` to a load's notes (several axes can add to one load)."""
+    notes["collision_policy"] = how
+    notes["collisions"] = int(notes.get("collisions", 0)) + int(count)
+    kinds = json.loads(notes.get("collision_kinds") or "{}")
+    entry = kinds.setdefault(kind, {"count": 0, "examples": []})
+    entry["count"] += int(count)
+    entry["examples"] = (entry["examples"] + examples)[:MAX_EXAMPLES]
+    notes["collision_kinds"] = json.dumps(kinds, sort_keys=True)
+
+
+def start(notes: dict, how: str) -> None:
+    """A matrix load's collision record before any axis adds to it: none yet, under ``how``."""
+    notes["collision_policy"] = how
+    notes.setdefault("collisions", 0)
+    notes.setdefault("collision_kinds", "{}")
+
+
+@dataclass
+class GeneAxis:
+    """A matrix's gene ids collapsed onto resolved genes: ``genes`` in order of first appearance,
+    and :meth:`apply` giving one entry per gene along an axis of a block (its first id's values
+    under ``first``, the mean of its ids' under ``mean``; unresolved ids dropped)."""
+
+    genes: list[str]
+    take: np.ndarray  # without a mean to take: the input position of each gene
+    order: np.ndarray | None = None  # with one: input positions sorted by gene ...
+    starts: np.ndarray | None = None  # ... where each gene's run starts ...
+    counts: np.ndarray | None = None  # ... and its length
+
+    def apply(self, block: np.ndarray, axis: int) -> np.ndarray:
+        if self.order is None:
+            return np.take(block, self.take, axis=axis)
+        summed = np.add.reduceat(np.take(block, self.order, axis=axis), self.starts, axis=axis)
+        shape = [1] * block.ndim
+        shape[axis] = -1
+        return summed / self.counts.reshape(shape).astype(summed.dtype)
+
+
+def gene_axis(file: str, genes: list, raw_ids: list, labels: list, how: str, notes: dict, *,
+              gene_field: str = "gene", what: str = "rows", measure: str = "measure gene",
+              renamed_kind: str = "ids_onto_one_gene") -> GeneAxis:
+    """Collapse a matrix's gene ids (``genes``: resolved symbol or None per id; ``raw_ids``: the
+    ids as written; ``labels``: how to name each position in a message) under policy ``how``.
+    Records the collapsed ids in ``notes``; with ``error``, refuses naming both positions.
+
+    The same works for an axis of perturbations (an aggregated h5ad's rows): ``genes`` are then
+    the perturbation symbols and two names of one symbol are ``renamed_kind``
+    ``names_onto_one_symbol``."""
+    resolved = np.flatnonzero(np.array([g is not None for g in genes], dtype=bool))
+    symbols = pd.Series([genes[i] for i in resolved], dtype=object)
+    codes, uniques = pd.factorize(symbols)  # codes in order of first appearance
+    out = [str(u) for u in uniques]
+    if len(out) == len(resolved):
+        return GeneAxis(out, resolved)
+    later = np.flatnonzero(pd.Series(codes).duplicated().to_numpy())
+    first_of = np.unique(codes, return_index=True)[1]  # the first position of each gene
+    raw = [str(r) for r in raw_ids]
+    describe = []
+    for k in later:
+        i, j = int(resolved[first_of[codes[k]]]), int(resolved[k])
+        kind = "duplicate_row" if raw[i] == raw[j] else renamed_kind
+        describe.append((kind, i, j))
+    if how == "error":
+        kind, i, j = describe[0]
+        same = f"{gene_field} {raw[i]!r} twice" if kind == "duplicate_row" else f"{gene_field} {raw[i]!r} and {raw[j]!r}"
+        raise InputError(file, f"{what} {labels[i]!r} and {labels[j]!r} both {measure} {genes[j]} ({same}; "
+                         f"{KINDS[kind]})",
+                         "pass --option collisions=first (keep the first) or --option collisions=mean (average "
+                         "them), or keep one of the two", row=str(labels[j]), field=gene_field)
+    for kind in KINDS:
+        hits = [(i, j) for k, i, j in describe if k == kind]
+        if hits:
+            _record(notes, how, kind, len(hits), [
+                {"rows": [str(labels[i]), str(labels[j])], gene_field: [raw[i], raw[j]],
+                 "context": "every signature" if renamed_kind == "ids_onto_one_gene" else "the file",
+                 "onto": str(genes[j])} for i, j in hits[:MAX_EXAMPLES]])
+    if how == "first":
+        return GeneAxis(out, resolved[first_of])
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
+    return GeneAxis(out, resolved[first_of], resolved[order], starts, np.bincount(codes, minlength=len(out)))
+
+
+def names_onto_one(file: str, groups: np.ndarray, raw_names: list, labels: list, how: str, notes: dict, *,
+                   contexts: list, onto: list, name_field: str = "perturbation", what: str = "columns",
+                   exempt: np.ndarray | None = None) -> np.ndarray:
+    """Signatures (``groups``: the experiment each one makes) whose different perturbation names
+    (``raw_names``) make one experiment. The same name repeated is a replicate, not a collision,
+    and so is any ``exempt`` signature (controls: DMSO and PBS are both the vehicle). Returns the
+    signatures to keep: all under ``mean`` (they average like replicates), those with their
+    experiment's first name under ``first``; ``error`` refuses naming both."""
+    n = len(groups)
+    keep = np.ones(n, dtype=bool)
+    if not n:
+        return keep
+    raw = pd.Series([str(r) for r in raw_names], dtype=object)
+    consider = np.ones(n, dtype=bool) if exempt is None else ~np.asarray(exempt, dtype=bool)
+    frame = pd.DataFrame({"g": np.asarray(groups), "raw": raw, "pos": np.arange(n)})[consider]
+    first_pos = frame.groupby("g", sort=False)["pos"].transform("first").to_numpy()
+    first_raw = raw.to_numpy()[first_pos]
+    differs = frame["raw"].to_numpy() != first_raw
+    if not differs.any():
+        return keep
+    pos = frame["pos"].to_numpy()[differs]
+    heads = first_pos[differs]
+    if how == "error":
+        i, j = int(heads[0]), int(pos[0])
+        raise InputError(file, f"{what} {labels[i]!r} and {labels[j]!r} land on one experiment ({KINDS['names_onto_one_symbol']}): "
+                         f"{name_field} {raw[i]!r} and {raw[j]!r} are both {onto[j]} in {contexts[j]}",
+                         "pass --option collisions=first (keep the first name's signatures) or --option "
+                         "collisions=mean (average them as replicates)", row=str(labels[j]), field=name_field)
+    _record(notes, how, "names_onto_one_symbol", len(pos), [
+        {"rows": [str(labels[i]), str(labels[j])], name_field: [raw[i], raw[j]], "context": str(contexts[j]),
+         "onto": str(onto[j])} for i, j in zip(heads[:MAX_EXAMPLES], pos[:MAX_EXAMPLES])])
+    if how == "first":
+        keep[pos] = False
+    return keep
+
+
 def summary_lines(counts: dict) -> list[str]:
     """Readable lines for the CLI from a load's recorded collisions (none when there were none)."""
     n = counts.get("collisions")
@@ -156,4 +281,5 @@ def summary_lines(counts: dict) -> list[str]:
     return lines
 
 
-__all__ = ["POLICIES", "KINDS", "merge", "policy", "option_text", "summary_lines", "Merged"]
+__all__ = ["POLICIES", "KINDS", "merge", "policy", "option_text", "summary_lines", "Merged", "GeneAxis", "gene_axis",
+           "names_onto_one", "start"]

@@ -70,16 +70,28 @@ def test_a_good_gct_loads(graph, neo4j_server, tmp_path):
     assert out.exit_code == 0 and "n_readouts=3" in out.output, out.output
 
 
-@pytest.mark.parametrize("case", ["repeated row id", "two rows of one gene", "repeated column id"])
+@pytest.mark.parametrize("case", ["repeated row id", "two rows of one gene, collisions=error", "repeated column id"])
 def test_gct_with_repeated_ids_is_refused(cli, tmp_path, case):
     rows, samples, needle = {
         "repeated row id": (GOOD_ROWS + [("g1", "MYC", 1.0, 1.0)], ("S1", "S2"), "row id 'g1' appears twice"),
-        "two rows of one gene": (GOOD_ROWS + [("g4", "STAT1", 1.0, 1.0)], ("S1", "S2"),
-                                 "rows 'g1' and 'g4' both measure gene STAT1"),
+        "two rows of one gene, collisions=error": (GOOD_ROWS + [("g4", "STAT1", 1.0, 1.0)], ("S1", "S2"),
+                                                   "rows 'g1' and 'g4' both measure gene STAT1"),
         "repeated column id": (GOOD_ROWS, ("S1", "S1"), "column id 'S1' appears twice"),
     }[case]
     path = _write(tmp_path, "bad.gct", _gct(rows, samples))
-    _refused(cli("load", path, "--format", "gct", "--dataset", "bad"), f"file {path}", needle, "Fix:")
+    policy = ["--option", "collisions=error"] if "collisions=error" in case else []
+    _refused(cli("load", path, "--format", "gct", "--dataset", "bad", *policy), f"file {path}", needle, "Fix:",
+             *(["--option collisions=mean"] if policy else []))
+
+
+def test_gct_two_rows_of_one_gene_average_by_default_and_say_so(graph, neo4j_server, tmp_path):
+    path = _write(tmp_path, "two.gct", _gct(GOOD_ROWS + [("g4", "STAT1", 3.0, 1.5)]))
+    out = CliRunner().invoke(main, ["load", str(path), "--format", "gct", "--dataset", "two"],
+                             env=server_env(neo4j_server, tmp_path / "home"))
+    assert out.exit_code == 0, out.output
+    assert "n_readouts=3" in out.output and "collisions: 1 row(s) merged into another under collisions=mean" in out.output
+    assert "1 x the same source row twice (duplicate_row)" in out.output  # one gene id written on two rows
+    assert "rows g1 and g4: pr_gene_symbol 'STAT1' / 'STAT1'" in out.output, out.output
 
 
 def test_a_folder_for_a_file_is_refused(cli, tmp_path):

@@ -266,7 +266,7 @@ def test_bad_values_are_named_chunk_by_chunk(tmp_path, hgnc_genes, resolver):
     dup.loc[5, "pr_gene_id"] = dup.loc[2, "pr_gene_id"]
     write_gctx(tmp_path / "dup.gctx", dup, cols, [np.zeros((N_SIGS, N_GENES), np.float32)])
     with pytest.raises(InputError, match="both measure gene"):
-        read(tmp_path / "dup.gctx", resolver, chunk=10)
+        read(tmp_path / "dup.gctx", resolver, chunk=10, collisions="error")  # the default (mean) averages them
 
 
 def test_chunked_gctx_load_equals_one_chunk_load_and_resumes(graph, load_file, tmp_path, hgnc_genes, monkeypatch):
@@ -306,3 +306,100 @@ def test_chunked_gctx_load_equals_one_chunk_load_and_resumes(graph, load_file, t
     assert graph.read("MATCH (d:Dataset {name: 'lincs'}) RETURN d.experiments_written AS w")[0]["w"] is None
     again = load_file(path, "gctx", "lincs", chunk=7)
     assert again.skipped and fingerprint(graph) == want
+
+
+# --------------------------------------------------------------------------- collisions
+
+def collision_gctx(path, keep_rows=None):
+    """Five gene rows and four signatures with one collision of each kind, values chosen so every
+    policy's result can be worked out by hand:
+    rows r1 STAT1, r2 IRF1, r3 STAT1 again (duplicate_row), r4 TOMM70, r5 TOMM70A (the old symbol
+    of TOMM70: ids_onto_one_gene); signatures S1 'imatinib mesylate', S2 'imatinib hydrochloride'
+    (one compound symbol: names_onto_one_symbol), S3 'imatinib mesylate' (a replicate of S1, no
+    collision), S4 vorinostat; all A375, 10 uM, 24 h."""
+    from loaders.gct import write_gctx
+
+    rows = pd.DataFrame({"id": ["r1", "r2", "r3", "r4", "r5"],
+                         "pr_gene_symbol": ["STAT1", "IRF1", "STAT1", "TOMM70", "TOMM70A"]})
+    cols = pd.DataFrame({"id": ["S1", "S2", "S3", "S4"],
+                         "pert_iname": ["imatinib mesylate", "imatinib hydrochloride", "imatinib mesylate",
+                                        "vorinostat"],
+                         "pert_type": "trt_cp", "cell_id": "A375", "pert_idose": "10 uM", "pert_itime": "24 h"})
+    genes_by_sig = np.array([[1, 2, 3, 4], [10, 20, 30, 40], [3, 4, 5, 6], [0, 1, 2, 3], [2, 3, 4, 5]], np.float32)
+    keep = rows["id"].isin(keep_rows).to_numpy() if keep_rows else np.ones(len(rows), bool)
+    write_gctx(path, rows[keep], cols, [genes_by_sig[keep].T])
+
+
+def read_with_notes(path, resolver, **options):
+    from loaders.gct import read_gctx
+    from lpm_kg.loading import LoadContext
+
+    ctx = LoadContext("coll", str(path), {"gene_field": "pr_gene_symbol", "level": "5", **options}, resolver_=resolver)
+    table = read_gctx(path, ctx)
+    values = pd.DataFrame(table.values, index=[p.symbol for p in table.experiments["perturbation"]],
+                          columns=table.genes)
+    return values, ctx.notes
+
+
+@pytest.mark.parametrize("how, expected", [
+    # mean: STAT1 = mean(r1, r3), TOMM70 = mean(r4, r5); imatinib = mean of S1, S2, S3.
+    ("mean", {"imatinib": {"STAT1": 3.0, "IRF1": 20.0, "TOMM70": 2.0},
+              "vorinostat": {"STAT1": 5.0, "IRF1": 40.0, "TOMM70": 4.0}}),
+    # first: STAT1 = r1, TOMM70 = r4; imatinib = the first name's signatures S1 and S3 (replicates).
+    ("first", {"imatinib": {"STAT1": 2.0, "IRF1": 20.0, "TOMM70": 1.0},
+               "vorinostat": {"STAT1": 4.0, "IRF1": 40.0, "TOMM70": 3.0}}),
+])
+def test_gctx_collisions_merge_by_policy_with_hand_checked_values(tmp_path, resolver, how, expected):
+    import json
+
+    path = tmp_path / "coll.gctx"
+    collision_gctx(path)
+    values, notes = read_with_notes(path, resolver, collisions=how)
+    assert sorted(values.columns) == ["IRF1", "STAT1", "TOMM70"]
+    for pert, row in expected.items():
+        for gene, v in row.items():
+            assert values.at[f"{pert}-10uM", gene] == pytest.approx(v), (pert, gene)
+    kinds = json.loads(notes["collision_kinds"])
+    assert notes["collisions"] == 3 and notes["collision_policy"] == how
+    assert {k: e["count"] for k, e in kinds.items()} == {"duplicate_row": 1, "ids_onto_one_gene": 1,
+                                                        "names_onto_one_symbol": 1}
+    assert kinds["ids_onto_one_gene"]["examples"][0]["pr_gene_symbol"] == ["TOMM70", "TOMM70A"]
+    assert kinds["names_onto_one_symbol"]["examples"][0]["rows"] == ["S1", "S2"]
+    assert "imatinib hydrochloride 10 uM" in kinds["names_onto_one_symbol"]["examples"][0]["pert_iname+pert_idose"]
+
+
+def test_gctx_mean_is_the_default_and_replicates_alone_are_no_collision(tmp_path, resolver, hgnc_genes):
+    path = tmp_path / "coll.gctx"
+    collision_gctx(path)
+    default, notes = read_with_notes(path, resolver)
+    mean, _ = read_with_notes(path, resolver, collisions="mean")
+    pd.testing.assert_frame_equal(default, mean)
+    assert notes["collision_policy"] == "mean"
+
+    clean = tmp_path / "clean.gctx"
+    write_lincs(clean, hgnc_genes)  # replicates (and DMSO controls) spread through the file
+    _, notes = read_with_notes(clean, resolver, gene_field="pr_gene_id")
+    assert notes["collisions"] == 0 and notes["collision_kinds"] == "{}"  # replicates everywhere, none counted
+
+
+@pytest.mark.parametrize("fix, needle", [
+    ({}, "rows 'r1' and 'r3' both measure gene STAT1 (pr_gene_symbol 'STAT1' twice; the same source row twice)"),
+    ({"rows": ["r1", "r2", "r4", "r5"]},
+     "rows 'r4' and 'r5' both measure gene TOMM70 (pr_gene_symbol 'TOMM70' and 'TOMM70A'; two source ids of one gene)"),
+    ({"rows": ["r1", "r2", "r4"]},
+     "signatures 'S1' and 'S2' land on one experiment (two perturbation names with one symbol): pert_iname+pert_idose "
+     "'imatinib mesylate 10 uM' and 'imatinib hydrochloride 10 uM' are both imatinib-10uM"),
+])
+def test_gctx_collisions_error_names_both_and_the_option(tmp_path, resolver, fix, needle):
+    from loaders.gct import read_gctx
+    from lpm_kg.loading import LoadContext
+
+    path = tmp_path / "coll.gctx"
+    collision_gctx(path, fix.get("rows"))
+    ctx = LoadContext("coll", str(path), {"gene_field": "pr_gene_symbol", "level": "5", "collisions": "error"},
+                      resolver_=resolver)
+    with pytest.raises(InputError) as err:
+        read_gctx(path, ctx)
+    msg = str(err.value)
+    assert needle in msg, msg
+    assert "--option collisions=first" in msg and "--option collisions=mean" in msg
