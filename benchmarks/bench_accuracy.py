@@ -66,6 +66,7 @@ DESCRIPTION = {
 }
 TABLE_METRICS = ["rmse", "pearson", "pearson_per_experiment", "pearson_per_experiment_top20",
                  "pearson_centered_per_experiment"]
+CURVE_BASELINES = ("linear", "additive-transfer", "perturbation-mean-other-contexts")  # plotted; all in the .md
 BASELINE_ORDER = ["global-mean", "context-readout-mean", "control", "perturbation-mean-other-contexts",
                   "additive-transfer", "linear"]
 
@@ -403,9 +404,10 @@ def compare_markdown(results: list[dict], earlier: dict | None) -> list[str]:
         return []
     before = {r["set"]: r for r in earlier["sets"] if r.get("summary")}
     lines = ["## Full size beside the subsampled run", "",
-             "Centered per-experiment Pearson (mean ± std over target contexts x split seeds). The subsampled "
-             "run pinned `embedding_init_std` 1.0 for its `lpm` row; its `lpm-init0.1` row has this run's "
-             "init (the library default).", ""]
+             "Centered per-experiment Pearson (mean ± std over target contexts x split seeds). The `lpm` "
+             "row compares like with like: the subsampled run's `lpm-init0.1` has this run's init (0.1, the "
+             "library default); its `lpm` row, init 1.0, is listed apart. Seeds may differ: see each run's "
+             "config.", ""]
     for res in results:
         old = before.get(res["set"])
         if not res.get("summary") or old is None:
@@ -415,10 +417,13 @@ def compare_markdown(results: list[dict], earlier: dict | None) -> list[str]:
         lines += [f"### {res['set']}: {res['notes']['n_readouts']:,} readouts here, "
                   f"{old['notes']['n_readouts']:,} in the subsampled run", "",
                   "| model | full size | subsampled |", "|---|---|---|"]
+        fmt = lambda r: f"{r['pearson_centered_per_experiment']:.3f} ± {r['pearson_centered_per_experiment_std']:.3f}"  # noqa: E731
         for model in now:
-            other = was.get(model) or (was.get("lpm-init0.1") if model == "lpm" else None)
-            fmt = lambda r: f"{r['pearson_centered_per_experiment']:.3f} ± {r['pearson_centered_per_experiment_std']:.3f}"  # noqa: E731
+            # The same config on both sides: this run's lpm has the 0.1 init of the earlier lpm-init0.1.
+            other = (was.get("lpm-init0.1") or was.get("lpm")) if model == "lpm" else was.get(model)
             lines.append(f"| {model} | {fmt(now[model])} | {fmt(other) if other else ''} |")
+        if "lpm-init0.1" in was and "lpm" in was:
+            lines.append(f"| lpm, init 1.0 (subsampled run only) | | {fmt(was['lpm'])} |")
         lines.append("")
     return lines
 
@@ -435,7 +440,8 @@ def plot_curve(curve: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.6), squeeze=False)
     for ax, name in zip(axes[0], names):
         points = sorted((c for c in curve if c["set"] == name and c.get("summary")), key=lambda c: c["n_readouts"])
-        models = list(dict.fromkeys(row["model"] for c in points for row in c["summary"]))
+        models = [m for m in dict.fromkeys(row["model"] for c in points for row in c["summary"])
+                  if m.startswith("lpm") or m in CURVE_BASELINES]
         for model in models:
             xs, ys, es = [], [], []
             for c in points:
@@ -449,7 +455,7 @@ def plot_curve(curve: list[dict], path: Path) -> None:
         ax.set_xscale("log")
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xlabel("readouts kept (seeded random genes; log scale)")
-        ax.set_ylabel("centered per-experiment Pearson")
+        ax.set_ylabel("centered per-experiment Pearson\n(mean ± std over target contexts)")
         ax.set_title(f"{name}: accuracy against readouts kept")
         ax.legend(fontsize=8)
     fig.tight_layout()

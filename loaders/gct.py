@@ -32,7 +32,8 @@ OPTIONS = {
     "where": "keep only signatures whose column metadata match, field:value1|value2;field2:value, e.g. "
              "'is_hiq:1;pert_type:trt_cp|trt_xpr;pert_idose:10 uM;pert_itime:24 h' (default: all)",
     "collisions": collisions.option_text("mean", "the first row of a gene, and the signatures of an "
-                                         "experiment's first perturbation name"),
+                                         "experiment's first perturbation name") + "; signatures under one "
+                                         "name are replicates and always average",
 }
 GCTX_CHUNK = 10_000
 CHEMICAL_TYPES = ("trt_cp", "trt_poscon")
