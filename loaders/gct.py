@@ -466,11 +466,14 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
     perts = _perturbations(sel_cols, resolve_target, file)
     times = _times(sel_cols)
 
+    def experiments_of(perts, cells, times):
+        keys = pd.DataFrame({"perturbation": perts, "symbol": [p.symbol for p in perts], "cell_line": cells,
+                             "time_h": times})
+        return replicate_groups(keys, ["symbol", "cell_line", "time_h"])
+
     # Signatures of one experiment under different names ("X hydrochloride" and "X mesylate" as one
     # compound symbol) are a collision; the same name twice is a replicate.
-    keys = pd.DataFrame({"perturbation": perts, "symbol": [p.symbol for p in perts], "cell_line": cells,
-                         "time_h": times})
-    group_ids, _ = replicate_groups(keys, ["symbol", "cell_line", "time_h"])
+    group_ids, exps = experiments_of(perts, cells, times)
     name_fields = [f for f in ("pert_iname", "pert_idose", "pert_dose", "pert_dose_unit") if f in sel_cols.columns]
     raw_names = (sel_cols[name_fields].astype(str).agg(" ".join, axis=1).tolist() if name_fields
                  else [p.symbol for p in perts])
@@ -482,6 +485,7 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
         cols, sel_cols = cols[take], sel_cols[take].reset_index(drop=True)
         perts, times, cells = ([x for x, t in zip(v, take) if t] for v in (perts, times, cells))
         kept.clear()
+        group_ids, exps = experiments_of(perts, cells, times)  # regrouped only when signatures were dropped
 
     n_keep = len(gene_axis.genes)
     plate_of = None
@@ -508,9 +512,6 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
     else:
         value_kind = "zscore"
 
-    keys = pd.DataFrame({"perturbation": perts, "symbol": [p.symbol for p in perts], "cell_line": cells,
-                         "time_h": times})
-    group_ids, exps = replicate_groups(keys, ["symbol", "cell_line", "time_h"])
     sums = np.zeros((len(exps), n_keep), dtype=np.float32)
     position = np.full(int(cols[-1]) + 1, -1, dtype=np.int64)
     position[cols] = np.arange(len(cols))  # file column -> index among the selected signatures

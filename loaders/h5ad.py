@@ -111,7 +111,7 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
         distinct = list(dict.fromkeys(labels[~is_ctl]))
         # Resolved quietly here: a label that does not resolve keeps its own name (no collision) and
         # is refused below only if its group is kept (min_cells).
-        symbols = [ctx.resolver.resolve([x]).symbols[0] or f"\0{x}" for x in distinct]
+        symbols = [sym or f"\0{x}" for x, sym in zip(distinct, ctx.resolver.resolve(distinct).symbols)]
         kept_label = collisions.names_onto_one(
             file, pd.factorize(pd.Series(symbols, dtype=object))[0], distinct, distinct, how, ctx.notes,
             contexts=[cell_line] * len(distinct), onto=[f"{method}_{x}" for x in symbols], name_field=key,
@@ -167,8 +167,7 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
             renamed_kind="names_onto_one_symbol")
         values = row_axis.apply(values.astype(np.float64), axis=0)
         names = np.asarray(labels, dtype=object)[row_axis.take]
-        n_cells = (np.asarray(n_cells)[row_axis.take] if row_axis.order is None
-                   else np.add.reduceat(np.asarray(n_cells)[row_axis.order], row_axis.starts))
+        n_cells = row_axis.total(np.asarray(n_cells))
         value_kind = "change"
     else:
         raise InputError(file, f"option mode={mode!r}", "pass mode=pseudobulk or mode=aggregated", field="mode")
