@@ -115,7 +115,7 @@ def read_model_knowledge(graph: Graph, config: TrainConfig):
         return None
     from lpm_kg.priors import read_knowledge
 
-    return read_knowledge(graph, spec.relations)
+    return read_knowledge(graph, spec.relations, spec.annotations)
 
 
 def training_run_id(graph: Graph, config: TrainConfig):

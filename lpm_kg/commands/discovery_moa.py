@@ -60,11 +60,10 @@ def plot_recall(table, path: Path) -> Path:
     """A bar chart of recall@k per method (matplotlib, Agg) written to ``path`` (PNG)."""
     import numpy as np
 
-    from lpm_kg.discovery.moa import METHODS
     from lpm_kg.plots import figure, save_figure
 
     ks = sorted(table["k"].unique())
-    methods = [m for m in METHODS if m in set(table["method"])]
+    methods = list(dict.fromkeys(table["method"]))
     width = 0.8 / max(1, len(methods))
     fig = figure(max(4.5, 1.6 + 1.2 * len(ks)), 3.6)
     ax = fig.subplots()
@@ -78,38 +77,40 @@ def plot_recall(table, path: Path) -> Path:
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("recall@k (>= 1 target hit)")
     ax.set_title(f"Annotated targets among a compound's k nearest\ngenetic perturbations ({n} compounds)", fontsize=9)
-    ax.legend(fontsize=8, frameon=False, ncol=len(methods), loc="upper center")
+    ax.legend(fontsize=8, frameon=False, ncol=min(len(methods), 3), loc="upper center")
     fig.tight_layout()
     return save_figure(fig, path)
 
 
 @click.command("moa")
 @click.option("--k", "k_text", default="1,5,10,20", show_default=True, help="Comma-separated k values.")
-@click.option("--run", "run_id", help="The model run to score (default: the run of the current embeddings).")
+@click.option("--run", "run_ids", multiple=True,
+              help="A model run to score (default: the run of the current embeddings). Repeat to score several "
+                   "runs side by side on the same compounds, e.g. the paper's LPM and a graph-informed one.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG bar chart of recall@k per method.")
 @click.option("--no-record", is_flag=True, help="Do not record the result on the model run's metrics.")
-def moa(k_text: str, run_id: str | None, as_json: bool, plot_path: Path | None, no_record: bool) -> None:
+def moa(k_text: str, run_ids: tuple[str, ...], as_json: bool, plot_path: Path | None, no_record: bool) -> None:
     """Mechanism of action: how often a compound's nearest genetic perturbations name its
-    annotated targets, for the LPM's embeddings, raw measured signatures and random, on the same
-    compounds. Recorded on the model run's metrics under "moa"."""
+    annotated targets, for each run's embeddings, raw measured signatures and random, on the same
+    compounds. Recorded on each scored model run's metrics under "moa"."""
     from lpm_kg.discovery.moa import moa_recall, table_to_json, update_run_metrics
 
     ks = _k_list(k_text)
     with _connect() as graph:
-        table = moa_recall(graph, ks, run=run_id)
+        table = moa_recall(graph, ks, run=list(run_ids) or None)
         result = table_to_json(table)
-        recorded = None
-        if not no_record and result["run"] is not None:
-            update_run_metrics(graph, result["run"], {"moa": result})
-            recorded = result["run"]
+        recorded = [] if no_record else list(result["runs"])
+        for run in recorded:
+            update_run_metrics(graph, run, {"moa": result})
     if plot_path is not None:
         plot_recall(table, plot_path)
     if as_json:
         click.echo(json.dumps({**result, "recorded_on": recorded, "plot": str(plot_path) if plot_path else None}))
         return
-    click.echo(f"model run: {result['run'] or 'none'}; {result['n_compounds']} compound perturbations "
+    click.echo(f"model run{'s' if len(result['runs']) > 1 else ''}: {', '.join(result['runs']) or 'none'}; "
+               f"{result['n_compounds']} compound perturbations "
                f"({result['n_distinct_compounds']} compounds) scored against {result['n_genetic']} "
                "genetic perturbations")
     if result["note"]:
@@ -122,7 +123,7 @@ def moa(k_text: str, run_id: str | None, as_json: bool, plot_path: Path | None, 
         click.echo("recall: share of compounds with >= 1 annotated target in the top k; target_recall: mean share "
                    "of their targets in the top k; random: exact expectation")
     if recorded:
-        click.echo(f"recorded on model run {recorded} (metrics key 'moa')")
+        click.echo(f"recorded on model run{'s' if len(recorded) > 1 else ''} {', '.join(recorded)} (metrics key 'moa')")
     if plot_path is not None:
         click.echo(f"plot written to {plot_path}")
 

@@ -10,11 +10,15 @@ knockdown). This module asks that question of the graph and scores it:
 * :func:`moa_recall`: over compound perturbations with annotated targets
   (``(Compound)-[:HAS_TARGET]->(Gene)``, any annotation dataset) that have a genetic perturbation
   of at least one target among the candidates, how often the annotated targets come up among the
-  ``k`` nearest genetic perturbations, for three methods scored on the same compounds and the
+  ``k`` nearest genetic perturbations, for these methods scored on the same compounds and the
   same candidates in the same call:
 
-  - ``lpm-embedding``: cosine of the run's perturbation embeddings (exact, in NumPy; the same
-    ranking :func:`nearest_genetic` gets from the index, up to the index's approximation);
+  - ``lpm-embedding``: cosine of a run's perturbation embeddings (exact, in NumPy; the same
+    ranking :func:`nearest_genetic` gets from the index, up to the index's approximation). Several
+    runs can be scored side by side; a graph-informed run is ``graph-lpm-embedding`` (see
+    :func:`embedding_method`), and two runs of one kind are told apart by their run ids. A run whose
+    compound priors were built from ``HAS_TARGET`` is *circular* (the targets it is asked to find are
+    an input of the compound's embedding): it is scored, and the note says so;
   - ``raw-signature``: cosine of the measured profiles over shared readouts, per cell line both
     were measured in (experiments of one perturbation in one cell line averaged), averaged over
     those cell lines; a pair with no shared cell line (or fewer than ``min_shared_readouts``
@@ -26,10 +30,10 @@ knockdown). This module asks that question of the graph and scores it:
   compounds of the fraction of their (evaluable) targets found in the top k. Ties rank
   pessimistically (a target tied with others takes the worst of their places).
 
-The candidates are the genetic perturbations measured in the run's datasets that the run embeds
-(without a run: every measured genetic perturbation, and the LPM is not scored). A compound is
-evaluated when it is measured in those datasets, embedded, and at least one of its targets is the
-gene of a candidate; the targets counted are those that are.
+The candidates are the genetic perturbations measured in the runs' datasets that every run embeds
+(without a run: every measured genetic perturbation, and no embedding is scored). A compound is
+evaluated when it is measured in those datasets, embedded by every run, and at least one of its
+targets is the gene of a candidate; the targets counted are those that are.
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def current_embedding_run(graph: Graph) -> str | None:
 
 @dataclass
 class _EvalSet:
-    run: str | None
+    runs: list[str]
     datasets: list[str] | None
     compounds: list[str]  # chemical perturbation symbols evaluated
     compound_names: list[str]
@@ -149,18 +153,20 @@ class _EvalSet:
     note: str | None
 
 
-def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
+def _evaluation_set(graph: Graph, runs: list[str]) -> _EvalSet:
     datasets = None
     embedded: set[str] | None = None
-    if run is not None:
+    for run in runs:
         info = graph.read("MATCH (r:ModelRun {run_id: $run}) RETURN r.datasets AS d", {"run": run})
         if not info:
             raise MoaError(f"there is no model run {run!r}; `lpm-kg status` lists the runs")
-        datasets = list(info[0]["d"] or []) or None
+        names = list(info[0]["d"] or [])
+        if names:
+            datasets = sorted(set(datasets or []) | set(names))
         symbols, _ = read_embeddings(graph, run, "perturbations")
         if not symbols:
             raise MoaError(f"model run {run!r} holds no perturbation embeddings; write them back first")
-        embedded = set(symbols)
+        embedded = set(symbols) if embedded is None else embedded & set(symbols)
     measured = graph.read(
         "MATCH (e:Experiment) WHERE $datasets IS NULL OR e.dataset IN $datasets "
         "WITH DISTINCT e.perturbation AS s MATCH (p:Perturbation {symbol: s}) "
@@ -178,7 +184,8 @@ def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
     kept = [r for r in annotated if (embedded is None or r["symbol"] in embedded)
             and any(t in genes for t in r["targets"])]
     note = None
-    where = f"model run {run!r}'s datasets ({', '.join(datasets)})" if datasets else "the graph"
+    where = (f"model run{'s' if len(runs) > 1 else ''} {', '.join(map(repr, runs))}'s datasets "
+             f"({', '.join(datasets)})") if datasets else "the graph"
     if not kept:
         if not chemical:
             why = f"{where} hold no measured compound perturbations"
@@ -186,12 +193,12 @@ def _evaluation_set(graph: Graph, run: str | None) -> _EvalSet:
             why = (f"none of the {len(chemical)} measured compound perturbations in {where} has an annotated target; "
                    "load compound annotations (repurposing-hub, lincs-compounds)")
         elif not genetic:
-            why = f"{where} hold no measured genetic perturbation{'' if embedded is None else ' the run embeds'}"
+            why = f"{where} hold no measured genetic perturbation{'' if embedded is None else ' the runs embed'}"
         else:
             why = (f"no annotated target of the {len(annotated)} annotated compound perturbations in {where} is "
                    f"the target of one of the {len(genetic)} genetic perturbations measured there")
         note = f"no compound can be evaluated: {why}"
-    return _EvalSet(run, datasets, [r["symbol"] for r in kept], [r["compound"] for r in kept],
+    return _EvalSet(list(runs), datasets, [r["symbol"] for r in kept], [r["compound"] for r in kept],
                     [sorted(t for t in r["targets"] if t in genes) for r in kept],
                     [sorted(r["targets"]) for r in kept], [s for s, _ in genetic], [g for _, g in genetic], note)
 
@@ -322,42 +329,79 @@ def _p_none_in_top(n: int, m: int, k: int) -> float:
     return p
 
 
-def moa_ranks(graph: Graph, run: str | None = None, *, min_shared_readouts: int = 10) -> pd.DataFrame:
+def embedding_method(graph: Graph, run: str) -> tuple[str, bool]:
+    """The method name a run's embeddings are scored under (``lpm-embedding`` for the paper's LPM,
+    ``graph-lpm-embedding`` for the graph-informed one) and whether they are circular for this
+    evaluation (its compound priors use ``HAS_TARGET``, the very annotation scored)."""
+    from lpm_kg.graph.runs import get_model_run
+    from lpm_kg.training import TrainConfig
+
+    info = get_model_run(graph, run) or {}
+    try:
+        priors = TrainConfig(**(info.get("config") or {})).lpm_config().priors
+    except (ValueError, TypeError, LpmKgError):  # not a sync's config: scored as the paper's LPM
+        priors = None
+    if priors is None:
+        return "lpm-embedding", False
+    return "graph-lpm-embedding", "HAS_TARGET" in priors.annotations
+
+
+def _run_methods(graph: Graph, runs: list[str]) -> tuple[list[str], list[str]]:
+    """Per run its method name (made unique with the run id where two runs are of one kind), and
+    the circular ones."""
+    named = [embedding_method(graph, run) for run in runs]
+    counts = pd.Series([m for m, _ in named]).value_counts() if named else pd.Series(dtype=int)
+    methods = [f"{m}:{run}" if counts[m] > 1 else m for (m, _), run in zip(named, runs)]
+    return methods, [m for m, (_, circular) in zip(methods, named) if circular]
+
+
+def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_readouts: int = 10) -> pd.DataFrame:
     """Per evaluated compound perturbation: its compound, evaluable and annotated targets, the
-    number of candidate genetic perturbations of its targets, and each method's best target rank
-    (``rank_lpm``, ``rank_raw``; 1 = nearest) with per-target ranks (``target_ranks_lpm``,
-    ``target_ranks_raw``: gene -> rank). ``attrs`` holds ``run``, ``n_genetic``, ``genetic``
-    (gene per candidate) and ``note`` (why nothing could be evaluated, or None)."""
-    run = current_embedding_run(graph) if run is None else run
-    ev = _evaluation_set(graph, run)
+    number of candidate genetic perturbations of its targets, and per scored method its best
+    target rank (``rank:<method>``; 1 = nearest) and per-target ranks (``target_ranks:<method>``:
+    gene -> rank). ``run``: one run or several, scored on the same compounds and candidates
+    (default: the run of the current embeddings). ``attrs`` hold ``run`` (the first), ``runs``,
+    ``methods`` (scored, in order, random last), ``circular`` (methods whose compound embeddings
+    were built from the annotated targets), ``n_genetic``, ``genetic`` and ``note`` (why nothing
+    could be evaluated, or None)."""
+    if run is None:
+        runs = [r for r in [current_embedding_run(graph)] if r is not None]
+    else:
+        runs = [run] if isinstance(run, str) else list(dict.fromkeys(run))
+    ev = _evaluation_set(graph, runs)
     n = len(ev.genetic)
-    lpm = compound_embedding_cosine(graph, run, ev.compounds, ev.genetic) if run is not None else None
+    methods, circular = _run_methods(graph, runs)
+    scores = {m: compound_embedding_cosine(graph, r, ev.compounds, ev.genetic) for m, r in zip(methods, runs)}
     raw, n_cells = signature_similarity(graph, ev.compounds, ev.genetic, ev.datasets, min_shared_readouts)
+    scores["raw-signature"] = raw
     genes = np.asarray(ev.genetic_gene, dtype=object)
     rows = []
     for i, symbol in enumerate(ev.compounds):
         targets = ev.targets[i]
-        tr_lpm = _target_ranks(lpm[i], ev.genetic_gene, targets) if lpm is not None else {}
-        tr_raw = _target_ranks(raw[i], ev.genetic_gene, targets)
         m_per = {t: int((genes == t).sum()) for t in targets}
-        rows.append({"perturbation": symbol, "compound": ev.compound_names[i], "targets": targets,
-                     "annotated_targets": ev.annotated[i], "n_target_perturbations": sum(m_per.values()),
-                     "target_perturbations": m_per,
-                     "rank_lpm": min(tr_lpm.values()) if tr_lpm else np.nan,
-                     "rank_raw": min(tr_raw.values()),
-                     "target_ranks_lpm": tr_lpm, "target_ranks_raw": tr_raw,
-                     "n_comparable_raw": int(np.isfinite(raw[i]).sum()),
+        row = {"perturbation": symbol, "compound": ev.compound_names[i], "targets": targets,
+               "annotated_targets": ev.annotated[i], "n_target_perturbations": sum(m_per.values()),
+               "target_perturbations": m_per}
+        for method, sim in scores.items():
+            ranks = _target_ranks(sim[i], ev.genetic_gene, targets)
+            row[f"rank:{method}"] = min(ranks.values())
+            row[f"target_ranks:{method}"] = ranks
+        rows.append({**row, "n_comparable_raw": int(np.isfinite(raw[i]).sum()),
                      "n_shared_cell_lines": int(n_cells[i].max()) if n else 0})
-    frame = pd.DataFrame(rows, columns=["perturbation", "compound", "targets", "annotated_targets",
-                                        "n_target_perturbations", "target_perturbations", "rank_lpm", "rank_raw",
-                                        "target_ranks_lpm", "target_ranks_raw", "n_comparable_raw",
-                                        "n_shared_cell_lines"])
-    note = ev.note
-    if note is None and run is None:
-        note = ("no model run holds perturbation embeddings: the LPM is not scored (train and write back "
-                "one with `lpm-kg sync`)")
-    frame.attrs.update({"run": run, "datasets": ev.datasets, "n_genetic": n, "genetic": list(ev.genetic),
-                        "note": note})
+    columns = ["perturbation", "compound", "targets", "annotated_targets", "n_target_perturbations",
+               "target_perturbations", *[f"{c}:{m}" for m in scores for c in ("rank", "target_ranks")],
+               "n_comparable_raw", "n_shared_cell_lines"]
+    frame = pd.DataFrame(rows, columns=columns)
+    notes = [ev.note] if ev.note else []
+    if not runs:
+        notes.append("no model run holds perturbation embeddings: no embedding is scored (train and write back "
+                     "one with `lpm-kg sync`)")
+    if circular:
+        notes.append(f"{', '.join(circular)}: circular, the run's compound priors come from the HAS_TARGET "
+                     "annotations scored here; train with priors.annotations = [\"HAS_MOA\"] to score discovery")
+    frame.attrs.update({"run": runs[0] if runs else None, "runs": runs, "methods": [*scores, "random"],
+                        "circular": circular, "datasets": ev.datasets, "n_genetic": n, "genetic": list(ev.genetic),
+                        "note": "; ".join(notes) or None})
     return frame
 
 
@@ -365,14 +409,14 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
     """The tidy recall table of :func:`moa_ranks`' output: method, k, recall, target_recall,
     n_compounds, n_genetic."""
     n = int(ranks.attrs.get("n_genetic", 0))
-    run = ranks.attrs.get("run")
+    methods = ranks.attrs.get("methods") or ["raw-signature", "random"]
     nc = len(ranks)
     out = []
     for k in sorted({int(k) for k in k_values}):
         if k < 1:
             raise MoaError(f"k must be at least 1, not {k}")
-        for method in METHODS:
-            if nc == 0 or (method == "lpm-embedding" and run is None):
+        for method in methods:
+            if nc == 0:
                 hit = per_target = float("nan")
             elif method == "random":
                 hit = float(np.mean([1 - _p_none_in_top(n, r.n_target_perturbations, k) for r in ranks.itertuples()]))
@@ -380,13 +424,14 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
                                                      for m in r.target_perturbations.values()])
                                             for r in ranks.itertuples()]))
             else:
-                col = "target_ranks_lpm" if method == "lpm-embedding" else "target_ranks_raw"
-                hit = float(np.mean([min(tr.values()) <= k for tr in ranks[col]]))
-                per_target = float(np.mean([np.mean([v <= k for v in tr.values()]) for tr in ranks[col]]))
+                col = ranks[f"target_ranks:{method}"]
+                hit = float(np.mean([min(tr.values()) <= k for tr in col]))
+                per_target = float(np.mean([np.mean([v <= k for v in tr.values()]) for tr in col]))
             out.append({"method": method, "k": k, "recall": hit, "target_recall": per_target, "n_compounds": nc,
                         "n_genetic": n})
     table = pd.DataFrame(out, columns=["method", "k", "recall", "target_recall", "n_compounds", "n_genetic"])
-    table.attrs.update({key: ranks.attrs.get(key) for key in ("run", "datasets", "n_genetic", "note")})
+    table.attrs.update({key: ranks.attrs.get(key) for key in ("run", "runs", "methods", "circular", "datasets",
+                                                              "n_genetic", "note")})
     table.attrs["n_compounds"] = nc
     table.attrs["n_distinct_compounds"] = int(ranks["compound"].nunique()) if nc else 0
     table.attrs["metrics"] = {
@@ -399,16 +444,17 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
     return table
 
 
-def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | None = None, *,
+def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | list[str] | None = None, *,
                min_shared_readouts: int = 10) -> pd.DataFrame:
-    """Recall of annotated targets among the k nearest genetic perturbations, for the LPM's
-    embeddings, the raw measured signatures and a random ranking, on the same compounds and
-    candidates (see the module docstring). ``run`` defaults to the run of the current embeddings.
+    """Recall of annotated targets among the k nearest genetic perturbations, for the embeddings
+    of one or several runs, the raw measured signatures and a random ranking, on the same compounds
+    and candidates (see the module docstring). ``run`` defaults to the run of the current embeddings.
 
     Returns the tidy table ``method, k, recall, target_recall, n_compounds, n_genetic``; its
-    ``attrs`` hold ``run``, ``n_compounds``, ``n_distinct_compounds``, ``n_genetic``, ``metrics``
-    (what each column means) and ``note``: None, or why nothing (or not the LPM) could be scored.
-    With no compound to evaluate, every recall is NaN, ``n_compounds`` is 0 and ``note`` says why.
+    ``attrs`` hold ``run``, ``runs``, ``methods``, ``circular``, ``n_compounds``,
+    ``n_distinct_compounds``, ``n_genetic``, ``metrics`` (what each column means) and ``note``: None,
+    or why nothing (or no embedding) could be scored, and which methods are circular. With no
+    compound to evaluate, every recall is NaN, ``n_compounds`` is 0 and ``note`` says why.
     """
     return recall_table(moa_ranks(graph, run, min_shared_readouts=min_shared_readouts), k_values)
 
@@ -416,8 +462,8 @@ def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | None = None, *,
 def table_to_json(table: pd.DataFrame) -> dict:
     """The recall table and its attrs as JSON-safe data (NaN as None)."""
     rows = json_safe(table.to_dict(orient="records"))
-    meta = {k: table.attrs.get(k) for k in ("run", "datasets", "n_compounds", "n_distinct_compounds", "n_genetic",
-                                             "note", "metrics")}
+    meta = {k: table.attrs.get(k) for k in ("run", "runs", "methods", "circular", "datasets", "n_compounds",
+                                             "n_distinct_compounds", "n_genetic", "note", "metrics")}
     return {**meta, "rows": rows}
 
 

@@ -58,8 +58,20 @@ PRESETS.update({f"graph-{name}": cfg.model_copy(update={"priors": PriorSpec()}) 
 
 
 def preset(name: str, **overrides) -> LPMConfig:
-    if name not in PRESETS:
-        from lpm_kg.errors import ConfigError
+    """Preset ``name`` with ``overrides`` validated. A table for a nested setting (``priors``)
+    updates the preset's table rather than replacing it: ``priors = {annotations = ["HAS_MOA"]}``
+    keeps the preset's relations."""
+    from lpm_kg.errors import ConfigError
 
+    if name not in PRESETS:
         raise ConfigError(f"unknown model preset {name!r}; presets: {', '.join(PRESETS)}")
-    return PRESETS[name].model_copy(update=overrides)
+    merged = PRESETS[name].model_dump()
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    try:
+        return LPMConfig.model_validate(merged)
+    except ValueError as exc:
+        raise ConfigError(f"model preset {name!r} with overrides {overrides}: {exc}") from None

@@ -12,6 +12,6 @@ never measured can still be predicted.
 """
 
 from lpm_kg.priors.encoder import GenePriors, PriorSpec, fit_gene_priors
-from lpm_kg.priors.knowledge import RELATIONS, Knowledge, read_knowledge
+from lpm_kg.priors.knowledge import ANNOTATIONS, RELATIONS, Knowledge, read_knowledge
 
-__all__ = ["RELATIONS", "GenePriors", "Knowledge", "PriorSpec", "fit_gene_priors", "read_knowledge"]
+__all__ = ["ANNOTATIONS", "RELATIONS", "GenePriors", "Knowledge", "PriorSpec", "fit_gene_priors", "read_knowledge"]

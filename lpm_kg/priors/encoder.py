@@ -22,7 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpm_kg.graph.runs import derived_run_id
-from lpm_kg.priors.knowledge import RELATIONS, Knowledge
+from lpm_kg.priors.knowledge import ANNOTATIONS, RELATIONS, Knowledge
 
 
 class PriorSpec(BaseModel):
@@ -32,6 +32,9 @@ class PriorSpec(BaseModel):
 
     relations: list[str] = Field(default_factory=lambda: list(RELATIONS),
                                  description="reference relation types that feed the priors")
+    annotations: list[str] = Field(default_factory=lambda: list(ANNOTATIONS),
+                                   description="compound annotations that feed a compound's prior (leave "
+                                               "HAS_TARGET out for a run scored on mechanism of action)")
     dim: int = Field(64, ge=2, description="width of a gene prior vector")
     hops: int = Field(1, ge=0, description="APPNP propagation steps along the relations")
     alpha: float = Field(0.5, gt=0, le=1, description="APPNP teleport: the share each gene keeps of its own vector")
@@ -65,7 +68,10 @@ class GenePriors:
 
 
 def prior_run_id(knowledge: Knowledge, spec: PriorSpec) -> str:
-    return derived_run_id("prior", knowledge.fingerprint(), json.dumps(spec.model_dump(), sort_keys=True))
+    """Built on what the gene vectors depend on: the gene-gene knowledge and the fit's settings
+    (not the compound annotations, which act in the model, not in the fit)."""
+    fit = spec.model_dump(exclude={"annotations"})
+    return derived_run_id("prior", knowledge.relations_fingerprint(), json.dumps(fit, sort_keys=True))
 
 
 def _sym_normalise(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, n_cols: int):

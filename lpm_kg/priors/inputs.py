@@ -60,9 +60,14 @@ class PriorSource:
             moas = self.knowledge.compound_moas.get(p.compound, [])
             reason = None
             if not targets and not moas:
-                reason = (f"compound {p.compound!r}: no HAS_TARGET in the graph; load an annotation table "
-                          "(e.g. --format repurposing-hub)") if not named else (
-                    f"compound {p.compound!r}: none of its targets ({', '.join(named)}) has a reference relation")
+                if "HAS_TARGET" not in self.knowledge.annotations:
+                    reason = (f"compound {p.compound!r}: this model's priors leave HAS_TARGET out "
+                              f"(priors.annotations = {list(self.knowledge.annotations)})")
+                elif not named:
+                    reason = (f"compound {p.compound!r}: no HAS_TARGET in the graph; load an annotation table "
+                              "(e.g. --format repurposing-hub)")
+                else:
+                    reason = f"compound {p.compound!r}: none of its targets ({', '.join(named)}) has a reference relation"
             return AtomPrior(symbol, CHEMICAL_MODALITY, targets, moas, reason)
         return AtomPrior(symbol, "Control", reason=f"{symbol!r} is a combination; its parts carry the priors")
 

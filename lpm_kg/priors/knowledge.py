@@ -15,6 +15,9 @@ import numpy as np
 
 # Relation type -> what it contributes. MEMBER_OF joins a gene to a Complex (CORUM) or a GeneSet (GMT).
 RELATIONS = ("INTERACTS_WITH", "MEMBER_OF", "REGULATES")
+# Compound annotations that feed a compound's prior. A run scored on mechanism of action leaves
+# HAS_TARGET out: otherwise the targets it is asked to find are an input of the compound's embedding.
+ANNOTATIONS = ("HAS_TARGET", "HAS_MOA")
 
 
 @dataclass
@@ -35,15 +38,18 @@ class Knowledge:
     compound_targets: dict[str, list[str]] = field(default_factory=dict)
     compound_moas: dict[str, list[str]] = field(default_factory=dict)
     relations: tuple[str, ...] = RELATIONS
+    annotations: tuple[str, ...] = ANNOTATIONS
 
     def __post_init__(self):
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
 
     @classmethod
     def from_tables(cls, genes: Iterable[str], *, interacts=(), regulates=(), members=(), complexes=(),
-                    compound_targets=None, compound_moas=None, relations=RELATIONS) -> "Knowledge":
+                    compound_targets=None, compound_moas=None, relations=RELATIONS,
+                    annotations=ANNOTATIONS) -> "Knowledge":
         """From symbol pairs: ``interacts``/``regulates`` (a, b), ``members`` (gene, group);
-        ``complexes``: the group names that are complexes. Pairs naming an unknown gene are dropped."""
+        ``complexes``: the group names that are complexes. Pairs naming an unknown gene are dropped;
+        compound targets and MOAs are kept only when ``annotations`` names them."""
         genes = sorted(set(genes))
         index = {g: i for i, g in enumerate(genes)}
 
@@ -61,16 +67,26 @@ class Knowledge:
                    mem if "MEMBER_OF" in relations else np.zeros((0, 2), np.int64),
                    groups if "MEMBER_OF" in relations else [],
                    np.array([s in complexes for s in groups], bool) if "MEMBER_OF" in relations else np.zeros(0, bool),
-                   {k: sorted(set(v)) for k, v in (compound_targets or {}).items() if v},
-                   {k: sorted(set(v)) for k, v in (compound_moas or {}).items() if v}, tuple(relations))
+                   {k: sorted(set(v)) for k, v in (compound_targets or {}).items() if v}
+                   if "HAS_TARGET" in annotations else {},
+                   {k: sorted(set(v)) for k, v in (compound_moas or {}).items() if v}
+                   if "HAS_MOA" in annotations else {}, tuple(relations), tuple(annotations))
 
-    def fingerprint(self) -> str:
-        """Equal exactly when the knowledge is: the run id of priors fitted from it builds on this."""
+    def relations_fingerprint(self) -> str:
+        """Equal exactly when the gene-gene knowledge is: gene priors are fitted from that alone, so
+        their run id builds on this (runs that differ only in compound annotations share priors)."""
         h = hashlib.sha256()
         h.update(json.dumps([self.genes, list(self.relations), self.groups]).encode())
         for a in (self.interacts, self.regulates, self.members, self.group_is_complex):
             h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+    def fingerprint(self) -> str:
+        """Equal exactly when the knowledge is, compound annotations included: a model run's id builds on this."""
+        h = hashlib.sha256(self.relations_fingerprint().encode())
         h.update(json.dumps([sorted(self.compound_targets.items()), sorted(self.compound_moas.items())]).encode())
+        if tuple(self.annotations) != ANNOTATIONS:
+            h.update(json.dumps(list(self.annotations)).encode())
         return h.hexdigest()[:16]
 
     def sizes(self) -> dict[str, int]:
@@ -109,14 +125,16 @@ class Knowledge:
         return {"genes": list(self.genes), "groups": list(self.groups), "relations": list(self.relations),
                 "interacts": torch.as_tensor(self.interacts), "regulates": torch.as_tensor(self.regulates),
                 "members": torch.as_tensor(self.members), "group_is_complex": torch.as_tensor(self.group_is_complex),
-                "compound_targets": dict(self.compound_targets), "compound_moas": dict(self.compound_moas)}
+                "compound_targets": dict(self.compound_targets), "compound_moas": dict(self.compound_moas),
+                "annotations": list(self.annotations)}
 
     @classmethod
     def from_state(cls, s: dict) -> "Knowledge":
         arr = lambda t: np.asarray(t.numpy() if hasattr(t, "numpy") else t)  # noqa: E731
         return cls(list(s["genes"]), arr(s["interacts"]).reshape(-1, 2), arr(s["regulates"]).reshape(-1, 2),
                    arr(s["members"]).reshape(-1, 2), list(s["groups"]), arr(s["group_is_complex"]).astype(bool),
-                   dict(s["compound_targets"]), dict(s["compound_moas"]), tuple(s["relations"]))
+                   dict(s["compound_targets"]), dict(s["compound_moas"]), tuple(s["relations"]),
+                   tuple(s.get("annotations", ANNOTATIONS)))
 
 
 # One fixed query per relation type (a type cannot be a query parameter).
@@ -126,14 +144,19 @@ _PAIR_QUERIES = {
 }
 
 
-def read_knowledge(graph, relations: Iterable[str] = RELATIONS) -> Knowledge:
-    """The reference relations named in ``relations`` and every compound annotation, from the graph."""
-    relations = tuple(relations)
+def read_knowledge(graph, relations: Iterable[str] = RELATIONS, annotations: Iterable[str] = ANNOTATIONS) -> Knowledge:
+    """The reference relations named in ``relations`` and the compound annotations named in
+    ``annotations``, from the graph."""
+    relations, annotations = tuple(relations), tuple(annotations)
+    from lpm_kg.errors import ConfigError
+
     unknown = set(relations) - set(RELATIONS)
     if unknown:
-        from lpm_kg.errors import ConfigError
-
         raise ConfigError(f"unknown prior relation(s) {', '.join(sorted(unknown))}; choose from {', '.join(RELATIONS)}")
+    unknown = set(annotations) - set(ANNOTATIONS)
+    if unknown:
+        raise ConfigError(f"unknown compound annotation(s) {', '.join(sorted(unknown))}; "
+                          f"choose from {', '.join(ANNOTATIONS)}")
     genes = [r["s"] for r in graph.read("MATCH (g:Gene) RETURN g.symbol AS s ORDER BY s")]
 
     def gene_pairs(rel: str):
@@ -149,11 +172,13 @@ def read_knowledge(graph, relations: Iterable[str] = RELATIONS) -> Knowledge:
         members = [(r["g"], ("complex:" if r["complex"] else "set:") + str(r["s"])) for r in rows]
         complexes = [s for (_, s), r in zip(members, rows) if r["complex"]]
     targets: dict[str, list[str]] = {}
-    for r in graph.read("MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene) RETURN c.name AS c, collect(g.symbol) AS g"):
-        targets[r["c"]] = r["g"]
+    if "HAS_TARGET" in annotations:
+        for r in graph.read("MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene) RETURN c.name AS c, collect(g.symbol) AS g"):
+            targets[r["c"]] = r["g"]
     moas: dict[str, list[str]] = {}
-    for r in graph.read("MATCH (c:Compound)-[:HAS_MOA]->(m:MOA) RETURN c.name AS c, collect(m.name) AS m"):
-        moas[r["c"]] = r["m"]
+    if "HAS_MOA" in annotations:
+        for r in graph.read("MATCH (c:Compound)-[:HAS_MOA]->(m:MOA) RETURN c.name AS c, collect(m.name) AS m"):
+            moas[r["c"]] = r["m"]
     return Knowledge.from_tables(genes, interacts=gene_pairs("INTERACTS_WITH"), regulates=gene_pairs("REGULATES"),
                                  members=members, complexes=complexes, compound_targets=targets, compound_moas=moas,
-                                 relations=relations)
+                                 relations=relations, annotations=annotations)

@@ -39,13 +39,30 @@ def sim(session_graph, tmp_path_factory):
         config = SyncConfig(
             sources=[SourceConfig(path=files["genes"], format="hgnc", dataset="sim-genes"),
                      SourceConfig(path=files["measurements"], format="long", dataset="sim"),
-                     SourceConfig(path=files["compounds"], format="repurposing-hub", dataset="sim-compounds")],
+                     SourceConfig(path=files["compounds"], format="repurposing-hub", dataset="sim-compounds"),
+                     SourceConfig(path=files["network"], format="trrust", dataset="sim-network")],
             model=TrainConfig(datasets=["sim"], preset="small", overrides={"max_epochs": 15, "seeds": [13]}),
             predict=PredictConfig(unperformed=False))
         report = sync(session_graph, config, checkpoint_dir=folder / "runs", show_progress=False, echo=lambda *_: None)
     finally:
         torch.set_num_threads(threads)
     return session_graph, report, simulation
+
+
+def _sync_graph_model(graph, folder, annotations: list[str]):
+    """A graph-informed LPM on the sim fixture's data, its compound priors fed by ``annotations``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = SyncConfig(sources=[], model=TrainConfig(
+            datasets=["sim"], preset="graph-small",
+            overrides={"max_epochs": 10, "seeds": [13], "priors": {"annotations": annotations}}),
+            predict=PredictConfig(unperformed=False))
+        return sync(graph, config, checkpoint_dir=folder, show_progress=False, echo=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _compounds(simulation):
@@ -101,7 +118,7 @@ def test_recall_table_scores_the_lpm_raw_signatures_and_random_on_the_same_compo
     assert {r.perturbation: set(r.targets) for r in ranks.itertuples()} == truth
     # Consistency with nearest_genetic: a compound's best-ranked target is where the index puts it.
     row = ranks.sort_values("perturbation").iloc[0]
-    near = [t for _, t, _ in nearest_genetic(graph, row.perturbation, k=int(row.rank_lpm))]
+    near = [t for _, t, _ in nearest_genetic(graph, row.perturbation, k=int(row["rank:lpm-embedding"]))]
     assert set(near) & truth[row.perturbation] and not set(near[:-1]) & truth[row.perturbation]
     assert recall_table(ranks, (10,)).set_index("method").loc["lpm-embedding", "recall"] == \
         at.loc[("lpm-embedding", 10), "recall"]
@@ -130,7 +147,7 @@ def test_cli_prints_neighbours_records_moa_on_the_run_and_plots(sim, neo4j_serve
     out = runner.invoke(moa, ["--k", "1,10", "--json", "--plot", str(plot)], env=env)
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
-    assert result["recorded_on"] == report.run_id and result["n_compounds"] == len(simulation.compounds)
+    assert result["recorded_on"] == [report.run_id] and result["n_compounds"] == len(simulation.compounds)
     assert {(r["method"], r["k"]) for r in result["rows"]} == {(m, k) for m in METHODS for k in (1, 10)}
     metrics = get_model_run(graph, report.run_id)["metrics"]
     assert metrics["moa"]["rows"] == result["rows"]
@@ -138,6 +155,37 @@ def test_cli_prints_neighbours_records_moa_on_the_run_and_plots(sim, neo4j_serve
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = runner.invoke(moa, ["--k", "1,x"], env=env)
     assert out.exit_code != 0 and "comma-separated" in out.output
+
+
+def test_runs_are_scored_side_by_side_and_a_run_fed_the_targets_is_called_circular(sim, tmp_path):
+    """The paper's LPM, a graph LPM whose compound priors leave HAS_TARGET out and one fed the
+    targets, scored in one call on the same compounds: the last is flagged as circular, and both
+    graph runs share one gene prior run (the annotations act in the model, not in the fit)."""
+    graph, report, simulation = sim
+    honest = _sync_graph_model(graph, tmp_path, ["HAS_MOA"]).run_id
+    fed = _sync_graph_model(graph, tmp_path, ["HAS_TARGET", "HAS_MOA"]).run_id
+    assert len({report.run_id, honest, fed}) == 3
+    priors = graph.read("MATCH (r:ModelRun)-[:USED_PRIORS]->(p:ModelRun) WHERE r.run_id IN $runs "
+                        "RETURN collect(DISTINCT p.run_id) AS p", {"runs": [honest, fed]})
+    assert len(priors[0]["p"]) == 1
+
+    table = moa_recall(graph, (1, 10), run=[report.run_id, honest, fed])
+    methods = ["lpm-embedding", f"graph-lpm-embedding:{honest}", f"graph-lpm-embedding:{fed}", "raw-signature",
+               "random"]
+    assert list(dict.fromkeys(table["method"])) == methods and table.attrs["methods"] == methods
+    assert table.attrs["runs"] == [report.run_id, honest, fed]
+    assert table.attrs["circular"] == [f"graph-lpm-embedding:{fed}"]
+    assert "circular" in table.attrs["note"] and honest not in table.attrs["note"]
+    assert (table["n_compounds"] == len(simulation.compounds)).all()
+    # The single-run table of the paper's run is the same rows as its part of the joint one.
+    alone = moa_recall(graph, (1, 10), run=report.run_id).set_index(["method", "k"])
+    joint = table.set_index(["method", "k"])
+    for key in alone.index:
+        assert alone.loc[key, "recall"] == joint.loc[key, "recall"]
+    ranks = moa_ranks(graph, [honest, fed])
+    assert {f"rank:graph-lpm-embedding:{r}" for r in (honest, fed)} <= set(ranks.columns)
+    with pytest.raises(MoaError, match="no model run 'nope'"):
+        moa_recall(graph, run=[honest, "nope"])
 
 
 def test_real_annotations_and_measurements_report_what_can_be_evaluated(graph, load_file):
