@@ -56,7 +56,8 @@ sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("LPM_KG_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 SETS = ["sciplex", "neurips", "replogle", "l1000", "sim"]
-PRESET = {"sciplex": "l1000", "neurips": "l1000", "replogle": "replogle-k562", "l1000": "l1000", "sim": "small"}
+PRESET = {"sciplex": "l1000", "neurips": "l1000", "replogle": "replogle-k562", "l1000": "l1000", "l1000-kd": "l1000",
+          "sim": "small"}
 DESCRIPTION = {
     "sciplex": "sci-Plex 3 (sigrecon ranked signatures, signed score), 23 drugs x A549/K562/MCF7",
     "neurips": "NeurIPS-2023 PBMC (sigrecon ranked signatures, signed score), 135 compounds x B/myeloid/NK/T",
@@ -169,16 +170,20 @@ def build(name: str, max_readouts: int):
             frame = frame[frame["readout"].isin(keep)]
         note = {"n_genes": len(sim.genes), "n_readouts_used": int(frame["readout"].nunique())}
         return tuples_from_frame(frame, "sim"), note
-    if name == "l1000":
+    if name in ("l1000", "l1000-kd"):
         from loaders.gct import parse_triple, to_experiments
         from lpm_kg.loading import LoadContext
 
-        path = require("cmapR-l1000/ds_matrix.csv.gz")
-        ctx = LoadContext("bench", str(path), {}, None, "skip", resolver())
-        table = to_experiments(*parse_triple(path, {}), ctx, str(path))
-        frame, note = table_frame(table, "L1000", max_readouts)
+        # The shRNA plate's metadata names no cell line: one context, named by its plate (KD017).
+        rel, options = ("cmapR-l1000/ds_matrix.csv.gz", {}) if name == "l1000" else \
+            ("cmapR-l1000/kd_gct_matrix.csv.gz", {"cell_line": "KD017"})
+        path = require(rel)
+        ctx = LoadContext("bench", str(path), options, None, "skip", resolver())
+        table = to_experiments(*parse_triple(path, options), ctx, str(path))
+        frame, note = table_frame(table, "L1000" if name == "l1000" else "L1000-kd", max_readouts)
         note["unmapped_ids_dropped"] = ctx.notes.get("unmapped_ids", 0)
-        note["time_points"] = "6 h and 24 h signatures of one (compound-dose, cell line) averaged as replicates"
+        if name == "l1000":
+            note["time_points"] = "6 h and 24 h signatures of one (compound-dose, cell line) averaged as replicates"
         return tuples_from_frame(frame, "l1000"), note
     file, options, tag = {
         "sciplex": ("sciplex_ranked_signatures_long.parquet", {}, "sciPlex3"),
