@@ -9,11 +9,14 @@ measured anywhere in training. Every readout is kept (no subsampling). Models:
   metric's reference: it scores 0 by construction);
 - ``graph-neighbour-transfer``, ``linear-priors``: lpm_kg.eval.graph_models;
 - ``lpm``: the paper's LPM, which gives a never-trained perturbation the mean trained embedding;
-- ``graph-lpm``: the graph-informed LPM (its preset's ``graph-`` twin).
+- ``graph-lpm``: the graph-informed LPM (its preset's ``graph-`` twin);
+- ``graph-lpm-gcn`` (``--encoders fitted,gcn``): the same with ``priors.encoder = "gcn"``, a GCN
+  along the gene relations trained with the LPM on top of the fitted priors.
 
 Reference knowledge: the real STRING (score >= 700 file), CORUM core complexes, TRRUST, DoRothEA
-A-C, the Hallmark and Reactome gene sets and the Drug Repurposing Hub, read with lpm-kg's own
-loaders (no database needed). The simulator uses its own true network and compound table.
+A-C, the Hallmark and Reactome gene sets, and compound targets from the Drug Repurposing Hub and
+the LINCS compound table (their union, as loading both into the graph gives), read with lpm-kg's
+own loaders (no database needed). Each result's meta lists the tables it used. The simulator uses its own true network and compound table.
 
     python benchmarks/bench_priors.py [--sets sim,replogle] [--seeds 0]
 
@@ -43,7 +46,8 @@ MODELS = ["context-readout-mean", "graph-neighbour-transfer", "linear-priors", "
 REFERENCES = [("string", "string/string_v12_human_entrez_ntm700_top3_400.tsv.gz"), ("corum", "corum/coreComplexes.txt"),
               ("trrust", "trrust/trrust_rawdata.human.tsv"), ("dorothea", "dorothea/dorothea_hs_ABC.csv"),
               ("gmt", "genesets/h.all.v7.0.symbols.gmt"), ("gmt", "genesets/Human_Reactome_November_17_2020_symbol.gmt"),
-              ("repurposing-hub", "repurposing-hub/repurposing_drugs_20200324.txt")]
+              ("repurposing-hub", "repurposing-hub/repurposing_drugs_20200324.txt"),
+              ("lincs-compounds", "signatureSearch/lincs_pert_info2.csv.gz")]
 
 
 def reference_knowledge():
@@ -83,8 +87,16 @@ def reference_knowledge():
     return kn, sizes
 
 
-def run_set(name: str, seeds: list[int], kn_real, split: str = "perturbation", overrides: dict | None = None) -> dict:
+def run_set(name: str, seeds: list[int], kn_real, split: str = "perturbation", overrides: dict | None = None,
+            publish=None, encoders: tuple[str, ...] = ("fitted",)) -> dict:
+    """One set, split seed after split seed; ``publish(result)`` gets the result so far after each,
+    so a run cut off by the clock keeps the seeds it finished. ``encoders``: the graph LPM's prior
+    encoders to run ("fitted" is ``graph-lpm``, "gcn" adds ``graph-lpm-gcn``)."""
+    import pandas as pd
+
     from lpm_kg.eval.benchmark import run_benchmark, summary
+    from lpm_kg.eval.graph_models import GraphLPMModel
+    from lpm_kg.eval.models import resolve_models
     from lpm_kg.model.config import preset
 
     t0 = time.perf_counter()
@@ -104,13 +116,27 @@ def run_set(name: str, seeds: list[int], kn_real, split: str = "perturbation", o
     models = MODELS if split == "perturbation" else [m for m in MODELS if m not in (
         "graph-neighbour-transfer", "linear-priors")]  # both answer for perturbations, not readouts
     targets = None if split == "perturbation" else [tuples.contexts[0]]
-    df = run_benchmark(tuples, targets, seeds=seeds, models=models, split=split, knowledge=knowledge,
-                       lpm_config=preset(PRESET[name], **(overrides or {})), show_progress=True)
-    s = summary(df, by=("model",))
-    return {"set": name, "split": split, "target": targets, "note": note, "n_tuples": int(len(tuples.value)), "n_readouts": len(tuples.readouts),
-            "n_perturbations": len(perts), "perturbations_with_graph_targets": with_genes,
-            "rows": json.loads(df.to_json(orient="records")), "summary": json.loads(s.to_json(orient="records")),
-            "seconds": time.perf_counter() - t0}
+    config = preset(PRESET[name], **(overrides or {}))
+    if "fitted" not in encoders:
+        models = [m for m in models if m != "graph-lpm"]
+    factories = resolve_models(models, config, knowledge)
+    if "gcn" in encoders:
+        gcn = preset(PRESET[name], **(overrides or {}), priors={"encoder": "gcn"})
+        factories["graph-lpm-gcn"] = lambda: GraphLPMModel(gcn, knowledge=knowledge)
+    frames, result = [], {}
+    for seed in seeds:
+        frames.append(run_benchmark(tuples, targets, seeds=[seed], models=factories, split=split, knowledge=knowledge,
+                                    lpm_config=config, show_progress=True))
+        df = pd.concat(frames, ignore_index=True)
+        s = summary(df, by=("model",))
+        result = {"set": name, "split": split, "target": targets, "note": note, "n_tuples": int(len(tuples.value)),
+                  "n_readouts": len(tuples.readouts), "n_perturbations": len(perts),
+                  "perturbations_with_graph_targets": with_genes, "split_seeds_done": seeds[:len(frames)],
+                  "rows": json.loads(df.to_json(orient="records")), "summary": json.loads(s.to_json(orient="records")),
+                  "seconds": time.perf_counter() - t0}
+        if publish:
+            publish(result)
+    return result
 
 
 def _score(row: dict) -> float:
@@ -130,7 +156,7 @@ def markdown(results: list[dict], meta: dict) -> str:
     for res in results:
         lines += [f"## {res['set']}: {res['n_tuples']:,} tuples, {res['n_readouts']:,} readouts, "
                   f"{res['n_perturbations']} perturbations ({res['perturbations_with_graph_targets']} with graph "
-                  f"targets), {res['seconds']:.0f} s", "",
+                  f"targets), split seeds {res.get('split_seeds_done', meta['seeds'])}, {res['seconds']:.0f} s", "",
                   "| model | centered Pearson | Pearson per experiment | RMSE | fit s |", "|---|---|---|---|---|"]
         fit = {}
         for row in res["rows"]:
@@ -178,6 +204,8 @@ def main() -> None:
                     help="readout: readouts held out in the first context (graph baselines left out)")
     ap.add_argument("--lpm-seeds", help="override the preset's seed ensemble of both LPMs, e.g. 13,14")
     ap.add_argument("--max-epochs", type=int, help="override the preset's max_epochs of both LPMs")
+    ap.add_argument("--encoders", default="fitted",
+                    help="the graph LPM's prior encoders: fitted (graph-lpm), gcn (graph-lpm-gcn), or both: fitted,gcn")
     ap.add_argument("--out", default="bench_priors")
     args = ap.parse_args()
     if args.render:
@@ -191,7 +219,7 @@ def main() -> None:
     if args.max_epochs:
         overrides["max_epochs"] = args.max_epochs
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs", "seeds": seeds,
-            "lpm_overrides": overrides}
+            "lpm_overrides": overrides, "encoders": args.encoders.split(",")}
     if any(s != "sim" for s in sets):
         t0 = time.perf_counter()
         kn, sizes = reference_knowledge()
@@ -202,14 +230,18 @@ def main() -> None:
         meta["knowledge"] = {**kn.sizes(), "tables": sizes, "read_seconds": t1 - t0,
                              "prior_fit_seconds": time.perf_counter() - t1, "genes_with_prior": int(pri.has_prior.sum())}
         log(f"knowledge: {meta['knowledge']}")
-    results = []
-    for name in sets:
-        results.append(run_set(name, seeds, kn, args.split, overrides))
+    results: list[dict] = []
+
+    def publish(result: dict) -> None:
+        done = results + [result]
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-        (RESULTS / f"{args.out}.md").write_text(markdown(results, meta))
-        plot(results, RESULTS / f"{args.out}.png")
-        log(markdown([results[-1]], meta))
+        (RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "results": done}, indent=1))
+        (RESULTS / f"{args.out}.md").write_text(markdown(done, meta))
+        plot(done, RESULTS / f"{args.out}.png")
+        log(markdown([result], meta))
+
+    for name in sets:
+        results.append(run_set(name, seeds, kn, args.split, overrides, publish, tuple(args.encoders.split(","))))
 
 
 if __name__ == "__main__":

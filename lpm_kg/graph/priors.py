@@ -32,10 +32,10 @@ def write_gene_priors(graph: Graph, priors, knowledge) -> dict:
     if run and run.get("status") == "complete":
         return {"run_id": priors.run_id, "written": 0, "up_to_date": True}
     # What the gene vectors depend on (as in prior_run_id): model runs that differ only in their
-    # compound annotations share one prior run.
+    # compound annotations or their encoder share one prior run.
     sizes = {k: v for k, v in knowledge.sizes().items() if k != "annotated_compounds"}
     metrics = {"n_genes": len(priors.genes), "n_with_prior": int(priors.has_prior.sum()), **sizes}
-    create_model_run(graph, run_id=priors.run_id, config=priors.spec.model_dump(exclude={"annotations"}),
+    create_model_run(graph, run_id=priors.run_id, config=priors.spec.model_dump(exclude={"annotations", "encoder"}),
                      data_fingerprint=knowledge.relations_fingerprint(), datasets=[], metrics=metrics, kind="prior")
     dim = int(priors.vectors.shape[1])
     if _index_dim(graph) not in (None, dim):

@@ -102,7 +102,8 @@ class LPM:
         module = GraphLPMModule(len(self.vocab.contexts), len(self.vocab.atoms), len(self.vocab.readouts),
                                 atom_matrix, self._model_inputs(), embedding_dim=c.embedding_dim, hidden=c.hidden,
                                 dropout=c.dropout, embedding_init_std=c.embedding_init_std,
-                                free_dropout=c.free_dropout, interaction_rank=c.interaction_rank).to(self.device)
+                                free_dropout=c.free_dropout, interaction_rank=c.interaction_rank,
+                                encoder=c.priors.encoder).to(self.device)
         if self._trained_masks is not None:
             module.atom_trained.copy_(self._trained_masks[0])
             module.readout_trained.copy_(self._trained_masks[1])

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from lpm_kg.graph.runs import derived_run_id
 from lpm_kg.priors.knowledge import ANNOTATIONS, RELATIONS, Knowledge
@@ -40,6 +41,19 @@ class PriorSpec(BaseModel):
     alpha: float = Field(0.5, gt=0, le=1, description="APPNP teleport: the share each gene keeps of its own vector")
     max_group_size: int = Field(500, ge=2, description="complexes and gene sets larger than this are left out")
     seed: int = 0
+    encoder: Literal["fitted", "gcn"] = Field(
+        "fitted", description="fitted: the LPM maps the fitted prior vectors as they are; gcn: a two-layer GCN "
+                              "along the gene-gene relations (torch-geometric), trained with the LPM, refines "
+                              "them first (it starts as the identity)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # A setting added after runs were named: left out while at its default, so that the run id
+        # (a digest of the dumped config) of every run made before it existed stays the same.
+        out = handler(self)
+        if out.get("encoder") == "fitted":
+            del out["encoder"]
+        return out
 
 
 @dataclass
@@ -69,8 +83,8 @@ class GenePriors:
 
 def prior_run_id(knowledge: Knowledge, spec: PriorSpec) -> str:
     """Built on what the gene vectors depend on: the gene-gene knowledge and the fit's settings
-    (not the compound annotations, which act in the model, not in the fit)."""
-    fit = spec.model_dump(exclude={"annotations"})
+    (not the compound annotations or the encoder, which act in the model, not in the fit)."""
+    fit = spec.model_dump(exclude={"annotations", "encoder"})
     return derived_run_id("prior", knowledge.relations_fingerprint(), json.dumps(fit, sort_keys=True))
 
 

@@ -93,6 +93,7 @@ class ModelInputs:
     moas: list[str]
     readout_gene: np.ndarray  # [n_readouts]
     pair_keys: dict[str, np.ndarray]  # sorted int64 keys target * (n_genes + 1) + readout gene
+    gene_edges: np.ndarray  # [2, E] int64: INTERACTS_WITH and REGULATES, both directions (the gcn encoder's graph)
 
     @property
     def n_genes(self) -> int:
@@ -110,6 +111,14 @@ def pair_keys(knowledge: Knowledge) -> dict[str, np.ndarray]:
     return {"regulates": key(reg[:, 0], reg[:, 1]), "regulated_by": key(reg[:, 1], reg[:, 0]),
             "interacts": key(np.concatenate([inter[:, 0], inter[:, 1]]), np.concatenate([inter[:, 1], inter[:, 0]])),
             "same_complex": key(comp[:, 0], comp[:, 1])}
+
+
+def gene_edges(knowledge: Knowledge) -> np.ndarray:
+    """[2, E] the gene-gene relations as an undirected edge list, each pair once per direction."""
+    pairs = np.concatenate([knowledge.interacts, knowledge.regulates]).reshape(-1, 2).astype(np.int64)
+    both = np.concatenate([pairs, pairs[:, ::-1]])
+    both = np.unique(both[both[:, 0] != both[:, 1]], axis=0)
+    return np.ascontiguousarray(both.T)
 
 
 def build_inputs(source: PriorSource, atoms: list[str], readouts: list[str], moas: list[str] | None = None,
@@ -135,4 +144,4 @@ def build_inputs(source: PriorSource, atoms: list[str], readouts: list[str], moa
     readout_gene = np.array([pri.index[x] if x is not None else g for x in rg], np.int64)
     vectors = np.vstack([pri.vectors * pri.has_prior[:, None], np.zeros((1, pri.vectors.shape[1]), np.float32)])
     return ModelInputs(vectors.astype(np.float32), method, targets, moa_ids, list(moas), readout_gene,
-                       keys if keys is not None else pair_keys(source.knowledge))
+                       keys if keys is not None else pair_keys(source.knowledge), gene_edges(source.knowledge))

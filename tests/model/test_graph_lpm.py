@@ -36,7 +36,8 @@ def _train_without(tuples, held, source, name="graph-small"):
     index = {p: i for i, p in enumerate(perts)}
     p = np.array([index[s] for s in symbols[train]])
     data = (p, tuples.readout[train], tuples.context[train], tuples.value[train])
-    model = LPM(preset(name, **FAST), vocab, priors=source if name.startswith("graph") else None)
+    config = preset(name.removesuffix("-gcn"), **FAST, **({"priors": {"encoder": "gcn"}} if name.endswith("-gcn") else {}))
+    model = LPM(config, vocab, priors=source if name.startswith("graph") else None)
     return model.fit(data, show_progress=False), ~train
 
 
@@ -101,3 +102,20 @@ def test_a_saved_graph_model_predicts_the_same_after_loading(world, tmp_path):
     again = LPM.load(tmp_path / "m.pt")
     a, b = _predict_test(model, tuples, test), _predict_test(again, tuples, test)
     assert np.allclose(a[0], b[0], atol=1e-6) and np.allclose(a[1], b[1], atol=1e-6)
+
+
+def test_the_gcn_encoder_learns_a_refinement_of_the_priors_and_still_predicts_unseen_genes(world, tmp_path):
+    """priors.encoder = "gcn": a GCN along the gene relations, trained with the LPM, starts as the
+    identity and moves; an unseen gene is still predicted from its (refined) prior."""
+    _sim, tuples, source = world
+    held = _held_out(tuples, "CRISPRi_", 9)
+    model, test = _train_without(tuples, held, source, name="graph-small-gcn")
+    module = next(iter(model.modules.values()))
+    assert module.gene_gcn is not None and module.gene_gcn[1].lin.weight.abs().sum() > 0  # it trained
+    assert model.prior_sources(sorted(held)) == ["prior"] * len(held)
+    mean, std = _predict_test(model, tuples, test)
+    score = _centered_pearson(tuples, test, mean)
+    assert score > 0.3, score
+    model.save(tmp_path / "gcn.pt")
+    again = _predict_test(LPM.load(tmp_path / "gcn.pt"), tuples, test)
+    assert np.allclose(mean, again[0], atol=1e-5) and np.allclose(std, again[1], atol=1e-5)

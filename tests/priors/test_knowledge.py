@@ -1,4 +1,5 @@
-"""Which compound annotations feed the priors (PriorSpec.annotations): no server needed."""
+"""Which compound annotations feed the priors (PriorSpec.annotations), and what names a prior run:
+no server needed (but the last test)."""
 
 import pytest
 
@@ -20,6 +21,7 @@ def test_leaving_has_target_out_drops_the_targets_but_not_the_gene_priors():
     assert full.relations_fingerprint() == moa_only.relations_fingerprint()
     assert full.fingerprint() != moa_only.fingerprint()  # but the model runs differ
     assert prior_run_id(full, PriorSpec()) == prior_run_id(moa_only, PriorSpec(annotations=["HAS_MOA"]))
+    assert prior_run_id(full, PriorSpec()) == prior_run_id(full, PriorSpec(encoder="gcn"))  # it acts in the model
     assert Knowledge.from_state(moa_only.to_state()).annotations == ("HAS_MOA",)
 
     priors = fit_gene_priors(full, PriorSpec(dim=2))
