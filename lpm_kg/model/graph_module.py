@@ -89,7 +89,6 @@ class GraphLPMModule(nn.Module):
             buffers[f"keys_{name}"] = torch.as_tensor(inputs.pair_keys[key], dtype=torch.long, device=device)
         if self.gene_gcn is not None:
             from torch_geometric.nn.conv.gcn_conv import gcn_norm
-            from torch_geometric.utils import to_torch_csr_tensor
 
             # Only genes with a prior take part (a gene without relations has no edge and stays
             # zero), and the normalised adjacency is one sparse CSR matrix: message passing by
@@ -100,20 +99,33 @@ class GraphLPMModule(nn.Module):
             edges = local[torch.as_tensor(inputs.gene_edges, dtype=torch.long, device=device).view(2, -1)]
             edges = edges[:, (edges >= 0).all(0)]
             edges, weight = gcn_norm(edges, None, num_nodes=len(nodes), add_self_loops=True)
-            buffers["gcn_nodes"] = nodes
-            buffers["gcn_adj_t"] = to_torch_csr_tensor(edges.flip(0), weight, size=(len(nodes), len(nodes)))
+            buffers["gcn_nodes"], buffers["gcn_edges"], buffers["gcn_weight"] = nodes, edges.flip(0), weight
             buffers["atom_target_count"] = valid.sum(1, keepdim=True).clamp(min=1)
         for name, value in buffers.items():
             self.register_buffer(name, value, persistent=False)
         self.n_genes = inputs.n_genes
+
+    def _gcn_adjacency(self) -> torch.Tensor:
+        """The normalised adjacency (transposed, as torch-geometric takes it) as sparse CSR, built
+        from the dense edge buffers on their device. Not a buffer itself: DDP broadcasts buffers,
+        and it cannot broadcast a sparse one."""
+        from torch_geometric.utils import to_torch_csr_tensor
+
+        cached = getattr(self, "_adj_cache", None)
+        if cached is None or cached[0] is not self.gcn_edges:
+            n = len(self.gcn_nodes)
+            cached = (self.gcn_edges, to_torch_csr_tensor(self.gcn_edges, self.gcn_weight, size=(n, n)))
+            self._adj_cache = cached
+        return cached[1]
 
     def gene_table(self) -> torch.Tensor:
         """[n_genes + 1, d0] the gene priors the maps read: fitted, or refined by the GCN."""
         x = self.gene_vectors
         if self.gene_gcn is None:
             return x
-        h = torch.relu(self.gene_gcn[0](x[self.gcn_nodes], self.gcn_adj_t))
-        h = self.gene_gcn[1](h, self.gcn_adj_t)
+        adj = self._gcn_adjacency()
+        h = torch.relu(self.gene_gcn[0](x[self.gcn_nodes], adj))
+        h = self.gene_gcn[1](h, adj)
         return x.index_add(0, self.gcn_nodes, h)  # a gene without a prior (and the pad row) stays zero
 
     # ------------------------------------------------------------------ embeddings

@@ -7,15 +7,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 HERE = Path(__file__).parent
 
 
-def test_two_processes_train_the_model_one_process_trains(tmp_path):
+@pytest.mark.parametrize("kind", ["paper", "graph-gcn"])
+def test_two_processes_train_the_model_one_process_trains(tmp_path, kind):
     out = tmp_path / "ddp.npz"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1])}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                          str(HERE / "ddp_worker.py"), str(out)], env=env, capture_output=True, text=True,
+                          str(HERE / "ddp_worker.py"), str(out), kind], env=env, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     ddp = np.load(out)
@@ -26,8 +28,8 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path):
         from ddp_worker import fit_and_predict
     finally:
         sys.path.remove(str(HERE))
-    mean, history = fit_and_predict()
+    mean, history = fit_and_predict(kind)
     assert history.shape == ddp["history"].shape  # same epochs, no early stop anywhere
     assert np.allclose(ddp["history"], history, rtol=1e-4, atol=1e-6)  # per-epoch train and val loss
     assert np.allclose(ddp["mean"], mean, atol=1e-4)
-    assert np.std(mean) > 0.1  # it trained to something, not a constant
+    assert np.std(mean) > 0.05  # it trained to something, not a constant
