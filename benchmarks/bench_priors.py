@@ -88,10 +88,11 @@ def reference_knowledge():
 
 
 def run_set(name: str, seeds: list[int], kn_real, split: str = "perturbation", overrides: dict | None = None,
-            publish=None, encoders: tuple[str, ...] = ("fitted",)) -> dict:
+            publish=None, encoders: tuple[str, ...] = ("fitted",), only: list[str] | None = None) -> dict:
     """One set, split seed after split seed; ``publish(result)`` gets the result so far after each,
     so a run cut off by the clock keeps the seeds it finished. ``encoders``: the graph LPM's prior
-    encoders to run ("fitted" is ``graph-lpm``, "gcn" adds ``graph-lpm-gcn``)."""
+    encoders to run ("fitted" is ``graph-lpm``, "gcn" adds ``graph-lpm-gcn``); ``only``: a subset
+    of MODELS (the context-readout mean is always run: it is the centered metric's reference)."""
     import pandas as pd
 
     from lpm_kg.eval.benchmark import run_benchmark, summary
@@ -117,6 +118,8 @@ def run_set(name: str, seeds: list[int], kn_real, split: str = "perturbation", o
         "graph-neighbour-transfer", "linear-priors")]  # both answer for perturbations, not readouts
     targets = None if split == "perturbation" else [tuples.contexts[0]]
     config = preset(PRESET[name], **(overrides or {}))
+    if only:
+        models = [m for m in models if m in only or m == "context-readout-mean"]
     if "fitted" not in encoders:
         models = [m for m in models if m != "graph-lpm"]
     factories = resolve_models(models, config, knowledge)
@@ -206,6 +209,7 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, help="override the preset's max_epochs of both LPMs")
     ap.add_argument("--encoders", default="fitted",
                     help="the graph LPM's prior encoders: fitted (graph-lpm), gcn (graph-lpm-gcn), or both: fitted,gcn")
+    ap.add_argument("--models", help=f"a subset of {','.join(MODELS)} (default all)")
     ap.add_argument("--out", default="bench_priors")
     args = ap.parse_args()
     if args.render:
@@ -219,7 +223,8 @@ def main() -> None:
     if args.max_epochs:
         overrides["max_epochs"] = args.max_epochs
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs", "seeds": seeds,
-            "lpm_overrides": overrides, "encoders": args.encoders.split(",")}
+            "lpm_overrides": overrides, "encoders": args.encoders.split(","),
+            "models": args.models.split(",") if args.models else MODELS}
     if any(s != "sim" for s in sets):
         t0 = time.perf_counter()
         kn, sizes = reference_knowledge()
@@ -241,7 +246,8 @@ def main() -> None:
         log(markdown([result], meta))
 
     for name in sets:
-        results.append(run_set(name, seeds, kn, args.split, overrides, publish, tuple(args.encoders.split(","))))
+        results.append(run_set(name, seeds, kn, args.split, overrides, publish, tuple(args.encoders.split(",")),
+                               args.models.split(",") if args.models else None))
 
 
 if __name__ == "__main__":
