@@ -16,7 +16,8 @@ measured anywhere in training. Every readout is kept (no subsampling). Models:
 Reference knowledge: the real STRING (score >= 700 file), CORUM core complexes, TRRUST, DoRothEA
 A-C, the Hallmark and Reactome gene sets, and compound targets from the Drug Repurposing Hub and
 the LINCS compound table (their union, as loading both into the graph gives), read with lpm-kg's
-own loaders (no database needed). Each result's meta lists the tables it used. The simulator uses its own true network and compound table.
+own loaders (no database needed). Each result's meta lists the tables it used. The simulator
+uses its own true network and compound table.
 
     python benchmarks/bench_priors.py [--sets sim,replogle] [--seeds 0]
 

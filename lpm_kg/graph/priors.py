@@ -35,7 +35,7 @@ def write_gene_priors(graph: Graph, priors, knowledge) -> dict:
     # compound annotations or their encoder share one prior run.
     sizes = {k: v for k, v in knowledge.sizes().items() if k != "annotated_compounds"}
     metrics = {"n_genes": len(priors.genes), "n_with_prior": int(priors.has_prior.sum()), **sizes}
-    create_model_run(graph, run_id=priors.run_id, config=priors.spec.model_dump(exclude={"annotations", "encoder"}),
+    create_model_run(graph, run_id=priors.run_id, config=priors.spec.fit_settings(),
                      data_fingerprint=knowledge.relations_fingerprint(), datasets=[], metrics=metrics, kind="prior")
     dim = int(priors.vectors.shape[1])
     if _index_dim(graph) not in (None, dim):

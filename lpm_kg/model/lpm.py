@@ -84,7 +84,8 @@ class LPM:
         if self._inputs is None:
             from lpm_kg.priors.inputs import build_inputs
 
-            self._inputs = build_inputs(self.priors, self.vocab.atoms, self.vocab.readouts, self.moas)
+            self._inputs = build_inputs(self.priors, self.vocab.atoms, self.vocab.readouts, self.moas,
+                                        edges=self.config.priors.encoder == "gcn")
             self.moas = self._inputs.moas
         return self._inputs
 

@@ -55,6 +55,11 @@ class PriorSpec(BaseModel):
             del out["encoder"]
         return out
 
+    def fit_settings(self) -> dict:
+        """The settings the gene vectors depend on: not the compound annotations or the encoder,
+        which act in the model, not in the fit (runs differing only there share one prior run)."""
+        return self.model_dump(exclude={"annotations", "encoder"})
+
 
 @dataclass
 class GenePriors:
@@ -84,8 +89,7 @@ class GenePriors:
 def prior_run_id(knowledge: Knowledge, spec: PriorSpec) -> str:
     """Built on what the gene vectors depend on: the gene-gene knowledge and the fit's settings
     (not the compound annotations or the encoder, which act in the model, not in the fit)."""
-    fit = spec.model_dump(exclude={"annotations", "encoder"})
-    return derived_run_id("prior", knowledge.relations_fingerprint(), json.dumps(fit, sort_keys=True))
+    return derived_run_id("prior", knowledge.relations_fingerprint(), json.dumps(spec.fit_settings(), sort_keys=True))
 
 
 def _sym_normalise(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, n_cols: int):

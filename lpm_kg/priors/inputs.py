@@ -6,6 +6,7 @@ a perturbation's targets and a readout. Also why a symbol has no prior, in words
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -38,6 +39,16 @@ class PriorSource:
 
     def __init__(self, knowledge: Knowledge, priors: GenePriors):
         self.knowledge, self.priors = knowledge, priors
+
+    # What the knowledge says about gene pairs, computed once per source: a model and every
+    # extension of it for new symbols (LPM._extended) share the source.
+    @cached_property
+    def pair_keys(self) -> dict[str, np.ndarray]:
+        return relation_pair_keys(self.knowledge)
+
+    @cached_property
+    def gene_edges(self) -> np.ndarray:
+        return relation_edges(self.knowledge)
 
     def atom(self, symbol: str) -> AtomPrior:
         try:
@@ -93,14 +104,14 @@ class ModelInputs:
     moas: list[str]
     readout_gene: np.ndarray  # [n_readouts]
     pair_keys: dict[str, np.ndarray]  # sorted int64 keys target * (n_genes + 1) + readout gene
-    gene_edges: np.ndarray  # [2, E] int64: INTERACTS_WITH and REGULATES, both directions (the gcn encoder's graph)
+    gene_edges: np.ndarray | None = None  # [2, E] INTERACTS_WITH and REGULATES both ways; the gcn encoder's only
 
     @property
     def n_genes(self) -> int:
         return len(self.gene_vectors) - 1
 
 
-def pair_keys(knowledge: Knowledge) -> dict[str, np.ndarray]:
+def relation_pair_keys(knowledge: Knowledge) -> dict[str, np.ndarray]:
     """The (target gene, readout gene) pairs of every pair feature but same_gene (computed directly)."""
     n = len(knowledge.genes) + 1
     key = lambda a, b: np.unique(np.asarray(a, np.int64) * n + np.asarray(b, np.int64))  # noqa: E731
@@ -113,7 +124,7 @@ def pair_keys(knowledge: Knowledge) -> dict[str, np.ndarray]:
             "same_complex": key(comp[:, 0], comp[:, 1])}
 
 
-def gene_edges(knowledge: Knowledge) -> np.ndarray:
+def relation_edges(knowledge: Knowledge) -> np.ndarray:
     """[2, E] the gene-gene relations as an undirected edge list, each pair once per direction."""
     pairs = np.concatenate([knowledge.interacts, knowledge.regulates]).reshape(-1, 2).astype(np.int64)
     both = np.concatenate([pairs, pairs[:, ::-1]])
@@ -122,9 +133,10 @@ def gene_edges(knowledge: Knowledge) -> np.ndarray:
 
 
 def build_inputs(source: PriorSource, atoms: list[str], readouts: list[str], moas: list[str] | None = None,
-                 keys: dict[str, np.ndarray] | None = None) -> ModelInputs:
+                 edges: bool = False) -> ModelInputs:
     """``moas``: the MOA vocabulary (default: every MOA of these atoms; later extensions keep the
-    trained one, and an MOA outside it is left out)."""
+    trained one, and an MOA outside it is left out). ``edges``: include the gene edge list (the
+    gcn encoder)."""
     pri = source.priors
     g = len(pri.genes)
     described = [source.atom(a) for a in atoms]
@@ -144,4 +156,4 @@ def build_inputs(source: PriorSource, atoms: list[str], readouts: list[str], moa
     readout_gene = np.array([pri.index[x] if x is not None else g for x in rg], np.int64)
     vectors = np.vstack([pri.vectors * pri.has_prior[:, None], np.zeros((1, pri.vectors.shape[1]), np.float32)])
     return ModelInputs(vectors.astype(np.float32), method, targets, moa_ids, list(moas), readout_gene,
-                       keys if keys is not None else pair_keys(source.knowledge), gene_edges(source.knowledge))
+                       source.pair_keys, source.gene_edges if edges else None)

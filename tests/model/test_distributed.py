@@ -32,4 +32,5 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path, kind):
     assert history.shape == ddp["history"].shape  # same epochs, no early stop anywhere
     assert np.allclose(ddp["history"], history, rtol=1e-4, atol=1e-6)  # per-epoch train and val loss
     assert np.allclose(ddp["mean"], mean, atol=1e-4)
-    assert np.std(mean) > 0.05  # it trained to something, not a constant
+    # It trained to something, not a constant (the graph LPM moves less in these 8 epochs).
+    assert np.std(mean) > {"paper": 0.1, "graph-gcn": 0.05}[kind]
