@@ -57,13 +57,16 @@ SHARED = Path(os.environ.get("LPM_KG_SHARED_DATA", REPO.parent / "shared" / "dat
 
 SETS = ["sciplex", "neurips", "replogle", "l1000", "sim"]
 PRESET = {"sciplex": "l1000", "neurips": "l1000", "replogle": "replogle-k562", "l1000": "l1000", "l1000-kd": "l1000",
-          "sim": "small"}
+          "ljp005": "l1000", "papalexi": "small", "sim": "small"}
 DESCRIPTION = {
     "sciplex": "sci-Plex 3 (sigrecon ranked signatures, signed score), 23 drugs x A549/K562/MCF7",
     "neurips": "NeurIPS-2023 PBMC (sigrecon ranked signatures, signed score), 135 compounds x B/myeloid/NK/T",
     "replogle": "Replogle 2022 CRISPRi (sigrecon top-1000-up lists, top score), 585 knockdowns x K562/RPE1",
     "l1000": "cmapR L1000 level-5 MODZ z-scores, 3 compounds x doses (dose in the symbol), ~65 cell lines",
     "sim": "lpm_kg.simulate.simulate() default (120 genes, 4 contexts, 80 knockdowns + 16 compounds)",
+    "l1000-kd": "cmapR L1000 shRNA plate KD017: 85 knocked-down genes + controls, level-5 z-scores, one context",
+    "ljp005": "L1000 level-3 plate LJP005, A375 24 h: ~55 kinase inhibitors x 6 doses minus the plate's DMSO wells",
+    "papalexi": "Papalexi 2021 ECCITE-seq CRISPR-KO in THP-1: 25 targets, pseudobulk log2 change vs non-targeting cells",
 }
 TABLE_METRICS = ["rmse", "pearson", "pearson_per_experiment", "pearson_per_experiment_top20",
                  "pearson_centered_per_experiment"]
@@ -185,6 +188,24 @@ def build(name: str, max_readouts: int):
         if name == "l1000":
             note["time_points"] = "6 h and 24 h signatures of one (compound-dose, cell line) averaged as replicates"
         return tuples_from_frame(frame, "l1000"), note
+    if name == "ljp005":
+        from loaders.gct import read_gct
+        from lpm_kg.loading import LoadContext
+
+        path = require("l1000-ljp005-a375/LJP005_A375_24H_level3_n377x978.gct")
+        ctx = LoadContext("bench", str(path), {}, None, "skip", resolver())
+        frame, note = table_frame(read_gct(path, ctx), "LJP005", max_readouts)  # level 3: minus the plate's DMSO
+        note["unmapped_ids_dropped"] = ctx.notes.get("unmapped_ids", 0)
+        return tuples_from_frame(frame, name), note
+    if name == "papalexi":
+        from loaders.h5ad import read_h5ad
+        from lpm_kg.loading import LoadContext
+
+        path = require("papalexi2021-sceptre/papalexi2021_thp1_lowmoi_299genes.h5ad")
+        ctx = LoadContext("bench", str(path), {"method": "CRISPR-KO", "cell_line": "THP-1"}, None, "skip", resolver())
+        frame, note = table_frame(read_h5ad(path, ctx), "Papalexi21", max_readouts)  # pseudobulk log2 vs NT cells
+        note["unmapped_ids_dropped"] = ctx.notes.get("unmapped_ids", 0)
+        return tuples_from_frame(frame, name), note
     file, options, tag = {
         "sciplex": ("sciplex_ranked_signatures_long.parquet", {}, "sciPlex3"),
         "neurips": ("neurips2023_ranked_signatures_long.parquet", {}, "NeurIPS2023"),

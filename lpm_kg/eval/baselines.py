@@ -122,6 +122,36 @@ class ContextReadoutMean(Baseline):
         return self.table_[c, r]
 
 
+class ContextReadoutMedian(Baseline):
+    """The per-(context, readout) training *median*: the outcome of a typical perturbation. Most
+    perturbations move little and a few move a lot, so the mean is pulled toward the strong ones and
+    the median is the better guess for a perturbation about which nothing else is known (on the
+    Papalexi knockouts it scores 0.24 centered Pearson, where the mean scores 0 by construction)."""
+
+    name = "context-readout-median"
+    description = "per (context, readout) training median (a typical perturbation); else the mean"
+
+    def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
+        r, c = _ids(r, c)
+        y = np.asarray(y, dtype=np.float64)
+        self.fallback_ = ContextReadoutMean().fit(p, r, c, y, n_perturbations, n_readouts, n_contexts)
+        key = c * n_readouts + r
+        order = np.lexsort((y, key))
+        k, v = key[order], y[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(k)) + 1]
+        sizes = np.diff(np.r_[starts, len(k)])
+        lo, hi = starts + (sizes - 1) // 2, starts + sizes // 2
+        table = self.fallback_.table_.copy().ravel()
+        if len(k):
+            table[k[starts]] = (v[lo] + v[hi]) / 2
+        self.table_ = table.reshape(n_contexts, n_readouts)
+        return self
+
+    def predict(self, p, r, c):
+        r, c = _ids(r, c)
+        return self.table_[c, r]
+
+
 class Control(Baseline):
     """NoPerturb. Values are already changes against control, so a perturbation that did nothing
     has value 0: where Control itself is not measured in a (context, readout), 0 *is* the control
@@ -310,4 +340,5 @@ class Linear(Baseline):
 
 
 BASELINES: dict[str, type[Baseline]] = {cls.name: cls for cls in (
-    GlobalMean, ContextReadoutMean, Control, PerturbationMeanOtherContexts, AdditiveTransfer, Linear)}
+    GlobalMean, ContextReadoutMean, ContextReadoutMedian, Control, PerturbationMeanOtherContexts, AdditiveTransfer,
+    Linear)}

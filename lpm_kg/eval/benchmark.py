@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lpm_kg.eval.baselines import context_readout_means
+from lpm_kg.eval.field_metrics import discrimination_by_context, experiment_metrics, targeted_mask
 from lpm_kg.eval.metrics import TOP_K, compute_metrics
 from lpm_kg.eval.models import resolve_models
 from lpm_kg.eval.split import eligible_target_contexts, split_perturbations, split_readouts, split_target_context
@@ -76,17 +77,33 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
                   lpm_config=None, show_progress: bool = True, *,
                   fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), min_perturbations: int = 10,
                   known_only: bool = True, top_k: int = TOP_K, split: str = "context",
-                  knowledge=None) -> pd.DataFrame:
+                  knowledge=None, drop_targeted: bool = True, discriminate: bool = True,
+                  test_contexts: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (target context, seed, model) with the split's sizes, fit/predict seconds and
-    every metric of :func:`lpm_kg.eval.metrics.compute_metrics` as columns.
+    every metric of :func:`lpm_kg.eval.metrics.compute_metrics` as columns, plus the mean
+    perturbation discrimination (``discrimination``) and top-{top_k} agreement
+    (``top_de_overlap``, ``top_de_direction``) of :mod:`lpm_kg.eval.field_metrics`.
 
     ``target_contexts``: symbols (or ids); None takes every eligible context
     (:func:`eligible_target_contexts` with ``min_perturbations``). ``models``: names from
     :data:`lpm_kg.eval.models.MODELS`, a dict name -> factory returning an unfitted model, or None
     for all. ``lpm_config``: the LPM's :class:`LPMConfig` or preset name (default "small").
+    ``drop_targeted``: leave a genetic perturbation's own gene out of every metric (a knockdown
+    lowering its target is free for any model that reads the symbol). ``discriminate``: compute
+    the discrimination score (one more prediction per model, over each context's test grid).
+
+    ``df.attrs["experiments"]``: one row per (target context, seed, model, test experiment) with
+    its per-experiment metrics, for :func:`lpm_kg.eval.stats.paired_tests`.
+
+    ``test_contexts`` (perturbation split only): "train on all, test one set": draw the held-out
+    perturbations among those of these contexts and score them there, every other context
+    training whole (:func:`lpm_kg.eval.split.split_perturbations`). The rows' target_context is
+    then these contexts, joined by "+".
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
+    if test_contexts is not None and split != "perturbation":
+        raise ValueError("test_contexts (train on all, test one set) goes with split='perturbation'")
     tuples = average_replicate_tuples(tuples)
     factories = resolve_models(models, lpm_config, knowledge)
     # The perturbation split holds perturbations out of every context at once: one "target".
@@ -96,45 +113,73 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     from lpm_kg.model import Vocabulary  # the LPM's; the baselines only look up Control in it
 
     vocab = Vocabulary(list(tuples.perturbations), list(tuples.readouts), list(tuples.contexts))
+    targeted = targeted_mask(tuples.perturbations, tuples.readouts, p, r) if drop_targeted else np.zeros(len(p), bool)
+
+    def drop(pp, rr):
+        return targeted_mask(tuples.perturbations, tuples.readouts, pp, rr) if drop_targeted else None
+
     bar = None
     if show_progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(targets) * len(seeds) * len(factories), desc="benchmark", unit=" fits")
-    rows = []
+    rows, experiments = [], []
     for target in targets:
         for seed in seeds:
             if split == "perturbation":
-                parts = split_perturbations(tuples, seed, fractions)
+                parts = split_perturbations(tuples, seed, fractions, contexts=test_contexts)
             elif split == "readout":
                 parts = split_readouts(tuples, target, seed, fractions)
             else:
                 parts = split_target_context(tuples, target, seed, fractions, known_only=known_only)
             tr, va, te = parts.train, parts.val, parts.test
+            scored = te & ~targeted
             reference = context_readout_means(r[tr], c[tr], y[tr], n_r, n_c)
             for name, factory in factories.items():
                 if bar:
                     bar.set_postfix(context=_target_name(tuples, target), seed=seed, model=name)
                 model = factory()
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 model.fit(p[tr], r[tr], c[tr], y[tr], n_p, n_r, n_c, vocab=vocab,
                           val=(p[va], r[va], c[va], y[va]))
-                fitted = time.perf_counter()
+                fitted, cpu_fitted = time.perf_counter(), time.process_time()
                 pred = model.predict(p[te], r[te], c[te])
                 done = time.perf_counter()
-                metrics = compute_metrics(y[te], pred, p[te], r[te], c[te], reference=reference, top_k=top_k)
-                rows.append({"target_context": _target_name(tuples, target), "split": split, "seed": seed,
-                             "model": name, **parts.sizes(), "n_test_perturbations": len(parts.test_perturbations),
-                             "fit_seconds": fitted - started, "predict_seconds": done - fitted, **metrics})
+                pred = pred[scored[te]]
+                args = (y[scored], pred, p[scored], r[scored], c[scored])
+                metrics = compute_metrics(*args, reference=reference, top_k=top_k)
+                per_exp = experiment_metrics(*args, reference=reference, top_k=top_k)
+                if discriminate and len(per_exp):
+                    per_exp["discrimination"] = discrimination_by_context(
+                        per_exp["p"].to_numpy(), per_exp["c"].to_numpy(), model.predict, y[scored], p[scored],
+                        r[scored], c[scored], drop=drop if drop_targeted else None)
+                else:
+                    per_exp["discrimination"] = np.nan
+                extra = {k: float(per_exp[k].mean()) if len(per_exp) else float("nan")
+                         for k in ("discrimination", "top_de_overlap", "top_de_direction")}
+                key = {"target_context": "+".join(test_contexts) if test_contexts and target < 0 else
+                       _target_name(tuples, target), "split": split, "seed": seed, "model": name}
+                rows.append({**key, **parts.sizes(), "n_test_perturbations": len(parts.test_perturbations),
+                             "n_targeted_dropped": int((te & targeted).sum()),
+                             "fit_seconds": fitted - started, "fit_cpu_seconds": cpu_fitted - cpu_started,
+                             "predict_seconds": done - fitted, **metrics, **extra})
+                per_exp.insert(0, "perturbation", [tuples.perturbations[i] for i in per_exp.pop("p")])
+                per_exp.insert(1, "context", [tuples.contexts[i] for i in per_exp.pop("c")])
+                for k, v in reversed(key.items()):
+                    per_exp.insert(0, k, v)
+                experiments.append(per_exp)
                 if bar:
                     bar.update(1)
     if bar:
         bar.close()
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["experiments"] = pd.concat(experiments, ignore_index=True) if experiments else pd.DataFrame()
+    return df
 
 
 METRIC_COLUMNS = ["rmse", "mae", "r2", "pearson", "pearson_per_experiment", f"pearson_per_experiment_top{TOP_K}",
-                  "pearson_centered_per_experiment", "pearson_centered"]
+                  "pearson_centered_per_experiment", "pearson_centered", "discrimination", "top_de_overlap",
+                  "top_de_direction"]
 
 
 def summary(df: pd.DataFrame, by: Sequence[str] = ("target_context", "model"), *, as_text: bool = False,

@@ -70,7 +70,7 @@ def top_k_mask(group: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
-def _reference_values(reference, r: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:
+def reference_values(reference, r: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:
     ref = np.asarray(reference, dtype=np.float64)
     if ref.ndim == 2:
         return ref[c, r]
@@ -126,7 +126,7 @@ def compute_metrics(y, pred, p, r, c, *, reference=None, top_k: int = TOP_K) -> 
     if reference is None:
         out["pearson_centered_per_experiment"] = out["pearson_centered"] = nan
         return out
-    m = _reference_values(reference, r, c, len(y))
+    m = reference_values(reference, r, c, len(y))
     seen = np.isfinite(m)
     m, yc, pc = m[seen], y[seen] - m[seen], pred[seen] - m[seen]
     pc[np.isclose(pred[seen], m, rtol=1e-5, atol=1e-12)] = 0.0  # float rounding of m is m
@@ -134,3 +134,4 @@ def compute_metrics(y, pred, p, r, c, *, reference=None, top_k: int = TOP_K) -> 
     out["pearson_centered_per_experiment"] = float(np.nanmean(rho)) if np.any(np.isfinite(rho)) else nan
     out["pearson_centered"] = _pearson(pc, yc)
     return out
+

@@ -105,9 +105,12 @@ def _mean_for_untrained(model, p, r) -> None:
 
 def _registry() -> dict[str, type[Baseline]]:
     from lpm_kg.eval.graph_models import GraphLPMModel, GraphNeighbourTransfer, LinearPriors
+    from lpm_kg.eval.sibling import SiblingTransfer
+    from lpm_kg.eval.stack import StackedLPM
 
-    return {**BASELINES, LPMModel.name: LPMModel, GraphNeighbourTransfer.name: GraphNeighbourTransfer,
-            LinearPriors.name: LinearPriors, GraphLPMModel.name: GraphLPMModel}
+    return {**BASELINES, SiblingTransfer.name: SiblingTransfer, LPMModel.name: LPMModel,
+            GraphNeighbourTransfer.name: GraphNeighbourTransfer, LinearPriors.name: LinearPriors,
+            GraphLPMModel.name: GraphLPMModel, StackedLPM.name: StackedLPM}
 
 
 MODELS: dict[str, type[Baseline]] = _registry()
@@ -148,7 +151,7 @@ def resolve_models(models, lpm_config=None, knowledge=None) -> dict[str, Callabl
             raise ValueError(f"model {name!r} needs the graph's reference knowledge (pass knowledge=)")
         if name == LPMModel.name:
             out[name] = lambda cfg=lpm_config: LPMModel(cfg)
-        elif name == "graph-lpm":
+        elif name == "graph-lpm" or getattr(cls, "uses_knowledge", False):
             out[name] = lambda cfg=lpm_config, cls=cls: cls(cfg, knowledge=knowledge)
         elif getattr(cls, "needs_knowledge", False):
             out[name] = lambda cls=cls: cls(knowledge=knowledge)

@@ -141,18 +141,28 @@ def eligible_target_contexts(tuples_or_arrays, min_perturbations: int = 10, *,
 
 
 def split_perturbations(tuples_or_arrays, seed: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), *,
-                        control_id: int | None = None) -> Split:
+                        control_id: int | None = None, contexts=None) -> Split:
     """Unseen perturbations: a seeded share of the perturbations (Control never) held out of every
     context, for validation and for test, so the test asks for perturbations never measured
-    anywhere in training. ``target_context`` is -1 (every context)."""
-    p, _r, _c, perturbations, _contexts = _arrays(tuples_or_arrays)
+    anywhere in training. ``target_context`` is -1 (every context).
+
+    ``contexts`` (context ids or, with a TupleSet, symbols): "train on all, test one set". Only
+    perturbations measured in these contexts are drawn, and validation and test are their tuples
+    in these contexts; a drawn perturbation is still held out of every other context, and
+    everything else (the other sets whole) trains."""
+    p, _r, c, perturbations, context_symbols = _arrays(tuples_or_arrays)
     ctrl = _control_id(perturbations, control_id)
-    candidates = np.unique(p)
+    where = np.ones(len(p), bool)
+    if contexts is not None:
+        ids = [_context_id(x, context_symbols) for x in contexts]
+        where = np.isin(c, ids)
+    candidates = np.unique(p[where])
     candidates = candidates[candidates != ctrl] if ctrl is not None else candidates
     val_perts, test_perts = _draw(candidates, fractions, seed, "the set")
-    val, test = np.isin(p, val_perts), np.isin(p, test_perts)
+    val_any, test_any = np.isin(p, val_perts), np.isin(p, test_perts)
+    train = ~(val_any | test_any)
     train_perts = np.setdiff1d(np.unique(p), np.concatenate([val_perts, test_perts]))
-    return Split(~(val | test), val, test, -1, int(seed), train_perts, val_perts, test_perts)
+    return Split(train, val_any & where, test_any & where, -1, int(seed), train_perts, val_perts, test_perts)
 
 
 def split_readouts(tuples_or_arrays, target_context: int | str, seed: int,

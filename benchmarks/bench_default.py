@@ -1,0 +1,311 @@
+"""lpm-kg's default model against the field's bar, on every real set in ../shared/data: both the
+paper's split (unseen (perturbation, context) experiments) and the perturbation split (never
+measured perturbations), at full size (every readout), with the field's metrics and paired tests.
+
+Models: ``lpm-stack`` (the default: lpm_kg.eval.stack), the bar ``linear``, ``linear-priors`` and
+``additive-transfer``, the per-(context, readout) mean (the centered metric's zero) and median (a typical perturbation), and the
+stack's neural expert scored alone (``lpm`` on the paper's split, ``graph-lpm`` on the perturbation
+split; not refitted: the expert the stack fitted, its fit time being the stack's time for it).
+
+Metrics (lpm_kg.eval, the targeted gene of a genetic perturbation left out of all): the centered
+per-experiment Pearson first, perturbation discrimination, top-20 readout overlap and direction,
+RMSE. Paired one-sided Wilcoxon signed-rank tests over test experiments (pooled over split seeds
+and target contexts) of the default against each bar model; p >= 0.05 both ways is a tie.
+
+``--pool A,B`` adds "train on all, test one set": the sets A, B, ... are concatenated (contexts
+stay apart, a symbol shared by two sets is one perturbation) and, for each set of ``--sets``,
+the held-out perturbations are drawn among that set's and scored in its contexts only.
+
+    python benchmarks/bench_default.py [--sets sciplex,replogle] [--splits context,perturbation] [--seeds 0,1,2]
+
+Writes benchmarks/results/<out>.{json,md,png} after every (set, split), so a run cut off by the
+clock keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bench_accuracy import DESCRIPTION, PRESET, build, log  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+REAL_SETS = ["sciplex", "neurips", "replogle", "l1000", "l1000-kd", "ljp005", "papalexi"]
+DEFAULT = "lpm-stack"
+BAR = ["linear", "linear-priors", "additive-transfer"]
+MIN_PERTURBATIONS = {"l1000": 6}
+METRICS = ["pearson_centered_per_experiment", "discrimination", "top_de_overlap", "top_de_direction", "rmse"]
+
+
+class ExpertView:
+    """The neural expert of the last fitted stack, scored as a model of its own (no refit)."""
+
+    def __init__(self, holder: dict, expert: str):
+        self.holder, self.expert = holder, expert
+
+    def fit(self, *args, **kwargs):
+        self.model_ = self.holder["stack"].models_[self.expert]
+        return self
+
+    def predict(self, p, r, c):
+        return self.model_.predict(p, r, c)
+
+
+def neural_expert(split: str, knowledge) -> str:
+    return "graph-lpm" if split == "perturbation" and knowledge is not None else "lpm"
+
+
+def factories(config, knowledge, holder: dict, traces: list, split: str) -> dict:
+    from lpm_kg.eval.models import resolve_models
+    from lpm_kg.eval.stack import StackedLPM
+
+    class TracedStack(StackedLPM):
+        def fit(self, *args, **kwargs):
+            super().fit(*args, **kwargs)
+            holder["stack"] = self
+            traces.append({"weights": self.weights(), "fit_seconds": self.fit_seconds_})
+            log(f"    stack weights {json.dumps({k: {n: round(w, 3) for n, w in v.items()} for k, v in self.weights().items()})}"
+                f"; fit s {json.dumps({k: round(v, 1) for k, v in self.fit_seconds_.items()})}")
+            return self
+
+    neural = neural_expert(split, knowledge)
+    out = {DEFAULT: lambda: TracedStack(config, knowledge=knowledge), neural: lambda: ExpertView(holder, neural)}
+    bar = [m for m in BAR if knowledge is not None or m != "linear-priors"]
+    out.update(resolve_models(bar + ["context-readout-median", "context-readout-mean"], config, knowledge))
+    return out
+
+
+def paired(experiments: pd.DataFrame) -> list[dict]:
+    from lpm_kg.eval.stats import paired_tests
+
+    out = []
+    others = [m for m in experiments["model"].unique() if m not in (DEFAULT, "context-readout-mean")]
+    for metric in ("pearson_centered", "discrimination"):
+        out += paired_tests(experiments, DEFAULT, others, metric=metric).to_dict("records")
+    return out
+
+
+def run_one(name: str, split: str, seeds: list[int], knowledge, overrides: dict, pool: list[str] | None,
+            publish) -> dict:
+    from lpm_kg.eval.benchmark import run_benchmark, summary
+    from lpm_kg.eval.split import eligible_target_contexts
+    from lpm_kg.model.config import preset
+
+    started = time.perf_counter()
+    tuples, note = build(name, 0)
+    test_contexts = None
+    label = name
+    if pool:
+        tuples, test_contexts = pooled(name, pool, tuples)
+        label = f"{name} (pooled with {', '.join(s for s in pool if s != name)})"
+    n_perts = len([p for p in tuples.perturbations if p != "Control"])
+    result = {"set": name, "label": label, "split": split, "description": DESCRIPTION.get(name, name),
+              "n_tuples": int(len(tuples.value)), "n_readouts": len(tuples.readouts),
+              "n_perturbations": n_perts, "n_contexts": len(tuples.contexts), "note": note, "pool": pool}
+    targets = None
+    if split == "context":
+        targets = eligible_target_contexts(tuples, MIN_PERTURBATIONS.get(name, 10))
+        if not targets:
+            result["not_applicable"] = ("one context, or no context with enough perturbations also measured "
+                                        "elsewhere: the paper's split needs the perturbation seen in another context")
+            publish(result)
+            return result
+        targets = [tuples.contexts[t] for t in targets]
+    config = preset(PRESET[name], **overrides)
+    holder, traces = {}, []
+    frames, exps = [], []
+    for seed in seeds:
+        df = run_benchmark(tuples, targets, seeds=[seed], models=factories(config, knowledge, holder, traces, split),
+                           split=split, knowledge=knowledge, lpm_config=config, show_progress=False,
+                           min_perturbations=MIN_PERTURBATIONS.get(name, 10), test_contexts=test_contexts)
+        frames.append(df)
+        exps.append(df.attrs["experiments"])
+        for tr, row in zip(traces[-len(df[df.model == DEFAULT]):], df[df.model == DEFAULT].itertuples()):
+            tr.update({"target_context": row.target_context, "seed": row.seed})
+        all_rows = pd.concat(frames, ignore_index=True)
+        neural = neural_expert(split, knowledge)
+        for tr, idx in zip(traces, all_rows.index[all_rows.model == neural]):
+            all_rows.loc[idx, "fit_seconds"] = tr["fit_seconds"].get(neural, np.nan)
+            all_rows.loc[idx, "fit_cpu_seconds"] = np.nan  # inside the stack's CPU time
+        experiments = pd.concat(exps, ignore_index=True)
+        result.update({"split_seeds_done": seeds[:len(frames)], "lpm_config": config.model_dump(mode="json"),
+                       "rows": json.loads(all_rows.to_json(orient="records")),
+                       "summary": json.loads(summary(all_rows, by=("model",)).to_json(orient="records")),
+                       "tests": paired(experiments), "stack": traces,
+                       "experiments": json.loads(experiments.to_json(orient="records")),
+                       "seconds": time.perf_counter() - started})
+        publish(result)
+        log(f"  {label} {split} seed {seed}: " + ", ".join(
+            f"{r['model']} {r['pearson_centered_per_experiment']:.3f}" for r in result["summary"]))
+    return result
+
+
+def pooled(name: str, pool: list[str], own):
+    """Every set of ``pool`` (and ``name``) as one TupleSet; the contexts of ``name`` to test in."""
+    from lpm_kg.eval.benchmark import tuples_from_frame
+
+    frames = []
+    for other in dict.fromkeys([name, *pool]):
+        t = own if other == name else build(other, 0)[0]
+        frames.append(pd.DataFrame({"perturbation": np.asarray(t.perturbations, dtype=object)[t.perturbation],
+                                    "readout": np.asarray(t.readouts, dtype=object)[t.readout],
+                                    "context": np.asarray(t.contexts, dtype=object)[t.context], "value": t.value}))
+    return tuples_from_frame(pd.concat(frames, ignore_index=True), "pooled"), list(own.contexts)
+
+
+# --------------------------------------------------------------------------- report
+
+def _fmt_p(p) -> str:
+    return "n/a" if p is None or not np.isfinite(p) else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    lines = ["# The default model against the bar: every real set, both splits, full size", "",
+             f"Run {meta['date']} on {meta['machine']}; split seeds {meta['seeds']}; LPM settings: each set's preset "
+             f"with {meta.get('lpm_overrides') or 'no overrides'}. Default model `{DEFAULT}`. Metrics leave a genetic "
+             "perturbation's own gene out. Centered = per-experiment Pearson of deviations from the per-(context, "
+             "readout) training mean (the mean predictor scores 0); discrimination: 1 perfect, 0.5 the mean predictor. "
+             "p: one-sided paired Wilcoxon over test experiments that the default is better; a tie when neither "
+             "direction has p < 0.05.", "", "## Verdicts", "",
+             "| set | split | vs | n | default | other | p (centered) | verdict | p (discrimination) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        if res.get("not_applicable") or "tests" not in res:
+            continue
+        by = {}
+        for t in res["tests"]:
+            by.setdefault(t["other"], {})[t["metric"]] = t
+        for other, t in by.items():
+            c, d = t.get("pearson_centered", {}), t.get("discrimination", {})
+            lines.append(f"| {res['label']} | {res['split']} | {other} | {c.get('n_pairs', 0)} | "
+                         f"{c.get('leader_mean', float('nan')):.3f} | {c.get('other_mean', float('nan')):.3f} | "
+                         f"{_fmt_p(c.get('p_value'))} | **{c.get('verdict', '')}** | {_fmt_p(d.get('p_value'))} | "
+                         f"{d.get('verdict', '')} |")
+    lines.append("")
+    for res in results:
+        head = f"## {res['label']}, {res['split']} split"
+        if res.get("not_applicable"):
+            lines += [head, "", f"Not applicable: {res['not_applicable']}.", ""]
+            continue
+        if "summary" not in res:
+            continue
+        lines += [head, "", f"{res['description']}. {res['n_tuples']:,} tuples, {res['n_readouts']:,} readouts, "
+                  f"{res['n_perturbations']} perturbations, {res['n_contexts']} contexts; split seeds "
+                  f"{res['split_seeds_done']}; {res['seconds']:.0f} s.", "",
+                  "| model | centered Pearson | discrimination | top-20 overlap | top-20 direction | RMSE | fit s | fit CPU s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        fits = {}
+        for row in res["rows"]:
+            fits.setdefault(row["model"], []).append((row["fit_seconds"], row.get("fit_cpu_seconds")))
+        for row in sorted(res["summary"], key=lambda r: -(r["pearson_centered_per_experiment"] or 0)):
+            f = fits[row["model"]]
+            cpu = [x[1] for x in f if x[1] is not None]
+            cells = [f"{row[m]:.3f} ± {row[m + '_std']:.3f}" if row.get(m) is not None else "n/a" for m in METRICS]
+            lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {np.mean([x[0] for x in f]):.1f} | "
+                         (f"{np.nanmean(cpu):.1f} |" if cpu and np.isfinite(cpu).any() else "in the stack's |"))
+        weights = [t["weights"] for t in res.get("stack", [])]
+        if weights:
+            names = list(weights[0]["pooled"])
+            mean_w = {n: np.mean([next(iter(w[k] for k in w if k != "pooled"), w["pooled"])[n] for w in weights])
+                      for n in names}
+            lines += ["", "Stack weights (mean over splits, the target context's own where fitted): " +
+                      ", ".join(f"{n} {v:.2f}" for n, v in mean_w.items()) + "."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], path: Path) -> None:
+    from lpm_kg.plots import figure, save_figure
+
+    done = [r for r in results if r.get("summary")]
+    if not done:
+        return
+    fig = figure(11, 0.5 + 0.9 * len(done))
+    for k, metric in enumerate(("discrimination", "pearson_centered_per_experiment")):
+        ax = fig.add_subplot(1, 2, k + 1)
+        models = [DEFAULT, "graph-lpm", "lpm", *BAR]
+        colours = dict(zip(models, ["#c44e52", "#dd8452", "#dd8452", "#4c72b0", "#55a868", "#8172b3"]))
+        height = 0.8 / len(models)
+        for i, res in enumerate(done):
+            by = {r["model"]: r for r in res["summary"]}
+            for j, m in enumerate(x for x in models if x in by):
+                value, spread = by[m][metric], by[m][metric + "_std"]
+                ax.barh(i + j * height, np.nan if value is None else value, height,
+                        xerr=0 if spread is None else spread, color=colours[m], label=m if i == 0 else None)
+        ax.set_yticks([i + 0.35 for i in range(len(done))], [f"{r['set']} ({r['split']})" for r in done])
+        ax.axvline(0.5 if metric == "discrimination" else 0, color="k", lw=0.8, ls="--")
+        ax.set_xlabel("perturbation discrimination (0.5: the mean)" if metric == "discrimination" else
+                      "centered per-experiment Pearson")
+        if k == 0:
+            ax.legend(fontsize=7, loc="lower right")
+    save_figure(fig, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default=",".join(REAL_SETS))
+    ap.add_argument("--splits", default="context,perturbation")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--lpm-seeds", help="the LPM expert's seed ensemble, e.g. 13 (default: the preset's)")
+    ap.add_argument("--max-epochs", type=int)
+    ap.add_argument("--pool", help="train on these sets too, test each of --sets (perturbation split)")
+    ap.add_argument("--no-graph", action="store_true", help="no reference knowledge (no linear-priors, paper LPM)")
+    ap.add_argument("--out", default="bench_default")
+    ap.add_argument("--render", action="store_true", help="only rewrite the .md and .png from the .json")
+    args = ap.parse_args()
+    out = RESULTS / args.out
+    if args.render:
+        saved = json.loads(out.with_suffix(".json").read_text())
+        out.with_suffix(".md").write_text(markdown(saved["results"], saved["meta"]))
+        plot(saved["results"], out.with_suffix(".png"))
+        return
+    seeds = [int(s) for s in args.seeds.split(",")]
+    overrides = {}
+    if args.lpm_seeds:
+        overrides["seeds"] = [int(x) for x in args.lpm_seeds.split(",")]
+    if args.max_epochs:
+        overrides["max_epochs"] = args.max_epochs
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs", "seeds": seeds,
+            "lpm_overrides": overrides, "pool": args.pool}
+    knowledge = None
+    if not args.no_graph:
+        from bench_priors import reference_knowledge
+
+        knowledge, sizes = reference_knowledge()
+        meta["knowledge"] = {**knowledge.sizes(), "tables": sizes}
+    pool = args.pool.split(",") if args.pool else None
+    results: list[dict] = []
+    existing = json.loads(out.with_suffix(".json").read_text())["results"] if out.with_suffix(".json").exists() else []
+
+    def publish(result: dict) -> None:
+        done = [r for r in results if (r["set"], r["split"], r.get("pool")) != (result["set"], result["split"],
+                                                                                 result.get("pool"))] + [result]
+        keep = [r for r in existing if (r["set"], r["split"], r.get("pool")) not in
+                {(d["set"], d["split"], d.get("pool")) for d in done}]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": keep + done}))
+        out.with_suffix(".md").write_text(markdown(keep + done, meta))
+        plot(keep + done, out.with_suffix(".png"))
+
+    for name in args.sets.split(","):
+        for split in args.splits.split(","):
+            if pool and split != "perturbation":
+                continue
+            log(f"== {name}, {split} split")
+            results.append(run_one(name, split, seeds, knowledge, overrides, pool, publish))
+
+
+if __name__ == "__main__":
+    main()
