@@ -70,10 +70,15 @@ def test_stack_without_validation_averages_and_never_weighs_negative(sim):
     va = parts.val
     model = StackedLPM(TINY_LPM, experts=["linear", "additive-transfer", "sibling-transfer"]).fit(
         *args, vocab=t, val=(t.perturbation[va], t.readout[va], t.context[va], t.value[va]))
-    assert all(w >= 0 for ws in model.weights().values() for w in ws.values())
-    assert set(model.weights()) >= {"pooled", "0", "1", "2"}  # every context has validation experiments here
+    weights = model.weights()
+    assert all(w >= 0 for ws in weights.values() for w in ws.values())
+    # Unseen perturbations in validation: weights of their own per context (each has enough experiments);
+    # no seen one: that question keeps the plain average.
+    assert set(weights) == {"seen", "unseen", "unseen:0", "unseen:1", "unseen:2"}
+    assert weights["seen"] == {k: 1 / 3 for k in weights["seen"]}
+    assert weights["unseen:0"]["sibling-transfer"] == 0.0  # the simulator's perturbations have no siblings
     plain = StackedLPM(TINY_LPM, experts=["linear", "additive-transfer"]).fit(*args, vocab=t)
-    assert plain.weights() == {"pooled": {"linear": 0.5, "additive-transfer": 0.5}}
+    assert plain.weights() == {q: {"linear": 0.5, "additive-transfer": 0.5} for q in ("seen", "unseen")}
 
 
 def test_train_on_all_test_one_set(sim):
