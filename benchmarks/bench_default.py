@@ -131,8 +131,8 @@ def run_one(name: str, split: str, seeds: list[int], knowledge, overrides: dict,
         df = run_benchmark(tuples, targets, seeds=[seed], models=factories(config, knowledge, holder, traces, split),
                            split=split, knowledge=knowledge, lpm_config=config, show_progress=False,
                            min_perturbations=MIN_PERTURBATIONS.get(name, 10), test_contexts=test_contexts)
+        exps.append(df.attrs.pop("experiments"))  # pandas compares attrs on concat: a frame there cannot be
         frames.append(df)
-        exps.append(df.attrs["experiments"])
         for tr, row in zip(traces[-len(df[df.model == DEFAULT]):], df[df.model == DEFAULT].itertuples()):
             tr.update({"target_context": row.target_context, "seed": row.seed})
         all_rows = pd.concat(frames, ignore_index=True)

@@ -265,15 +265,39 @@ def demo(seed: int) -> None:
         if facts.similar:
             click.echo(f"learned: perturbations closest to {example_p}: "
                        + ", ".join(f"{s} ({score:.2f})" for s, score in facts.similar[1:]))
+        never = _demo_never_measured(graph, report.run_id, settings)
     if settings.uses_managed_server:
         st = _server().status()
         click.echo(f"\nopen Neo4j Browser: {st.browser_url}")
         click.echo(f"  user neo4j, password in {st.home / 'password'}")
-    click.echo(f"\nCypher to try (first run  :param p => '{example_p}'  in Browser):\n")
+    params = f":param p => '{example_p}'" + (f"  and  :param never => '{never}'" if never else "")
+    click.echo(f"\nCypher to try (first run  {params}  in Browser):\n")
     from lpm_kg.demo import DEMO_QUERIES
 
     for title, query in DEMO_QUERIES:
         click.echo(f"// {title}\n{query}\n")
+
+
+def _demo_never_measured(graph, run_id: str | None, settings) -> str | None:
+    """Predict, store and print a knockdown of a gene never perturbed and a compound never measured,
+    answered from the graph, with their provenance; the knockdown's symbol (for Browser)."""
+    from lpm_kg.commands import lpm_run_and_model
+    from lpm_kg.demo import COMPOUND_CONTEXT, EXAMPLE_CONTEXT, never_measured
+    from lpm_kg.predict import predict_experiments
+
+    gene_p, compound_p = never_measured(graph)
+    run, model = lpm_run_and_model(graph, run_id, settings.data_dir / "runs")
+    for symbol, context, what in ((gene_p, EXAMPLE_CONTEXT, "a gene never perturbed"),
+                                  (compound_p, COMPOUND_CONTEXT, "a compound never measured")):
+        if symbol is None:
+            continue
+        res = predict_experiments(graph, run, model, context, [symbol])
+        top = res.frame.reindex(res.frame.value.abs().sort_values(ascending=False).index).head(5)
+        how = (f"from the graph (gene priors {res.prior_run})" if res.from_priors else "from its training data")
+        click.echo(f"\npredicted for {what}: {symbol} in {context}, {how}; model run {res.run_id}; strongest changes:")
+        for row in top.itertuples():
+            click.echo(f"  {row.readout:<28} {row.value:+.3f} ± {row.std:.3f}")
+    return gene_p
 
 
 def _print_sync(report) -> None:
@@ -424,33 +448,16 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
 def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
     """Predict experiments (never performed or not) with the seed spread as uncertainty, and store
     them as PredictedExperiment nodes of the run."""
-    import pandas as pd
-
     from lpm_kg.commands import lpm_run_and_model
-    from lpm_kg.graph.predictions import write_predictions
-    from lpm_kg.graph.pull import context_readouts
+    from lpm_kg.predict import predict_experiments
 
     settings = Settings()
     with _connect() as graph:
         run, model = lpm_run_and_model(graph, run_id, settings.data_dir / "runs")
-        if not readouts:
-            readouts = context_readouts(graph, context) or list(model.vocab.readouts)
-        frame = pd.DataFrame([(p, context, r) for p in perturbations for r in readouts],
-                             columns=["perturbation", "context", "readout"])
-        mean, std = model.predict(frame.perturbation.tolist(), frame.readout.tolist(), frame.context.tolist())
-        frame["value"], frame["std"] = mean, std
-        from_priors = [p for p, s in zip(perturbations, model.prior_sources(list(perturbations))) if s == "prior"]
-        prior_run = model.priors.priors.run_id if model.is_graph else None
-        for p in from_priors:
-            click.echo(f"{p}: never measured in training; predicted from its graph prior (prior run {prior_run})")
-        if not no_write:
-            if model.is_graph:
-                from lpm_kg.graph.priors import ensure_predicted_symbols, mark_prior_predictions
-
-                ensure_predicted_symbols(graph, list(perturbations), list(readouts))
-            write_predictions(graph, run["run_id"], frame)
-            if from_priors:
-                mark_prior_predictions(graph, run["run_id"], [(p, context) for p in from_priors], prior_run)
+        result = predict_experiments(graph, run, model, context, perturbations, readouts, write=not no_write)
+    frame = result.frame
+    for p in result.from_priors:
+        click.echo(f"{p}: never measured in training; predicted from the graph (prior run {result.prior_run})")
     if out:
         frame.to_csv(out, index=False)
         click.echo(f"wrote {len(frame)} predictions to {out}")

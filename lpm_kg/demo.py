@@ -19,6 +19,10 @@ DEMO_QUERIES = [
     ("Predictions for experiments never performed, with their uncertainty",
      "MATCH (x:PredictedExperiment)-[pr:PREDICTS]->(r:Readout) WHERE pr.rank <= 3\n"
      "RETURN x.perturbation, x.context, r.symbol, pr.value, pr.std, x.run ORDER BY abs(pr.value) DESC LIMIT 10"),
+    ("A prediction for a gene never perturbed, made from the graph, beside its provenance",
+     "MATCH (x:PredictedExperiment {perturbation: $never, context: 'demo_SIM-A_CRISPRi'})-[:PREDICTED_BY]->(m:ModelRun)\n"
+     "MATCH (x)-[:FROM_PRIORS]->(pr:ModelRun)\nMATCH (x)-[p:PREDICTS]->(r:Readout) WHERE p.rank <= 5\n"
+     "RETURN m.run_id AS run, x.source AS source, pr.run_id AS prior_run, r.symbol, p.value, p.std ORDER BY p.rank"),
     ("The model run and what it was trained on",
      "MATCH (m:ModelRun)-[:TRAINED_ON]->(d:Dataset) RETURN m.run_id, m.status, m.metrics, collect(d.name)"),
     ("A compound, its targets, and the knockdowns of those targets",
@@ -49,7 +53,7 @@ dataset = "demo-network"
 
 [model]
 datasets = ["demo"]
-preset = "small"
+preset = "stack-small"
 
 [predict]
 unperformed = true
@@ -58,6 +62,7 @@ max_experiments = 500
 
 #: The context the demo's examples are drawn from, and the perturbation shown when it has none.
 EXAMPLE_CONTEXT = "demo_SIM-A_CRISPRi"
+COMPOUND_CONTEXT = "demo_SIM-A_CMP"
 FALLBACK_PERTURBATION = "CRISPRi_SIMG001"
 
 
@@ -65,7 +70,7 @@ def write_demo(folder: Path, seed: int = 0) -> Path:
     """Simulate the screen into ``folder`` with its sync config; returns the config's path."""
     from lpm_kg.simulate import SimulationConfig, simulate
 
-    simulate(SimulationConfig(seed=seed)).write(folder)
+    simulate(SimulationConfig(seed=seed, n_annotated_only=2)).write(folder)
     path = folder / "lpm-kg.toml"
     path.write_text(DEMO_TOML)
     return path
@@ -89,3 +94,16 @@ def demo_facts(graph: Graph) -> DemoFacts:
     example_p = example[0]["p"] if example else FALLBACK_PERTURBATION
     similar = graph.read(SIMILAR_QUERIES["perturbations"], {"symbol": example_p, "k": 4})
     return DemoFacts(dict(counts), example_p, [(r["symbol"], float(r["score"])) for r in similar])
+
+
+def never_measured(graph: Graph) -> tuple[str | None, str | None]:
+    """(a knockdown of a gene with reference relations that no demo experiment perturbed, a compound
+    with annotated targets that no demo experiment measured), as perturbation symbols."""
+    # Measured means an Experiment of it: a symbol only predicted before (a demo run again) still counts.
+    gene = graph.read("MATCH (g:Gene)-[:REGULATES]-() "
+                      "WHERE NOT EXISTS { (:Experiment)-[:OF_PERTURBATION]->(:Perturbation)-[:TARGETS]->(g) } "
+                      "RETURN DISTINCT g.symbol AS s ORDER BY s LIMIT 1")
+    compound = graph.read("MATCH (c:Compound)-[:HAS_TARGET]->(:Gene) "
+                          "WHERE NOT EXISTS { (:Experiment)-[:OF_PERTURBATION]->(:Perturbation)-[:OF_COMPOUND]->(c) } "
+                          "RETURN DISTINCT c.name AS s ORDER BY s LIMIT 1")
+    return (f"CRISPRi_{gene[0]['s']}" if gene else None), (f"{compound[0]['s']}-10uM" if compound else None)

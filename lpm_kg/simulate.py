@@ -32,6 +32,10 @@ class SimulationConfig:
     noise: float = 0.05
     observed_fraction: float = 0.75  # share of (perturbation, context) experiments performed
     seed: int = 0
+    # Compounds in the annotation table that no experiment measured (drawn from their own random
+    # stream, so the measurements are those of a simulation without them): what the graph alone
+    # says about a compound (lpm-kg demo adds two).
+    n_annotated_only: int = 0
 
 
 @dataclass
@@ -120,5 +124,10 @@ def simulate(config: SimulationConfig | None = None) -> Simulation:
             if performed:
                 rows.append(pd.DataFrame({"perturbation": symbol, "readout": genes, "context": ctx,
                                           "value": x + rng.normal(0, cfg.noise, n)}))
+    extra = np.random.default_rng([cfg.seed, 1])
+    for k in range(cfg.n_annotated_only):
+        targets = extra.choice(n, 2, replace=False)
+        compounds.append({"pert_iname": f"simcompound-unmeasured-{k + 1:02d}", "clinical_phase": "Preclinical",
+                          "moa": f"{genes[targets[0]]} inhibitor", "target": "|".join(genes[t] for t in targets)})
     return Simulation(genes, network, contexts, pd.concat(rows, ignore_index=True), pd.DataFrame(compounds),
                       pd.concat(truth, ignore_index=True))

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.pull import TupleSet, average_replicate_tuples, pull_tuples
 from lpm_kg.model import LPM, LPMConfig, Vocabulary
+from lpm_kg.model.config import DEFAULT_PRESET
 from lpm_kg.model.config import preset as get_preset
+from lpm_kg.stacked import StackedModel, make_model
 
 
 class TrainConfig(BaseModel):
@@ -24,7 +26,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     datasets: list[str] | None = Field(None, description="measurement datasets (default: every complete one)")
-    preset: str = Field("l1000", description="model preset; `lpm-kg presets` lists them")
+    preset: str = Field(DEFAULT_PRESET, description="model preset; `lpm-kg presets` lists them (default: the "
+                                                    "stacked model, which measured best)")
     overrides: dict = Field(default_factory=dict, description="LPMConfig fields that override the preset")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of experiments held out for early stopping")
     split_seed: int = 0
@@ -97,7 +100,7 @@ def validation_mask(tuples: TupleSet, fraction: float, seed: int) -> np.ndarray:
 
 @dataclass
 class TrainResult:
-    model: LPM
+    model: LPM | StackedModel
     tuples: TupleSet
     val_mask: np.ndarray
     fingerprint: str
@@ -146,7 +149,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
     # Training and validation are index views of the pulled arrays, never copies of them.
     train_rows, val_rows = (np.flatnonzero(m).astype(np.int32 if len(val) < 2 ** 31 else np.int64) for m in (~val, val))
-    model = LPM(config.lpm_config(), vocab, priors=source)
+    model = make_model(config.lpm_config(), vocab, priors=source)
     checkpoint = checkpoint_path(checkpoint_dir, run_id) if checkpoint_dir else None
     model.fit(arrays, rows=(train_rows, val_rows if len(val_rows) else None), checkpoint=checkpoint,
               show_progress=show_progress)
@@ -157,6 +160,8 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
         metrics["val_rmse"] = float(np.sqrt(np.mean((mean - y) ** 2)))
         metrics["val_pearson"] = float(np.corrcoef(mean, y)[0, 1]) if len(y) > 1 else float("nan")
     metrics["epochs"] = {str(s): st.epoch for s, st in model.states.items()}
+    if isinstance(model, StackedModel):
+        metrics["stack_weights"] = model.weights()
     if priors is not None:
         metrics["prior_run"] = priors.run_id
         metrics["genes_with_prior"] = int(priors.has_prior.sum())

@@ -28,10 +28,10 @@ COOKBOOK = {"datasets", "dataset-contents", "perturbation-experiments", "experim
             "model-runs", "model-run", "moa-compounds", "compound", "prior-prediction"}
 
 # The demo's own sources and settings, trained briefly.
-DEMO_TOML = demo.DEMO_TOML.replace('preset = "small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
+DEMO_TOML = demo.DEMO_TOML.replace('preset = "stack-small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
 # The same sources with the graph-informed LPM, synced first (so the paper model's run is the newest
 # and holds the current embeddings); it predicts one never-perturbed gene from its prior.
-GRAPH_TOML = demo.DEMO_TOML.replace('preset = "small"', 'preset = "graph-small"\noverrides = { max_epochs = 5, seeds = [13, 14] }'
+GRAPH_TOML = demo.DEMO_TOML.replace('preset = "stack-small"', 'preset = "graph-small"\noverrides = { max_epochs = 5, seeds = [13, 14] }'
                                    ).replace("max_experiments = 500", "max_experiments = 0")
 NEVER_PERTURBED = "CRISPRi_SIMG002"  # SIMG002 is in the demo's network but never knocked down
 

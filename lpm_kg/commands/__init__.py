@@ -9,12 +9,12 @@ def connect():
 
 
 def lpm_run_and_model(graph, run_id: str | None, runs_dir):
-    """(run, LPM) of the run a command names (default: the newest complete LPM run), its model
+    """(run, model) of the run a command names (default: the newest complete LPM run), its model
     loaded from its checkpoint under ``runs_dir``; a click error naming what is missing."""
     import click
 
     from lpm_kg.graph.runs import find_lpm_run
-    from lpm_kg.model import LPM
+    from lpm_kg.stacked import load_model
     from lpm_kg.training import checkpoint_path
 
     run = find_lpm_run(graph, run_id)
@@ -24,4 +24,4 @@ def lpm_run_and_model(graph, run_id: str | None, runs_dir):
     checkpoint = checkpoint_path(runs_dir, run["run_id"])
     if not checkpoint.exists():
         raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
-    return run, LPM.load(checkpoint)
+    return run, load_model(checkpoint)

@@ -144,6 +144,21 @@ class LinearPriors(_GraphBaseline):
             return np.zeros((len(perts), self.n_r))
         return self.features_[perts] @ self.maps_[ctx]
 
+    def extend(self, symbols, priors) -> "LinearPriors":
+        """A copy that also answers for the perturbation symbols appended after the fitted ones
+        (``symbols``: the whole extended list; ``priors``: the gene priors it was fitted with)."""
+        import copy
+
+        out = copy.copy(self)
+        new = list(symbols)[len(self.features_):]
+        genes = [perturbation_genes(self.knowledge, s) for s in new]
+        vec = priors.vectors * priors.has_prior[:, None]
+        extra = np.stack([vec[g].mean(0) if g else np.zeros(vec.shape[1]) for g in genes]) if new else \
+            np.zeros((0, self.features_.shape[1]))
+        out.features_ = np.concatenate([self.features_, extra])
+        out.genes_ = list(self.genes_) + genes
+        return out
+
 
 class GraphLPMModel(LPMModel):
     """The graph-informed LPM: ``config`` a preset name or LPMConfig (priors added when it has

@@ -71,6 +71,15 @@ class SiblingTransfer(Baseline):
         self.prc_ = _SparseMeans((p * n_contexts + c) * n_readouts + r, y - self.base_.raw_[c, r])
         return self
 
+    def extend(self, symbols) -> "SiblingTransfer":
+        """A copy that also answers for perturbation symbols appended after the fitted ones: their
+        siblings among the measured perturbations (``symbols``: the whole extended list)."""
+        import copy
+
+        out = copy.copy(self)
+        out.sib_ids_, out.sib_w_ = sibling_table(list(symbols))
+        return out
+
     def deviation(self, p, r, c) -> tuple[np.ndarray, np.ndarray]:
         """(weighted sibling deviation, whether any sibling was measured) per tuple."""
         p, r, c = _ids(p, r, c)

@@ -86,42 +86,52 @@ class StackedLPM(Baseline):
             elif isinstance(config, str) and config.startswith("graph-"):
                 config = config[len("graph-"):]
             return LPMModel(config, show_progress=self.show_progress, device=self.device)
-        if name == "linear-priors":
-            return LinearPriors(knowledge=self.knowledge)
+        if name == "linear-priors":  # the graph LPM's prior settings, when the config has them
+            return LinearPriors(knowledge=self.knowledge, spec=getattr(self.config, "priors", None))
         return CLOSED_FORM[name]()
 
     def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
-        p, r, c = _ids(p, r, c)
-        y = np.asarray(y, dtype=np.float64)
-        self.n_contexts_ = n_contexts
-        self.base_ = ContextReadoutMean().fit(p, r, c, y, n_perturbations, n_readouts, n_contexts)
-        self.trained_ = np.zeros(n_perturbations, bool)
-        self.trained_[np.unique(p)] = True
-        self.models_, self.fit_seconds_ = {}, {}
+        self.prepare(p, r, c, y, n_perturbations, n_readouts, n_contexts)
         for name in self.expert_names():
             started = time.perf_counter()
             self.models_[name] = self._make(name).fit(p, r, c, y, n_perturbations, n_readouts, n_contexts,
                                                       vocab=vocab, val=val)
             self.fit_seconds_[name] = time.perf_counter() - started
+        return self.fit_weights(val)
+
+    def prepare(self, p, r, c, y, n_perturbations, n_readouts, n_contexts) -> "StackedLPM":
+        """The reference mean and which perturbations trained; the experts come after, into ``models_``."""
+        p, r, c = _ids(p, r, c)
+        self.n_contexts_ = n_contexts
+        self.base_ = ContextReadoutMean().fit(p, r, c, np.asarray(y, dtype=np.float64), n_perturbations, n_readouts,
+                                              n_contexts)
+        self.trained_ = np.zeros(n_perturbations, bool)
+        self.trained_[np.unique(p)] = True
+        self.models_, self.fit_seconds_ = {}, {}
+        return self
+
+    def fit_weights(self, val) -> "StackedLPM":
+        """The experts' weights per question and context, from validation (p, r, c, y) or None."""
         k = len(self.models_)
         equal = np.full(k, 1.0 / k)  # no validation for a question: the plain average
         self.weights_: dict[tuple[str, int | None], np.ndarray] = {(q, None): equal for q in QUESTIONS}
-        if val is not None and len(val[3]):
-            vp, vr, vc = _ids(*val[:3])
-            vy = np.asarray(val[3], dtype=np.float64)
-            m = self.base_.predict(vp, vr, vc)
-            X = self._deviations(vp, vr, vc, m)
-            t = vy - m
-            exp = np.unique(vp * n_contexts + vc, return_inverse=True)[1].ravel()
-            seen = self.trained_[vp]
-            for q, rows in (("seen", seen), ("unseen", ~seen)):
-                if not rows.any():
-                    continue
-                self.weights_[(q, None)] = blend_weights(X[rows], t[rows], exp[rows])
-                for ctx in np.unique(vc[rows]):
-                    sel = rows & (vc == ctx)
-                    if len(np.unique(exp[sel])) >= MIN_VAL_EXPERIMENTS:
-                        self.weights_[(q, int(ctx))] = blend_weights(X[sel], t[sel], exp[sel])
+        if val is None or not len(val[3]):
+            return self
+        vp, vr, vc = _ids(*val[:3])
+        vy = np.asarray(val[3], dtype=np.float64)
+        m = self.base_.predict(vp, vr, vc)
+        X = self._deviations(vp, vr, vc, m)
+        t = vy - m
+        exp = np.unique(vp * self.n_contexts_ + vc, return_inverse=True)[1].ravel()
+        seen = self.trained_[vp]
+        for q, rows in (("seen", seen), ("unseen", ~seen)):
+            if not rows.any():
+                continue
+            self.weights_[(q, None)] = blend_weights(X[rows], t[rows], exp[rows])
+            for ctx in np.unique(vc[rows]):
+                sel = rows & (vc == ctx)
+                if len(np.unique(exp[sel])) >= MIN_VAL_EXPERIMENTS:
+                    self.weights_[(q, int(ctx))] = blend_weights(X[sel], t[sel], exp[sel])
         return self
 
     def _deviations(self, p, r, c, m) -> np.ndarray:

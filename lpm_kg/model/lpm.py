@@ -41,7 +41,7 @@ def _plain(value, where: str = "checkpoint"):
     raise TypeError(f"{where} is a {type(value).__name__}: a checkpoint holds only tensors and plain containers")
 
 
-def _load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path) -> dict:
     """A checkpoint loaded with ``weights_only=True``: one holding anything but tensors and plain
     containers (a crafted pickle, say) is refused before any of its code can run."""
     try:
@@ -55,6 +55,15 @@ def _load_checkpoint(path: str | Path) -> dict:
         raise InputError(str(path), f"it is not an LPM checkpoint (it holds a {type(payload).__name__}, not a dict)",
                          "point to a checkpoint lpm-kg wrote, or delete it and retrain the run (`lpm-kg sync`)")
     return payload
+
+
+def save_payload(payload: dict, path: str | Path) -> None:
+    """Write a checkpoint atomically: a kill mid-save never leaves a broken one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
 
 
 class LPM:
@@ -282,24 +291,26 @@ class LPM:
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def to_payload(self) -> dict:
+        """The checkpoint's content: tensors and plain containers only (:func:`_plain`)."""
         payload = {"format": CHECKPOINT_FORMAT, "config": self.config.model_dump(), "vocab": self.vocab.to_dict(),
                    "seeds": {s: vars(st) for s, st in self.states.items()}}
         if self.is_graph:  # what the graph said when this model trained, so it predicts the same later
             payload["graph"] = {"knowledge": self.priors.knowledge.to_state(), "priors": self.priors.priors.to_state(),
                                 "moas": list(self._model_inputs().moas)}
-        payload = _plain(payload)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(payload, tmp)
-        tmp.replace(path)  # atomic: a kill mid-save never leaves a broken checkpoint
+        return _plain(payload)
+
+    def save(self, path: str | Path) -> None:
+        save_payload(self.to_payload(), path)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "LPM":
-        payload = _load_checkpoint(path)
+        return cls.from_payload(load_checkpoint(path), device, where=str(path))
+
+    @classmethod
+    def from_payload(cls, payload: dict, device: str | None = None, where: str = "checkpoint") -> "LPM":
         if payload.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path}: checkpoint format {payload.get('format')} is not {CHECKPOINT_FORMAT}")
+            raise ValueError(f"{where}: checkpoint format {payload.get('format')} is not {CHECKPOINT_FORMAT}")
         source = None
         if payload.get("graph") is not None:
             from lpm_kg.priors import GenePriors, Knowledge
@@ -323,7 +334,7 @@ class LPM:
             self.states[seed], self.modules[seed] = state, module
 
     def _resume_from(self, path: Path) -> None:
-        payload = _load_checkpoint(path)
+        payload = load_checkpoint(path)
         if (payload.get("format") != CHECKPOINT_FORMAT or payload["config"] != self.config.model_dump()
                 or payload["vocab"] != self.vocab.to_dict()):
             return  # a checkpoint of another model: start afresh (it is overwritten)
