@@ -141,6 +141,8 @@ def run_one(name: str, split: str, seeds: list[int], knowledge, overrides: dict,
                 all_rows.loc[idx, "fit_seconds"] = tr["fit_seconds"].get(neural, np.nan)
                 all_rows.loc[idx, "fit_cpu_seconds"] = np.nan  # inside the stack's CPU time
         experiments = pd.concat(exps, ignore_index=True)
+        if split == "perturbation" and name in CALIBRATED_SETS and not pool:
+            calibrate(result, tuples, replicate_source(name), experiments, seeds[:len(frames)])
         result.update({"split_seeds_done": seeds[:len(frames)], "lpm_config": config.model_dump(mode="json"),
                        "rows": json.loads(all_rows.to_json(orient="records")),
                        "summary": json.loads(summary(all_rows, by=("model",)).to_json(orient="records")),
@@ -164,6 +166,95 @@ def pooled(name: str, pool: list[str], own):
                                     "readout": np.asarray(t.readouts, dtype=object)[t.readout],
                                     "context": np.asarray(t.contexts, dtype=object)[t.context], "value": t.value}))
     return tuples_from_frame(pd.concat(frames, ignore_index=True), "pooled"), list(own.contexts)
+
+
+# --------------------------------------------------------------------------- replicates
+
+CALIBRATED_SETS = ("papalexi", "ljp005")
+
+
+def replicate_source(name: str):
+    """What a replicate experiment of ``name`` is made of: for Papalexi, the pseudobulk profiles of
+    two seeded halves of every target's cells (and of the non-targeting cells), as long frames A and
+    B; for LJP005, the per-readout variance of its DMSO wells (one well per treatment)."""
+    import tempfile
+
+    from bench_accuracy import require, resolver, table_frame
+    from lpm_kg.loading import LoadContext
+    from lpm_kg.symbols import readout_symbol
+
+    if name == "papalexi":
+        import anndata
+
+        from loaders.h5ad import read_h5ad
+
+        path = require("papalexi2021-sceptre/papalexi2021_thp1_lowmoi_299genes.h5ad")
+        cells = anndata.read_h5ad(path)
+        rng = np.random.default_rng(0)
+        half = np.zeros(cells.n_obs, bool)
+        for _, idx in cells.obs.groupby(["target", "bio_rep"], observed=True).indices.items():
+            half[rng.permutation(idx)[: len(idx) // 2]] = True
+        frames = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, mask in enumerate((half, ~half)):
+                part = Path(tmp) / f"half{k}.h5ad"
+                cells[mask].copy().write_h5ad(part)
+                ctx = LoadContext("bench", str(part), {"method": "CRISPR-KO", "cell_line": "THP-1"}, None, "skip",
+                                  resolver())
+                frames.append(table_frame(read_h5ad(part, ctx), "Papalexi21", 0)[0])
+        return {"kind": "split-half", "a": frames[0], "b": frames[1]}
+    if name == "ljp005":
+        from loaders.gct import _is_control, parse_gct
+
+        matrix, row_meta, col_meta = parse_gct(require("l1000-ljp005-a375/LJP005_A375_24H_level3_n377x978.gct"))
+        dmso = _is_control(col_meta)
+        genes = resolver().resolve(row_meta["pr_gene_id"].astype(str).tolist()).symbols
+        var = np.asarray(matrix, np.float64)[:, dmso].var(axis=1, ddof=1)
+        noise = pd.Series(var, index=[readout_symbol(g) if g else None for g in genes]).groupby(level=0).mean()
+        return {"kind": "control-noise", "noise": noise, "n_control_wells": int(dmso.sum())}
+    return None
+
+
+def calibrate(result: dict, tuples, source, experiments: pd.DataFrame, seeds: list[int]) -> None:
+    """Add to ``result`` each model's calibrated score (0 the mean, 1 a replicate experiment) over the
+    test experiments of the perturbation split that have a replicate score."""
+    from lpm_kg.eval.baselines import context_readout_means
+    from lpm_kg.eval.calibration import control_noise_replicate, split_half_replicate
+    from lpm_kg.eval.field_metrics import experiment_ids, targeted_mask
+    from lpm_kg.eval.split import split_perturbations
+    from lpm_kg.eval.stats import calibrated
+
+    P, R, C = (np.asarray(getattr(tuples, k), dtype=object) for k in ("perturbations", "readouts", "contexts"))
+    reps = []
+    for seed in seeds:
+        parts = split_perturbations(tuples, seed)
+        te = parts.test & ~targeted_mask(tuples.perturbations, tuples.readouts, tuples.perturbation, tuples.readout)
+        p, r, c, y = tuples.perturbation[te], tuples.readout[te], tuples.context[te], tuples.value[te]
+        tr = parts.train
+        m = context_readout_means(tuples.readout[tr], tuples.context[tr], tuples.value[tr], len(R), len(C))[c, r]
+        keys = pd.MultiIndex.from_arrays([P[p], R[r]])
+        if source["kind"] == "split-half":
+            # Each half against its own training mean: a half's control cells are shared by all its
+            # profiles, so their noise cancels there (against the full data's mean, the two halves'
+            # control noise would enter with opposite signs).
+            train_perts = set(P[parts.train_perturbations])
+            halves = []
+            for f in (source["a"], source["b"]):
+                own = f[f["perturbation"].isin(train_perts)].groupby(["context", "readout"])["value"].mean()
+                value = f.groupby(["perturbation", "readout"])["value"].mean().reindex(keys).to_numpy()
+                halves.append(value - own.reindex(pd.MultiIndex.from_arrays([C[c], R[r]])).to_numpy())
+            score = split_half_replicate(halves[0], halves[1], p, c, np.zeros(len(p)))
+        else:
+            score = control_noise_replicate(y, source["noise"].reindex(R[r]).to_numpy(), p, c, m)
+        _exp, ep, ec = experiment_ids(p, c)
+        reps.append(pd.DataFrame({"seed": seed, "perturbation": P[ep], "context": C[ec], "replicate": score}))
+    rep = pd.concat(reps, ignore_index=True)
+    joined = experiments.merge(rep, on=["seed", "perturbation", "context"])
+    joined = joined[np.isfinite(joined["replicate"])]
+    result["calibration"] = {
+        "replicate": source["kind"], "n_experiments": int(joined.groupby("model").size().max()),
+        "replicate_mean": float(rep["replicate"].mean()),
+        "models": {model: calibrated(g["pearson_centered"], g["replicate"]) for model, g in joined.groupby("model")}}
 
 
 # --------------------------------------------------------------------------- report
@@ -217,6 +308,13 @@ def markdown(results: list[dict], meta: dict) -> str:
             cpu_text = f"{np.nanmean(cpu):.1f}" if cpu and np.isfinite(cpu).any() else "in the stack's"
             lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {np.mean([x[0] for x in f]):.1f} | "
                          f"{cpu_text} |")
+        cal = res.get("calibration")
+        if cal:
+            lines += ["", f"Calibrated score (0: the per-(context, readout) mean; 1: a replicate experiment, "
+                      f"{'from split halves of the cells' if cal['replicate'] == 'split-half' else 'from the DMSO wells noise'}; "
+                      f"replicate centered Pearson {cal['replicate_mean']:.3f} over {cal['n_experiments']} test experiments): "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cal['models'].items(), key=lambda kv: -kv[1]))
+                      + "."]
         question = "seen" if res["split"] == "context" else "unseen"
         weights = [t["weights"][question] for t in res.get("stack", []) if question in t["weights"]]
         if weights:
@@ -268,6 +366,12 @@ def main() -> None:
     out = RESULTS / args.out
     if args.render:
         saved = json.loads(out.with_suffix(".json").read_text())
+        for res in saved["results"]:  # results from before calibration existed get it now
+            if res["split"] == "perturbation" and res["set"] in CALIBRATED_SETS and "calibration" not in res \
+                    and res.get("experiments") and not res.get("pool"):
+                calibrate(res, build(res["set"], 0)[0], replicate_source(res["set"]),
+                          pd.DataFrame(res["experiments"]), res["split_seeds_done"])
+        out.with_suffix(".json").write_text(json.dumps(saved))
         out.with_suffix(".md").write_text(markdown(saved["results"], saved["meta"]))
         plot(saved["results"], out.with_suffix(".png"))
         return
