@@ -410,12 +410,17 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
         tuples = pull_tuples(graph, names)
         from lpm_kg.eval.models import MODELS
 
-        named = _csv(model_names) or []
+        named = _csv(model_names) or list(MODELS)
         knowledge = None
-        if split != "context" or any(getattr(MODELS.get(n), "needs_knowledge", False) for n in named):
+        if split != "context" or any(getattr(MODELS.get(n), "needs_knowledge", False)
+                                     or getattr(MODELS.get(n), "uses_knowledge", False) for n in named):
             from lpm_kg.priors import read_knowledge
 
             knowledge = read_knowledge(graph)
+            sizes = knowledge.sizes()
+            if not any(sizes[k] for k in ("interacts", "regulates", "memberships", "annotated_compounds")) and \
+                    not any(getattr(MODELS.get(n), "needs_knowledge", False) for n in _csv(model_names) or []):
+                knowledge = None  # no reference relation loaded: the models that read none
         table = run_benchmark(tuples, _csv(targets), split_seeds, _csv(model_names), lpm_config=lpm_config,
                               show_progress=not as_json, split=split, knowledge=knowledge)
         if table.empty:
@@ -425,8 +430,10 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
                   "knowledge": knowledge.fingerprint() if knowledge is not None else None}
         run_id = derived_run_id("eval", fingerprint, json.dumps(config, sort_keys=True))
         summ = summary(table)
+        tests = _default_model_tests(table.attrs.pop("experiments"))
         metrics = {"summary": json.loads(summ.reset_index().to_json(orient="records")),
-                   "rows": json.loads(table.to_json(orient="records"))}
+                   "rows": json.loads(table.to_json(orient="records")),
+                   "tests": json.loads(tests.to_json(orient="records"))}
         create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=names,
                          metrics=metrics, kind="eval",
                          versions={"lpm_kg": lpm_kg.__version__})
@@ -435,7 +442,26 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
         click.echo(json.dumps({"run_id": run_id, **metrics}, indent=2, default=str))
         return
     click.echo(summary(table, as_text=True))
+    if len(tests):
+        click.echo(f"\n{tests['leader'].iloc[0]} against each model, paired by test experiment (one-sided Wilcoxon; "
+                   "a tie unless p < 0.05):")
+        shown = tests[["metric", "other", "n_pairs", "leader_mean", "other_mean", "p_value", "verdict"]]
+        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     click.echo(f"\nrecorded as ModelRun {run_id}")
+
+
+def _default_model_tests(experiments):
+    """The default model (when it was run) against every other model, on the centered Pearson and the
+    discrimination score: :func:`lpm_kg.eval.stats.paired_tests`."""
+    import pandas as pd
+
+    from lpm_kg.eval.models import DEFAULT_MODEL
+    from lpm_kg.eval.stats import paired_tests
+
+    if experiments.empty or DEFAULT_MODEL not in set(experiments["model"]):
+        return pd.DataFrame()
+    return pd.concat([paired_tests(experiments, DEFAULT_MODEL, metric=m) for m in ("pearson_centered", "discrimination")],
+                     ignore_index=True)
 
 
 @main.command()

@@ -114,6 +114,8 @@ def _registry() -> dict[str, type[Baseline]]:
 
 
 MODELS: dict[str, type[Baseline]] = _registry()
+#: The model lpm-kg trains by default (the ``stack-*`` presets): benchmarks/results/bench_default.md.
+DEFAULT_MODEL = "lpm-stack"
 
 
 def model_names(graph: bool = True) -> list[str]:
@@ -122,8 +124,8 @@ def model_names(graph: bool = True) -> list[str]:
 
 
 def describe_models() -> dict[str, str]:
-    """Name -> one-line description, for ``lpm-kg eval --list``."""
-    return {name: cls.description for name, cls in MODELS.items()}
+    """Name -> one-line description, for ``lpm-kg models``; the default model says so."""
+    return {name: ("(default) " if name == DEFAULT_MODEL else "") + cls.description for name, cls in MODELS.items()}
 
 
 def make_model(name: str, **options) -> Baseline:
