@@ -169,7 +169,7 @@ class StackedModel:
                     pred[known_p] = model.predict(pk[known_p], rk[known_p], ck[known_p])
                     if name == "lpm":
                         spread[known_p] += w[known_p] * model.last_std
-            else:
+            else:  # the closed-form experts; those with relatives find a new perturbation's among the fitted
                 if not known_p.all() and hasattr(model, "extend"):
                     model = model.extend(symbols, graph.priors.priors) if name == "linear-priors" else \
                         model.extend(symbols)

@@ -105,12 +105,13 @@ def _mean_for_untrained(model, p, r) -> None:
 
 def _registry() -> dict[str, type[Baseline]]:
     from lpm_kg.eval.graph_models import GraphLPMModel, GraphNeighbourTransfer, LinearPriors
-    from lpm_kg.eval.sibling import SiblingTransfer
+    from lpm_kg.eval.sibling import AnnotationTransfer, SiblingTransfer
     from lpm_kg.eval.stack import StackedLPM
 
     return {**BASELINES, SiblingTransfer.name: SiblingTransfer, LPMModel.name: LPMModel,
             GraphNeighbourTransfer.name: GraphNeighbourTransfer, LinearPriors.name: LinearPriors,
-            GraphLPMModel.name: GraphLPMModel, StackedLPM.name: StackedLPM}
+            GraphLPMModel.name: GraphLPMModel, AnnotationTransfer.name: AnnotationTransfer,
+            StackedLPM.name: StackedLPM}
 
 
 MODELS: dict[str, type[Baseline]] = _registry()

@@ -10,13 +10,14 @@ import torch
 
 from lpm_kg.eval.baselines import AdditiveTransfer, ContextReadoutMean, ContextReadoutMedian, Linear, _SparseMeans
 from lpm_kg.eval.graph_models import LinearPriors
-from lpm_kg.eval.sibling import SiblingTransfer
+from lpm_kg.eval.sibling import AnnotationTransfer, SiblingTransfer
 
 CLASSES = {cls.__name__: cls for cls in (AdditiveTransfer, ContextReadoutMean, ContextReadoutMedian, Linear,
-                                         _SparseMeans, LinearPriors, SiblingTransfer)}
+                                         _SparseMeans, LinearPriors, SiblingTransfer,
+                                         AnnotationTransfer)}
 # Fit-time state that prediction never reads (LinearPriors' training deviations), or that the owner
 # supplies again (the knowledge).
-SKIPPED = {"LinearPriors": {"knowledge", "dev_", "train_", "spec"}}
+SKIPPED = {"LinearPriors": {"knowledge", "dev_", "train_", "spec"}, "AnnotationTransfer": {"knowledge"}}
 
 
 def _encode(value):
@@ -65,4 +66,6 @@ def expert_from_state(state: dict, knowledge=None):
         setattr(obj, k, _decode(v, knowledge))
     if state["__class__"] == "LinearPriors":
         obj.knowledge, obj.spec = knowledge, None
+    if state["__class__"] == "AnnotationTransfer":
+        obj.knowledge = knowledge
     return obj

@@ -1,5 +1,6 @@
-"""Sibling transfer: what the same compound did at its other doses, or the same gene under another
-genetic method, in the same context.
+"""Transfer from a perturbation's relatives in the same context. Sibling transfer: what the same
+compound did at its other doses, or the same gene under another genetic method. Annotation transfer:
+what other compounds sharing a mechanism of action or a target did.
 
 A perturbation symbol names a dose (``vemurafenib-1uM``) or a method (``CRISPRi_STAT1``), so an
 unmeasured dose of a measured compound, or the knockout of a gene measured by CRISPRi, is a new
@@ -10,6 +11,8 @@ doses, all equal). No sibling measured there: the mean alone.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -55,10 +58,13 @@ def sibling_table(perturbations) -> tuple[np.ndarray, np.ndarray]:
     return ids, weights
 
 
-class SiblingTransfer(Baseline):
-    name = "sibling-transfer"
-    description = ("per (context, readout) mean + the mean deviation of the same compound at other doses (or the "
-                   "same gene by other methods) in that context, weighted by dose proximity")
+class RelativeTransfer(Baseline):
+    """The per-(context, readout) training mean plus the weighted mean deviation, in the same
+    context, of a perturbation's relatives measured there; subclasses say who the relatives are
+    (:meth:`relatives`: [n, width] ids with -1 padding, and weights)."""
+
+    def relatives(self, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
     def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
         p, r, c = _ids(p, r, c)
@@ -67,17 +73,15 @@ class SiblingTransfer(Baseline):
         self.base_ = ContextReadoutMean().fit(p, r, c, y, n_perturbations, n_readouts, n_contexts)
         symbols = list(getattr(vocab, "perturbations", vocab)) if vocab is not None else \
             [f"P{i}" for i in range(n_perturbations)]
-        self.sib_ids_, self.sib_w_ = sibling_table(symbols)
+        self.sib_ids_, self.sib_w_ = self.relatives(symbols)
         self.prc_ = _SparseMeans((p * n_contexts + c) * n_readouts + r, y - self.base_.raw_[c, r])
         return self
 
-    def extend(self, symbols) -> "SiblingTransfer":
+    def extend(self, symbols) -> "RelativeTransfer":
         """A copy that also answers for perturbation symbols appended after the fitted ones: their
-        siblings among the measured perturbations (``symbols``: the whole extended list)."""
-        import copy
-
+        relatives among the measured perturbations (``symbols``: the whole extended list)."""
         out = copy.copy(self)
-        out.sib_ids_, out.sib_w_ = sibling_table(list(symbols))
+        out.sib_ids_, out.sib_w_ = self.relatives(list(symbols))
         return out
 
     def deviation(self, p, r, c) -> tuple[np.ndarray, np.ndarray]:
@@ -101,3 +105,61 @@ class SiblingTransfer(Baseline):
         p, r, c = _ids(p, r, c)
         deviation, _ = self.deviation(p, r, c)
         return self.base_.predict(p, r, c) + deviation
+
+
+class SiblingTransfer(RelativeTransfer):
+    name = "sibling-transfer"
+    description = ("per (context, readout) mean + the mean deviation of the same compound at other doses (or the "
+                   "same gene by other methods) in that context, weighted by dose proximity")
+
+    def relatives(self, symbols):
+        return sibling_table(symbols)
+
+
+def annotation_table(symbols, knowledge) -> tuple[np.ndarray, np.ndarray]:
+    """[n, width] ids of the *other* compounds that share a mechanism of action or a target with
+    each perturbation's compound (-1 padding), weighted by the Jaccard index of their annotations."""
+    notes: list[frozenset] = []
+    names: list[str | None] = []
+    for s in symbols:
+        family, _dose = sibling_key(s)
+        name = family[4:] if family and family.startswith("cmp:") else None
+        names.append(name)
+        notes.append(frozenset([f"moa:{m}" for m in knowledge.compound_moas.get(name, [])] +
+                               [f"target:{t}" for t in knowledge.compound_targets.get(name, [])]) if name else
+                     frozenset())
+    holders: dict[str, list[int]] = {}
+    for i, ann in enumerate(notes):
+        for a in ann:
+            holders.setdefault(a, []).append(i)
+    rows = []
+    for i, ann in enumerate(notes):
+        near = {j for a in ann for j in holders[a] if names[j] != names[i]}
+        rows.append(sorted(near))
+    width = max([len(x) for x in rows] + [1])
+    ids = np.full((len(symbols), width), -1, np.int64)
+    weights = np.zeros(ids.shape)
+    for i, near in enumerate(rows):
+        for slot, j in enumerate(near):
+            ids[i, slot] = j
+            weights[i, slot] = len(notes[i] & notes[j]) / len(notes[i] | notes[j])
+    return ids, weights
+
+
+class AnnotationTransfer(RelativeTransfer):
+    """For compounds: what the other compounds sharing a mechanism of action or a target (the
+    graph's HAS_MOA / HAS_TARGET) did in the same context. Not their doses of the same compound
+    (sibling transfer), and nothing for genetic perturbations."""
+
+    name = "annotation-transfer"
+    description = ("per (context, readout) mean + the mean deviation of the other compounds sharing a mechanism or a "
+                   "target in that context, weighted by annotation overlap")
+    needs_knowledge = True
+
+    def __init__(self, knowledge=None):
+        if knowledge is None:
+            raise ValueError(f"{self.name} needs the graph's reference knowledge (knowledge=...)")
+        self.knowledge = knowledge
+
+    def relatives(self, symbols):
+        return annotation_table(symbols, self.knowledge)

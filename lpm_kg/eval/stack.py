@@ -21,7 +21,8 @@ the stack cannot fall below its best expert by more than the validation noise. E
   and, with the graph's reference knowledge, ``graph-lpm`` (embeds any perturbation from priors);
 - ``linear`` (Ahlmann-Eltze et al. 2025), ``additive-transfer``, ``sibling-transfer`` and
   ``context-readout-median`` (what a typical perturbation does: most do little);
-- ``linear-priors`` with the knowledge.
+- with the knowledge, ``linear-priors`` and ``annotation-transfer`` (compounds sharing a mechanism
+  or a target).
 
 Every validation experiment weighs the same in the fit (its rows are scaled by the norm of its
 measured deviation), since the benchmark's metrics average over experiments, not tuples.
@@ -37,7 +38,7 @@ from scipy.optimize import nnls
 from lpm_kg.eval.baselines import AdditiveTransfer, Baseline, ContextReadoutMean, ContextReadoutMedian, Linear, _ids
 from lpm_kg.eval.graph_models import GraphLPMModel, LinearPriors
 from lpm_kg.eval.models import LPMModel
-from lpm_kg.eval.sibling import SiblingTransfer
+from lpm_kg.eval.sibling import AnnotationTransfer, SiblingTransfer
 
 MIN_VAL_EXPERIMENTS = 3  # per context, for weights of its own; fewer: the question's pooled weights
 QUESTIONS = ("seen", "unseen")
@@ -73,7 +74,8 @@ class StackedLPM(Baseline):
         if self.experts is not None:
             return list(self.experts)
         graph = self.knowledge is not None
-        return ["lpm"] + (["graph-lpm"] if graph else []) + list(CLOSED_FORM) + (["linear-priors"] if graph else [])
+        return ["lpm"] + (["graph-lpm"] if graph else []) + list(CLOSED_FORM) + (
+            ["linear-priors", "annotation-transfer"] if graph else [])
 
     def _make(self, name: str) -> Baseline:
         if name == "graph-lpm":
@@ -88,6 +90,8 @@ class StackedLPM(Baseline):
             return LPMModel(config, show_progress=self.show_progress, device=self.device)
         if name == "linear-priors":  # the graph LPM's prior settings, when the config has them
             return LinearPriors(knowledge=self.knowledge, spec=getattr(self.config, "priors", None))
+        if name == "annotation-transfer":
+            return AnnotationTransfer(knowledge=self.knowledge)
         return CLOSED_FORM[name]()
 
     def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):

@@ -169,7 +169,7 @@ def test_registry():
     assert set(BASELINES) == {"global-mean", "context-readout-mean", "context-readout-median", "control",
                               "perturbation-mean-other-contexts", "additive-transfer", "linear"}
     graph_models = ["graph-neighbour-transfer", "linear-priors", "graph-lpm"]  # they read the graph's knowledge
-    assert model_names() == [*BASELINES, "sibling-transfer", "lpm", *graph_models, "lpm-stack"] and "lpm" in MODELS
+    assert model_names() == [*BASELINES, "sibling-transfer", "lpm", *graph_models, "annotation-transfer", "lpm-stack"] and "lpm" in MODELS
     assert model_names(graph=False) == [*BASELINES, "sibling-transfer", "lpm", "lpm-stack"]
     with pytest.raises(ValueError, match="needs the graph's reference knowledge"):
         resolve_models(["graph-lpm"])
