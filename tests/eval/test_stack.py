@@ -88,3 +88,24 @@ def test_train_on_all_test_one_set(sim):
     assert set(np.unique(t.context[parts.test])) == {t.contexts.index("SIM-A")}
     assert not np.isin(t.perturbation[parts.train], held).any()  # held out of every context
     assert set(held) <= set(np.unique(t.perturbation[t.context == t.contexts.index("SIM-A")]))
+
+
+def test_annotation_transfer_reads_shared_mechanisms_and_targets():
+    from lpm_kg.eval.sibling import AnnotationTransfer, annotation_table
+    from lpm_kg.priors import Knowledge
+
+    kn = Knowledge.from_tables(["A", "B", "C"], compound_targets={"drug": ["A"], "other": ["A", "B"], "third": ["C"]},
+                               compound_moas={"drug": ["X inhibitor"], "other": ["X inhibitor"]})
+    perts = ["drug-1uM", "other-1uM", "third-1uM", "drug-10uM"]
+    ids, w = annotation_table(perts, kn)
+    # drug shares a target and a mechanism with other (Jaccard 2/3), nothing with third, and its
+    # other dose is a sibling, not an annotation relative.
+    assert set(ids[0][ids[0] >= 0]) == {1} and w[0, 0] == pytest.approx(2 / 3)
+    assert (ids[2] < 0).all()
+    profile = np.array([1.0, -1.0, 0.5, 0.0])
+    p = np.repeat([1, 2], 4)
+    r = np.tile(np.arange(4), 2)
+    y = np.concatenate([profile, -profile])
+    model = AnnotationTransfer(knowledge=kn).fit(p, r, np.zeros(8, int), y, 4, 4, 1, vocab=perts)
+    pred = model.predict(np.zeros(4, int), np.arange(4), np.zeros(4, int))
+    assert np.allclose(pred, profile)  # the mean (0) plus other's deviation
