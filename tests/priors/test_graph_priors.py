@@ -77,7 +77,7 @@ def test_a_gene_never_perturbed_is_predicted_from_its_prior_and_stored_with_its_
     assert not g.read("MATCH (e:Experiment {perturbation: $p}) RETURN e LIMIT 1", {"p": NEVER_PERTURBED})
     out = synced.run("predict", "--context", CONTEXT, "--perturbation", NEVER_PERTURBED)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert f"{NEVER_PERTURBED}: never measured in training; predicted from its graph prior " \
+    assert f"{NEVER_PERTURBED}: never measured in training; predicted from the graph " \
            f"(prior run {synced.prior_run})" in out.stdout
     (x,) = g.read("MATCH (x:PredictedExperiment {perturbation: $p, context: $c})-[:FROM_PRIORS]->(pr:ModelRun) "
                   "MATCH (x)-[:PREDICTED_BY]->(m:ModelRun) RETURN x.source AS source, x.prior_run AS prior_run, "
