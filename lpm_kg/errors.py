@@ -27,3 +27,7 @@ class ConfigError(LpmKgError):
 
 class ServerError(LpmKgError):
     """The Neo4j server could not be started or reached."""
+
+
+class TrainingDiverged(LpmKgError):
+    """The training loss became non-finite: nothing of the run is kept."""

@@ -10,7 +10,8 @@ from lpm_kg.priors.encoder import PriorSpec
 
 
 class LPMConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Finite numbers only: an infinite learning rate or init trains NaN (issue 24).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     embedding_dim: int = Field(128, ge=1, description="width d of each of the three embedding tables")
     hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP hidden layer widths")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lpm_kg.errors import TrainingDiverged
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.distributed import all_sum, world, wrap
 
@@ -151,6 +152,11 @@ def train_seed(module: nn.Module, train: Tensors, val: Tensors | None, config: L
         seconds = time.perf_counter() - started
         record = {"epoch": state.epoch + 1, "train_mse": total.item() / n, "seconds": seconds,
                   "tuples_per_s": n / seconds}
+        if not math.isfinite(record["train_mse"]):
+            # Diverged: stop before the state (and a checkpoint of it) is kept, and say what to change.
+            raise TrainingDiverged(f"training diverged in epoch {state.epoch + 1} of seed {state.seed} (the loss is "
+                                   f"{record['train_mse']}): lower learning_rate (now {config.learning_rate}) or "
+                                   f"embedding_init_std (now {config.embedding_init_std}) in the model overrides")
         if val is not None and len(val):
             record["val_mse"] = evaluate_loss(module, val)
             if record["val_mse"] < state.best_val:

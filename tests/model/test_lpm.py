@@ -149,3 +149,19 @@ def test_a_checkpoint_holds_only_tensors_and_plain_containers(tmp_path):
     loaded = LPM.load(path)
     assert np.array_equal(loaded.predict_ids(*data[:3])[0], model.predict_ids(*data[:3])[0])
     assert [s.epoch for s in loaded.states.values()] == [3, 3]
+
+
+def test_a_diverging_training_stops_with_a_clear_error():
+    from lpm_kg.errors import ConfigError, TrainingDiverged
+    from lpm_kg.model import LPM, Vocabulary
+    from lpm_kg.model.config import preset
+
+    rng = np.random.default_rng(0)
+    p, r, c = rng.integers(0, 5, 500), rng.integers(0, 7, 500), rng.integers(0, 2, 500)
+    y = rng.normal(size=500).astype(np.float32)
+    vocab = Vocabulary([f"CRISPRi_G{i}" for i in range(5)], [f"Transcriptome_R{i}" for i in range(7)], ["A", "B"])
+    config = preset("small", learning_rate=1e30, embedding_init_std=1e10, max_epochs=3, seeds=[13], device="cpu")
+    with pytest.raises(TrainingDiverged, match="lower learning_rate"):
+        LPM(config, vocab).fit((p, r, c, y), show_progress=False)
+    with pytest.raises(ConfigError, match="learning_rate"):
+        preset("small", learning_rate=float("inf"))
