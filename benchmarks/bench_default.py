@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench_accuracy import DESCRIPTION, PRESET, build, log  # noqa: E402
+from bench_priors import lpm_overrides, reference_knowledge  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 REAL_SETS = ["sciplex", "neurips", "replogle", "l1000", "l1000-kd", "ljp005", "papalexi"]
@@ -362,8 +363,22 @@ def main() -> None:
     ap.add_argument("--no-graph", action="store_true", help="no reference knowledge (no linear-priors, paper LPM)")
     ap.add_argument("--out", default="bench_default")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md and .png from the .json")
+    ap.add_argument("--merge", help="comma-separated result stems (runs of parts in parallel) to merge into --out; "
+                                    "a later stem's (set, split) replaces an earlier one's")
     args = ap.parse_args()
     out = RESULTS / args.out
+    if args.merge:
+        merged, metas = {}, []
+        for stem in args.merge.split(","):
+            saved = json.loads((RESULTS / f"{stem}.json").read_text())
+            metas.append(saved["meta"])
+            for res in saved["results"]:
+                merged[(res["set"], res["split"], json.dumps(res.get("pool")))] = res
+        order = {s: i for i, s in enumerate(REAL_SETS)}
+        results = sorted(merged.values(), key=lambda r: (order.get(r["set"], 99), r["split"] != "context"))
+        meta = {**metas[0], "merged_from": args.merge.split(","), "seeds": sorted({x for m in metas for x in m["seeds"]})}
+        out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}))
+        args.render = True
     if args.render:
         saved = json.loads(out.with_suffix(".json").read_text())
         for res in saved["results"]:  # results from before calibration existed get it now
@@ -376,16 +391,11 @@ def main() -> None:
         plot(saved["results"], out.with_suffix(".png"))
         return
     seeds = [int(s) for s in args.seeds.split(",")]
-    overrides = {}
-    if args.lpm_seeds:
-        overrides["seeds"] = [int(x) for x in args.lpm_seeds.split(",")]
-    if args.max_epochs:
-        overrides["max_epochs"] = args.max_epochs
+    overrides = lpm_overrides(args.lpm_seeds, args.max_epochs)
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs", "seeds": seeds,
             "lpm_overrides": overrides, "pool": args.pool}
     knowledge = None
     if not args.no_graph:
-        from bench_priors import reference_knowledge
 
         knowledge, sizes = reference_knowledge()
         meta["knowledge"] = {**knowledge.sizes(), "tables": sizes}

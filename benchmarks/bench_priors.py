@@ -88,6 +88,16 @@ def reference_knowledge():
     return kn, sizes
 
 
+def lpm_overrides(lpm_seeds: str | None, max_epochs: int | None) -> dict:
+    """The LPM preset overrides of ``--lpm-seeds 13,14`` and ``--max-epochs N``."""
+    out: dict = {}
+    if lpm_seeds:
+        out["seeds"] = [int(x) for x in lpm_seeds.split(",")]
+    if max_epochs:
+        out["max_epochs"] = max_epochs
+    return out
+
+
 def run_set(name: str, seeds: list[int], kn_real, split: str = "perturbation", overrides: dict | None = None,
             publish=None, encoders: tuple[str, ...] = ("fitted",), only: list[str] | None = None) -> dict:
     """One set, split seed after split seed; ``publish(result)`` gets the result so far after each,
@@ -218,11 +228,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     sets = args.sets.split(",")
     kn = None
-    overrides = {}
-    if args.lpm_seeds:
-        overrides["seeds"] = [int(x) for x in args.lpm_seeds.split(",")]
-    if args.max_epochs:
-        overrides["max_epochs"] = args.max_epochs
+    overrides = lpm_overrides(args.lpm_seeds, args.max_epochs)
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs", "seeds": seeds,
             "lpm_overrides": overrides, "encoders": args.encoders.split(","),
             "models": args.models.split(",") if args.models else MODELS}
