@@ -271,7 +271,32 @@ def markdown(results: list[dict], meta: dict) -> str:
              "perturbation's own gene out. Centered = per-experiment Pearson of deviations from the per-(context, "
              "readout) training mean (the mean predictor scores 0); discrimination: 1 perfect, 0.5 the mean predictor. "
              "p: one-sided paired Wilcoxon over test experiments that the default is better; a tie when neither "
-             "direction has p < 0.05.", "", "## Verdicts", "",
+             "direction has p < 0.05.", "", "## Against the bar", "",
+             "Centered per-experiment Pearson, mean over the paired test experiments (all split seeds and target "
+             "contexts), the default first; each bar model's cell gives its mean, the one-sided p that the default "
+             "is better, and the verdict.", "",
+             "| set | split | n | default | " + " | ".join(BAR) + " | discrimination: default vs best of the bar |",
+             "|---|---|---|---|" + "---|" * len(BAR) + "---|"]
+    for res in results:
+        if res.get("not_applicable") or "tests" not in res:
+            continue
+        tests = {(t["other"], t["metric"]): t for t in res["tests"]}
+        first = next((t for (o, m), t in tests.items() if m == "pearson_centered"), None)
+        if first is None:
+            continue
+        cells = []
+        for other in BAR:
+            t = tests.get((other, "pearson_centered"))
+            cells.append("n/a" if t is None else f"{t['other_mean']:.3f} (p {_fmt_p(t['p_value'])}, {t['verdict']})")
+        disc = [tests[(o, "discrimination")] for o in BAR if (o, "discrimination") in tests
+                and tests[(o, "discrimination")]["n_pairs"]]
+        best = max(disc, key=lambda t: t["other_mean"]) if disc else None
+        dtext = "n/a (one test experiment per context)" if best is None else (
+            f"{best['leader_mean']:.3f} vs {best['other_mean']:.3f} ({best['other']}; p {_fmt_p(best['p_value'])}, "
+            f"{best['verdict']})")
+        lines.append(f"| {res['label']} | {res['split']} | {first['n_pairs']} | {first['leader_mean']:.3f} | "
+                     + " | ".join(cells) + f" | {dtext} |")
+    lines += ["", "## Every model, paired with the default", "",
              "| set | split | vs | n | default | other | p (centered) | verdict | p (discrimination) | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
