@@ -112,10 +112,10 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
          echo=print) -> SyncReport:
     from lpm_kg.graph.embeddings import write_embeddings
     from lpm_kg.graph.predictions import write_predictions
-    from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run
+    from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run, record_checkpoint_digest
     from lpm_kg.loading import load
     from lpm_kg.model.distributed import barrier, world
-    from lpm_kg.training import train_from_graph, training_run_id
+    from lpm_kg.training import checkpoint_path, file_digest, train_from_graph, training_run_id
 
     # Under torchrun every process trains; only rank 0 loads and writes (lpm_kg.model.distributed).
     main_rank = world().is_main
@@ -153,6 +153,9 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
                      data_fingerprint=result.fingerprint, datasets=result.datasets, metrics=result.metrics,
                      versions={"lpm_kg": lpm_kg.__version__, "torch": torch.__version__,
                                "neo4j_driver": neo4j.__version__})
+    checkpoint = checkpoint_path(checkpoint_dir, result.run_id)
+    if checkpoint.exists():
+        record_checkpoint_digest(graph, result.run_id, file_digest(checkpoint))
     if result.priors is not None:
         from lpm_kg.graph.priors import link_priors, write_gene_priors
 

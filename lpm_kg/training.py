@@ -71,6 +71,15 @@ def checkpoint_path(runs_dir: Path, run_id: str) -> Path:
     return path
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file (a checkpoint), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def validation_mask(tuples: TupleSet, fraction: float, seed: int) -> np.ndarray:
     """Hold out whole experiments ((perturbation, context) pairs) for early stopping, never Control
     and never a perturbation's last experiment: a perturbation seen only in validation would keep

@@ -85,3 +85,13 @@ def test_load_prints_what_collided_and_formats_documents_the_option(graph, neo4j
     formats = _run(neo4j_server, "formats").stdout
     assert formats.count("--option collisions=...  error, first or mean") >= 2
     assert "(default first)" in formats and "(default mean)" in formats
+
+
+def test_network_refuses_a_count_below_one_before_touching_the_graph():
+    from click.testing import CliRunner
+
+    from lpm_kg.cli import main
+
+    for option in ("--top", "--per-gene"):
+        out = CliRunner().invoke(main, ["network", option, "-5"])
+        assert out.exit_code == 2 and "-5 is not in the range x>=1" in out.output, out.output

@@ -159,3 +159,19 @@ def test_eval_and_predict_from_the_command_line(graph, neo4j_server, tmp_path):
     remaining = graph.read("MATCH (m:ModelRun) RETURN m.kind AS k")
     assert [r["k"] for r in remaining] == ["lpm"]
     assert graph.read("MATCH (x:PredictedExperiment) RETURN count(x) AS n")[0]["n"] > 0
+
+
+def test_a_checkpoint_is_tied_to_its_run(graph, tmp_path):
+    from lpm_kg.commands import lpm_run_and_model
+    from lpm_kg.errors import InputError
+
+    first = sync(graph, SyncConfig.from_toml(_config(tmp_path)), checkpoint_dir=tmp_path / "runs", show_progress=False)
+    other = sync(graph, SyncConfig.from_toml(_config(tmp_path, FAST_MODEL.replace("seeds = [13, 14]", "seeds = [15]"))),
+                 checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert other.run_id != first.run_id
+    run, model = lpm_run_and_model(graph, first.run_id, tmp_path / "runs")
+    assert len(run["checkpoint_sha256"]) == 64 and list(model.states) == [13, 14]
+    # Another run's checkpoint copied over this run's file is refused, not used under this run's name.
+    (tmp_path / "runs" / f"{first.run_id}.pt").write_bytes((tmp_path / "runs" / f"{other.run_id}.pt").read_bytes())
+    with pytest.raises(InputError, match="not the checkpoint run .* wrote"):
+        lpm_run_and_model(graph, first.run_id, tmp_path / "runs")

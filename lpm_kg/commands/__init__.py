@@ -14,8 +14,9 @@ def lpm_run_and_model(graph, run_id: str | None, runs_dir):
     import click
 
     from lpm_kg.graph.runs import find_lpm_run
+    from lpm_kg.errors import InputError
     from lpm_kg.stacked import load_model
-    from lpm_kg.training import checkpoint_path
+    from lpm_kg.training import checkpoint_path, file_digest
 
     run = find_lpm_run(graph, run_id)
     if run is None:
@@ -24,4 +25,11 @@ def lpm_run_and_model(graph, run_id: str | None, runs_dir):
     checkpoint = checkpoint_path(runs_dir, run["run_id"])
     if not checkpoint.exists():
         raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
+    expected = run.get("checkpoint_sha256")
+    if expected and file_digest(checkpoint) != expected:
+        # Another run's file (or a damaged one) under this run's name: its predictions would be
+        # stored as this run's.
+        raise InputError(str(checkpoint), f"it is not the checkpoint run {run['run_id']} wrote (its SHA-256 differs "
+                         "from the one recorded on the ModelRun)", "restore the run's own file, or delete the run "
+                         "(`lpm-kg prune`) and retrain it (`lpm-kg sync`)")
     return run, load_model(checkpoint)

@@ -52,9 +52,10 @@ def plot_table(table, path: Path, title: str = "") -> Path:
 @click.option("--references", default=None,
               help="Comma-separated reference networks: dataset names or kinds (string, corum, dorothea, trrust); "
                    "default every one loaded.")
-@click.option("--top", type=int, default=2000, show_default=True,
+@click.option("--top", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Edges written per method, strongest first (they replace that run and method's earlier edges).")
-@click.option("--per-gene", type=int, default=None, help="Before --top, keep only each gene's N best pairs.")
+@click.option("--per-gene", type=click.IntRange(min=1), default=None,
+              help="Before --top, keep only each gene's N best pairs.")
 @click.option("--contexts", default="genetic", show_default=True,
               help="Contexts profiled: genetic (where genetic perturbations were measured), all, or symbols.")
 @click.option("--absolute", is_flag=True,

@@ -170,7 +170,7 @@ def merge_run_metrics(graph: Graph, run_id: str, updates: dict, *, deep: bool = 
 _RUN_RETURN = ("RETURN r.run_id AS run_id, r.kind AS kind, r.status AS status, r.config AS config, "
                "r.data_fingerprint AS data_fingerprint, r.datasets AS datasets, r.metrics AS metrics, "
                "r.versions AS versions, r.created_at AS created_at, r.completed_at AS completed_at, "
-               "r.embedding_seed AS embedding_seed, r.embedding_dim AS embedding_dim, "
+               "r.embedding_seed AS embedding_seed, r.embedding_dim AS embedding_dim, r.checkpoint_sha256 AS checkpoint_sha256, "
                "COUNT { (r)<-[:FROM_RUN]-() } AS n_embeddings, COUNT { (r)<-[:PREDICTED_BY]-() } AS n_predictions")
 
 
@@ -218,3 +218,8 @@ def derived_run_id(prefix: str, *parts: str) -> str:
     """``<prefix>-<12 hex digits>``: a digest of ``parts``, so the same inputs always name the
     same run (a rerun finds its run, changed inputs make a new one)."""
     return f"{prefix}-{hashlib.sha256(''.join(parts).encode()).hexdigest()[:12]}"
+
+
+def record_checkpoint_digest(graph: Graph, run_id: str, digest: str) -> None:
+    """Tie a run to its checkpoint file: the file's SHA-256, checked when the run's model is loaded."""
+    graph.query("MATCH (r:ModelRun {run_id: $id}) SET r.checkpoint_sha256 = $digest", {"id": run_id, "digest": digest})
