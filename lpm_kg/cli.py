@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -386,7 +387,7 @@ def _csv(text: str | None) -> list[str] | None:
 @click.option("--seeds", default="0,1,2", show_default=True, help="Split seeds.")
 @click.option("--models", "model_names", help="Comma-separated models (default: all; `lpm-kg models`).")
 @click.option("--preset", default="l1000", show_default=True, help="LPM preset (`lpm-kg presets`).")
-@click.option("--max-epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--split", type=click.Choice(["context", "perturbation", "readout"]), default="context",
               show_default=True, help="context: the paper's unseen experiments; perturbation: perturbations held out "
                                       "of every context; readout: readouts held out in the target context.")
@@ -404,7 +405,12 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
 
     overrides = {"max_epochs": max_epochs} if max_epochs else {}
     lpm_config = get_preset(preset, **overrides)
-    split_seeds = [int(s) for s in _csv(seeds)]
+    try:
+        split_seeds = [int(s) for s in _csv(seeds)]
+    except ValueError:
+        raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers", param_hint="--seeds") from None
+    if len(set(split_seeds)) != len(split_seeds):
+        raise click.BadParameter(f"{seeds!r} repeats a seed", param_hint="--seeds")
     with _connect() as graph:
         fingerprint, names = data_fingerprint(graph, _csv(datasets))
         tuples = pull_tuples(graph, names)
@@ -477,6 +483,9 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
     from lpm_kg.commands import lpm_run_and_model
     from lpm_kg.predict import predict_experiments
 
+    if out is not None and not (out.parent.is_dir() and os.access(out.parent, os.W_OK)):
+        raise click.BadParameter(f"cannot write {out}: its folder does not exist or is not writable",
+                                 param_hint="--out")
     settings = Settings()
     with _connect() as graph:
         run, model = lpm_run_and_model(graph, run_id, settings.data_dir / "runs")

@@ -108,6 +108,30 @@ def unperformed_experiments(tuples, max_experiments: int, seed: int = 0) -> pd.D
     return pd.DataFrame(rows, columns=["p", "r", "c"])
 
 
+def check_plan(config: SyncConfig) -> None:
+    """Everything a sync can check before its first write: every source is a readable file in a known
+    format, and the model settings resolve (preset and overrides, the device). A sync whose second
+    source is missing must not load the first and fail after."""
+    from lpm_kg.model.train import resolve_device
+    from lpm_kg.registry import get_loader
+
+    for i, src in enumerate(config.sources):
+        where = f"sources[{i}] ({src.dataset})"
+        if not src.path.is_file():
+            what = "a folder" if src.path.is_dir() else "missing"
+            raise ConfigError(f"{where}: {src.path} is {what}; point path at the source file")
+        try:
+            with open(src.path, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise ConfigError(f"{where}: {src.path} cannot be read ({exc.strerror}); check its permissions") from None
+        try:
+            get_loader(src.format)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    resolve_device(config.model.lpm_config().device)
+
+
 def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool = True,
          echo=print) -> SyncReport:
     from lpm_kg.graph.embeddings import write_embeddings
@@ -120,6 +144,7 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     # Under torchrun every process trains; only rank 0 loads and writes (lpm_kg.model.distributed).
     main_rank = world().is_main
     report = SyncReport()
+    check_plan(config)
     for src in config.sources if main_rank else ():
         result = load(graph, src.path, src.format, src.dataset, options={k: str(v) for k, v in src.options.items()},
                       unmapped=src.unmapped, top_k=src.top_k, show_progress=show_progress)

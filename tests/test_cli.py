@@ -95,3 +95,14 @@ def test_network_refuses_a_count_below_one_before_touching_the_graph():
     for option in ("--top", "--per-gene"):
         out = CliRunner().invoke(main, ["network", option, "-5"])
         assert out.exit_code == 2 and "-5 is not in the range x>=1" in out.output, out.output
+
+
+def test_eval_refuses_bad_seeds_and_epochs_before_touching_the_graph():
+    from click.testing import CliRunner
+
+    from lpm_kg.cli import main
+
+    for args, text in ((["--seeds", "abc"], "not a comma-separated list"), (["--seeds", "1,1"], "repeats a seed"),
+                       (["--max-epochs", "0"], "0 is not in the range x>=1")):
+        out = CliRunner().invoke(main, ["eval", *args])
+        assert out.exit_code == 2 and text in out.output, out.output

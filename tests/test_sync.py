@@ -175,3 +175,19 @@ def test_a_checkpoint_is_tied_to_its_run(graph, tmp_path):
     (tmp_path / "runs" / f"{first.run_id}.pt").write_bytes((tmp_path / "runs" / f"{other.run_id}.pt").read_bytes())
     with pytest.raises(InputError, match="not the checkpoint run .* wrote"):
         lpm_run_and_model(graph, first.run_id, tmp_path / "runs")
+
+
+def test_a_sync_checks_its_plan_before_loading_anything(graph, tmp_path):
+    good = shared("cmapR-l1000/ds_matrix.csv.gz")
+    path = tmp_path / "lpm-kg.toml"
+    path.write_text(f'[[sources]]\npath = "{good}"\nformat = "gct-csv"\ndataset = "L1000"\n\n'
+                    f'[[sources]]\npath = "{tmp_path / "nosuch.csv"}"\nformat = "long"\ndataset = "gone"\n{FAST_MODEL}')
+    before = _counts(graph)
+    with pytest.raises(ConfigError, match=r"sources\[1\] \(gone\): .*nosuch.csv is missing"):
+        sync(graph, SyncConfig.from_toml(path), checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert _counts(graph) == before  # the first source was not loaded
+    path.write_text(f'[[sources]]\npath = "{good}"\nformat = "gct-csv"\ndataset = "L1000"\n'
+                    + FAST_MODEL.replace("patience = 2", 'patience = 2, device = "cuda:7"'))
+    with pytest.raises(ConfigError, match="cuda:7"):
+        sync(graph, SyncConfig.from_toml(path), checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert _counts(graph) == before

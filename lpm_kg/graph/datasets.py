@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lpm_kg.errors import ConfigError
 from lpm_kg.graph.connection import Graph
 
 
@@ -84,7 +85,11 @@ def list_datasets(graph: Graph) -> list[dict]:
 
 
 def delete_dataset(graph: Graph, name: str, batch: int = 10_000) -> None:
-    """Remove a dataset and everything only it wrote (experiments, reference edges, memberships)."""
+    """Remove a dataset and everything only it wrote (experiments, reference edges, memberships).
+    A name the graph does not hold is refused (nothing is deleted)."""
+    if not graph.read("MATCH (d:Dataset {name: $name}) RETURN d.name AS n", {"name": name}):
+        known = [r["n"] for r in graph.read("MATCH (d:Dataset) RETURN d.name AS n ORDER BY n LIMIT 20")]
+        raise ConfigError(f"there is no dataset {name!r} in the graph; datasets: {', '.join(known) or 'none'}")
     for q in ("MATCH (e:Experiment {dataset: $name}) WITH e LIMIT $batch DETACH DELETE e RETURN count(*) AS n",
               "MATCH ()-[r:INTERACTS_WITH|REGULATES|MEMBER_OF|HAS_TARGET {dataset: $name}]->() WITH r LIMIT $batch "
               "DELETE r RETURN count(*) AS n"):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lpm_kg.priors.encoder import PriorSpec
 
@@ -14,7 +15,8 @@ class LPMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     embedding_dim: int = Field(128, ge=1, description="width d of each of the three embedding tables")
-    hidden: list[int] = Field(default_factory=lambda: [256, 256], description="MLP hidden layer widths")
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [256, 256],
+                                                      description="MLP hidden layer widths")
     dropout: float = Field(0.1, ge=0, lt=1)
     batch_size: int = Field(1000, ge=1, description="tuples per batch")
     learning_rate: float = Field(0.002, gt=0)
@@ -34,6 +36,20 @@ class LPMConfig(BaseModel):
     # (lpm_kg.model.fast; measured in benchmarks/bench_train.py against "reference").
     loop: Literal["fast", "reference"] = Field("fast", description="fast: first layer once per distinct symbol, "
                                                "fused AdamW, cheap CPU dropout masks; reference: the paper's loop")
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds {seeds} repeat a seed: an ensemble of one seed twice is that seed")
+        return seeds
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise ValueError(f"device {device!r} is not auto, cpu, cuda or cuda:N")
+        return device
+
     # The graph-informed LPM (lpm_kg.model.graph_module): None is the paper's model.
     priors: PriorSpec | None = Field(None, description="gene priors from the graph's reference relations "
                                                        "(None: the paper's LPM, no priors)")

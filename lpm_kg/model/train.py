@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lpm_kg.errors import TrainingDiverged
+from lpm_kg.errors import ConfigError, TrainingDiverged
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.distributed import all_sum, world, wrap
 
@@ -40,7 +40,13 @@ def resolve_device(name: str) -> torch.device:
         if not torch.cuda.is_available():
             return torch.device("cpu")
         return torch.device("cuda", world().local_rank)  # under torchrun: this process's GPU
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ConfigError(f"device {name!r} is not on this machine ({count} CUDA device(s)); "
+                              "set device = \"auto\" or \"cpu\" in the model overrides")
+    return device
 
 
 @dataclass

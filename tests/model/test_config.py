@@ -31,3 +31,11 @@ def test_the_prior_encoder_is_named_only_when_it_is_not_the_default():
     assert type(gcn).model_validate(gcn.model_dump()).priors.encoder == "gcn"  # replayable from the saved config
     with pytest.raises(ConfigError, match="encoder"):
         preset("graph-small", priors={"encoder": "gat"})
+
+
+@pytest.mark.parametrize("override, field", [({"hidden": [-1]}, "hidden"), ({"seeds": [13, 13]}, "repeat a seed"),
+                                             ({"device": "bogus"}, "device"), ({"weight_decay": float("inf")},
+                                                                                "weight_decay")])
+def test_bad_settings_are_refused_before_training(override, field):
+    with pytest.raises(ConfigError, match=field):
+        preset("small", **override)
