@@ -68,18 +68,36 @@ def neural_experts(knowledge) -> list[str]:
     return ["lpm"] + (["graph-lpm"] if knowledge is not None else [])
 
 
-def factories(config, knowledge, holder: dict, traces: list, split: str) -> dict:
+def factories(config, knowledge, holder: dict, traces: list, split: str, name: str = "set") -> dict:
     from lpm_kg.eval.models import resolve_models
     from lpm_kg.eval.stack import StackedLPM
 
+    cache = os.environ.get("BENCH_STACK_CACHE")  # a folder: every split's expert predictions, to re-weigh offline
+    if cache:
+        cache = Path(cache) / name
+        cache.mkdir(parents=True, exist_ok=True)
+
     class TracedStack(StackedLPM):
-        def fit(self, *args, **kwargs):
-            super().fit(*args, **kwargs)
+        def fit(self, p, r, c, y, *sizes, vocab=None, val=None):
+            super().fit(p, r, c, y, *sizes, vocab=vocab, val=val)
             holder["stack"] = self
+            self.cache_n_ = len(traces)
+            if cache and val is not None:
+                m = self.base_.predict(*val[:3])
+                np.savez_compressed(Path(cache) / f"{split}-{len(traces)}-val.npz", p=val[0], r=val[1], c=val[2],
+                                    y=val[3], m=m, X=self._deviations(*val[:3], m), names=list(self.models_))
             traces.append({"weights": self.weights(), "fit_seconds": self.fit_seconds_})
             log(f"    stack weights {json.dumps({k: {n: round(w, 3) for n, w in v.items()} for k, v in self.weights().items()})}"
                 f"; fit s {json.dumps({k: round(v, 1) for k, v in self.fit_seconds_.items()})}")
             return self
+
+        def predict(self, p, r, c):
+            if cache and not getattr(self, "cached_test_", False):  # the first call: the test tuples
+                self.cached_test_ = True
+                m = self.base_.predict(p, r, c)
+                np.savez_compressed(Path(cache) / f"{split}-{self.cache_n_}-test.npz", p=p, r=r, c=c, m=m,
+                                    X=self._deviations(p, r, c, m), trained=self.trained_)
+            return super().predict(p, r, c)
 
     out = {DEFAULT: lambda: TracedStack(config, knowledge=knowledge)}
     for neural in neural_experts(knowledge):
@@ -129,7 +147,7 @@ def run_one(name: str, split: str, seeds: list[int], knowledge, overrides: dict,
     holder, traces = {}, []
     frames, exps = [], []
     for seed in seeds:
-        df = run_benchmark(tuples, targets, seeds=[seed], models=factories(config, knowledge, holder, traces, split),
+        df = run_benchmark(tuples, targets, seeds=[seed], models=factories(config, knowledge, holder, traces, split, name),
                            split=split, knowledge=knowledge, lpm_config=config, show_progress=False,
                            min_perturbations=MIN_PERTURBATIONS.get(name, 10), test_contexts=test_contexts)
         exps.append(df.attrs.pop("experiments"))  # pandas compares attrs on concat: a frame there cannot be

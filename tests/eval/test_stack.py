@@ -76,7 +76,6 @@ def test_stack_without_validation_averages_and_never_weighs_negative(sim):
     # no seen one: that question keeps the plain average.
     assert set(weights) == {"seen", "unseen", "unseen:0", "unseen:1", "unseen:2"}
     assert weights["seen"] == {k: 1 / 3 for k in weights["seen"]}
-    assert weights["unseen:0"]["sibling-transfer"] == 0.0  # the simulator's perturbations have no siblings
     plain = StackedLPM(TINY_LPM, experts=["linear", "additive-transfer"]).fit(*args, vocab=t)
     assert plain.weights() == {q: {"linear": 0.5, "additive-transfer": 0.5} for q in ("seen", "unseen")}
 
@@ -109,3 +108,23 @@ def test_annotation_transfer_reads_shared_mechanisms_and_targets():
     model = AnnotationTransfer(knowledge=kn).fit(p, r, np.zeros(8, int), y, 4, 4, 1, vocab=perts)
     pred = model.predict(np.zeros(4, int), np.arange(4), np.zeros(4, int))
     assert np.allclose(pred, profile)  # the mean (0) plus other's deviation
+
+
+def test_blend_weights_trust_validation_by_its_size():
+    from lpm_kg.eval.stack import blend_weights
+
+    rng = np.random.default_rng(0)
+
+    def experts(n_exp, n_r=200):
+        truth = rng.normal(size=(n_exp, n_r))
+        good = truth + rng.normal(size=truth.shape)  # informative
+        noise = rng.normal(size=truth.shape)  # not
+        exp = np.repeat(np.arange(n_exp), n_r)
+        return np.stack([good.ravel(), noise.ravel()], 1), truth.ravel(), exp
+
+    X, t, exp = experts(40)
+    w = blend_weights(X, t, exp)
+    assert w[0] > 0.3 and w[1] < 0.05  # many experiments: the informative expert takes the weight
+    X, t, exp = experts(2)
+    assert np.allclose(blend_weights(X, t, exp), [0.5, 0.5], atol=0.05)  # two: held near the plain average
+    assert np.allclose(blend_weights(X, t, exp, prior=np.array([1.0, 0.0])), [1.0, 0.0], atol=0.05)
