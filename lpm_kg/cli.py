@@ -52,6 +52,11 @@ class _Group(click.Group):
         except (LpmKgError, MavenError, Neo4jServerError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except BrokenPipeError:
+            # The reader went away (`lpm-kg formats | head -1`): not an error. Point stdout at devnull
+            # so the interpreter's final flush does not raise again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, EOFError):
             raise  # click's own handling: usage errors, prompts answered with Ctrl-D, exit codes
         except Exception as exc:

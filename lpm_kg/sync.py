@@ -62,9 +62,15 @@ class SyncConfig(BaseModel):
     @classmethod
     def from_toml(cls, path: Path) -> "SyncConfig":
         try:
-            data = tomllib.loads(Path(path).read_text())
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path} is a folder: pass the config file (e.g. {Path(path) / 'lpm-kg.toml'})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not a text file: pass a TOML config") from None
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc.strerror})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
         for source in data.get("sources", []):

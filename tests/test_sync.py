@@ -191,3 +191,31 @@ def test_a_sync_checks_its_plan_before_loading_anything(graph, tmp_path):
     with pytest.raises(ConfigError, match="cuda:7"):
         sync(graph, SyncConfig.from_toml(path), checkpoint_dir=tmp_path / "runs", show_progress=False)
     assert _counts(graph) == before
+
+
+def test_a_config_that_is_a_folder_or_not_text_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        SyncConfig.from_toml(tmp_path)
+    binary = tmp_path / "x.toml"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError, match="not a text file"):
+        SyncConfig.from_toml(binary)
+
+
+def test_commands_refuse_a_missing_run_or_a_broken_checkpoint(graph, tmp_path):
+    from lpm_kg.commands import lpm_run_and_model
+    from lpm_kg.errors import InputError
+
+    with pytest.raises(ConfigError, match="no complete LPM run in the graph"):
+        lpm_run_and_model(graph, None, tmp_path / "runs")
+    with pytest.raises(ConfigError, match="there is no LPM run 'lpm-000000000000'"):
+        lpm_run_and_model(graph, "lpm-000000000000", tmp_path / "runs")
+    report = sync(graph, SyncConfig.from_toml(_config(tmp_path)), checkpoint_dir=tmp_path / "runs", show_progress=False)
+    checkpoint = tmp_path / "runs" / f"{report.run_id}.pt"
+    graph.query("MATCH (r:ModelRun {run_id: $id}) REMOVE r.checkpoint_sha256", {"id": report.run_id})
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # truncated
+    with pytest.raises(InputError, match="cannot be read as run"):
+        lpm_run_and_model(graph, report.run_id, tmp_path / "runs")
+    checkpoint.unlink()
+    with pytest.raises(ConfigError, match="was pruned or moved"):
+        lpm_run_and_model(graph, report.run_id, tmp_path / "runs")

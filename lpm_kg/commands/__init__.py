@@ -11,20 +11,19 @@ def connect():
 def lpm_run_and_model(graph, run_id: str | None, runs_dir):
     """(run, model) of the run a command names (default: the newest complete LPM run), its model
     loaded from its checkpoint under ``runs_dir``; a click error naming what is missing."""
-    import click
-
     from lpm_kg.graph.runs import find_lpm_run
-    from lpm_kg.errors import InputError
+    from lpm_kg.errors import ConfigError, InputError
     from lpm_kg.stacked import load_model
     from lpm_kg.training import checkpoint_path, file_digest
 
     run = find_lpm_run(graph, run_id)
     if run is None:
-        raise click.ClickException(f"there is no LPM run {run_id!r} in the graph (`lpm-kg status`)" if run_id
-                                   else "no complete LPM run in the graph; run `lpm-kg sync` first")
+        raise ConfigError(f"there is no LPM run {run_id!r} in the graph (`lpm-kg runs` lists them)" if run_id
+                          else "no complete LPM run in the graph; run `lpm-kg sync` first")
     checkpoint = checkpoint_path(runs_dir, run["run_id"])
     if not checkpoint.exists():
-        raise click.ClickException(f"the checkpoint of run {run['run_id']} is not at {checkpoint}")
+        raise ConfigError(f"the checkpoint of run {run['run_id']} is not at {checkpoint}: it was pruned or moved; "
+                          "retrain the run (`lpm-kg sync`)")
     expected = run.get("checkpoint_sha256")
     if expected and file_digest(checkpoint) != expected:
         # Another run's file (or a damaged one) under this run's name: its predictions would be
@@ -32,4 +31,9 @@ def lpm_run_and_model(graph, run_id: str | None, runs_dir):
         raise InputError(str(checkpoint), f"it is not the checkpoint run {run['run_id']} wrote (its SHA-256 differs "
                          "from the one recorded on the ModelRun)", "restore the run's own file, or delete the run "
                          "(`lpm-kg prune`) and retrain it (`lpm-kg sync`)")
-    return run, load_model(checkpoint)
+    try:
+        return run, load_model(checkpoint)
+    except (OSError, RuntimeError, EOFError, ValueError, KeyError) as exc:  # truncated or not a checkpoint
+        raise InputError(str(checkpoint), f"it cannot be read as run {run['run_id']}'s model "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'empty'})",
+                         "delete the file and retrain the run (`lpm-kg sync`)") from None
