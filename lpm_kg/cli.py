@@ -366,11 +366,25 @@ def runs(as_json: bool) -> None:
               help="Trained models (lpm) or evaluation records (eval).")
 def prune(keep: int, kind: str) -> None:
     """Delete older model runs and everything they wrote (embedding history, predictions, inferred edges)."""
-    from lpm_kg.graph.prune import prune_model_runs
+    from lpm_kg.graph.prune import delete_runs, prune_model_runs, unused_prior_runs
 
+    runs_dir = Settings().data_dir / "runs"
     with _connect() as graph:
         deleted = prune_model_runs(graph, keep=keep, kind=kind)
+        priors = unused_prior_runs(graph) if kind == "lpm" else []
+        delete_runs(graph, priors)  # gene priors no remaining model used
+    files = []
+    for run_id in deleted:  # a pruned model's checkpoint (and the parts a stacked one trains in)
+        for name in (f"{run_id}.pt", f"{run_id}.paper.pt", f"{run_id}.graph.pt", f"{run_id}.pt.tmp"):
+            path = runs_dir / name
+            if path.exists():
+                path.unlink()
+                files.append(path.name)
     click.echo(f"deleted {len(deleted)} run(s)" + (f": {', '.join(deleted)}" if deleted else ""))
+    if priors:
+        click.echo(f"deleted {len(priors)} gene-prior run(s) no remaining model used: {', '.join(priors)}")
+    if files:
+        click.echo(f"deleted {len(files)} checkpoint file(s) from {runs_dir}: {', '.join(files)}")
 
 
 @main.command()

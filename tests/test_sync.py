@@ -156,9 +156,14 @@ def test_eval_and_predict_from_the_command_line(graph, neo4j_server, tmp_path):
     assert kept.returncode == 0 and "deleted 0 run(s)" in kept.stdout
     pruned = run("prune", "--keep", "0", "--kind", "eval")
     assert pruned.returncode == 0 and f"deleted 1 run(s): {result['run_id']}" in pruned.stdout
-    remaining = graph.read("MATCH (m:ModelRun) RETURN m.kind AS k")
+    remaining = graph.read("MATCH (m:ModelRun) RETURN m.kind AS k, m.run_id AS id")
     assert [r["k"] for r in remaining] == ["lpm"]
     assert graph.read("MATCH (x:PredictedExperiment) RETURN count(x) AS n")[0]["n"] > 0
+    # Pruning the model takes its checkpoint file too.
+    checkpoint = tmp_path / "home" / "runs" / f"{remaining[0]['id']}.pt"
+    assert checkpoint.exists(), sorted(p.name for p in tmp_path.rglob("*.pt"))
+    gone = run("prune", "--keep", "0")
+    assert gone.returncode == 0 and "deleted 1 checkpoint file(s)" in gone.stdout and not checkpoint.exists()
 
 
 def test_a_checkpoint_is_tied_to_its_run(graph, tmp_path):

@@ -26,9 +26,21 @@ def prune_model_runs(graph: Graph, keep: int = 1, kind: str = "lpm") -> list[str
     kept |= {r["run_id"] for r in runs if r["status"] == "writing"
              and (newest_complete is None or r["created_at"] > newest_complete)}
     doomed = [r["run_id"] for r in runs if r["run_id"] not in kept]
-    if not doomed:
-        return []
+    delete_runs(graph, doomed)
+    return doomed
 
+
+def unused_prior_runs(graph: Graph) -> list[str]:
+    """Prior runs (gene priors) that no remaining model run used."""
+    return [r["run"] for r in graph.read("MATCH (p:ModelRun {kind: 'prior'}) "
+                                         "WHERE NOT EXISTS { (:ModelRun)-[:USED_PRIORS]->(p) } "
+                                         "RETURN p.run_id AS run ORDER BY run")]
+
+
+def delete_runs(graph: Graph, doomed: list[str]) -> None:
+    """Delete these runs with everything they wrote (see :func:`prune_model_runs`)."""
+    if not doomed:
+        return
     for run_id in doomed:
         # Readers asking for the latest complete run stop seeing it before anything goes.
         graph.query("MATCH (r:ModelRun {run_id: $run}) SET r.status = 'deleting'", {"run": run_id})
@@ -54,4 +66,3 @@ def prune_model_runs(graph: Graph, keep: int = 1, kind: str = "lpm") -> list[str
                           "RETURN r.run_id AS run ORDER BY r.created_at DESC, r.run_id DESC LIMIT 1", {"kind": kind})
         if rows:
             use_embeddings(graph, rows[0]["run"], kinds=[kind])
-    return doomed
