@@ -118,7 +118,7 @@ class StackedModel:
                     stack.models_[name] = _view(lpm)
             else:
                 stack.models_[name] = stack._make(name).fit(*tr, *sizes, vocab=v)
-        self.stack = stack.fit_weights(va)
+        self.stack = stack.fit_weights(va, train=tr, vocab=v)
         if checkpoint is not None and world().is_main:
             self.save(checkpoint)
             for name in ("paper", "graph"):

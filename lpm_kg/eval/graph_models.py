@@ -119,15 +119,16 @@ class LinearPriors(_GraphBaseline):
     name = "linear-priors"
     description = "Ahlmann-Eltze et al. 2025 linear model with the graph priors as perturbation features"
 
-    def __init__(self, knowledge=None, ridge: float = 1.0, spec=None):
+    def __init__(self, knowledge=None, ridge: float = 1.0, spec=None, priors=None):
         super().__init__(knowledge)
         self.ridge, self.spec = ridge, spec
+        self.priors = priors  # the fitted gene priors, when the caller has them (they depend on the knowledge alone)
 
     def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
         from lpm_kg.priors import fit_gene_priors
 
         self._fit_deviations(p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab)
-        priors = fit_gene_priors(self.knowledge, self.spec)
+        priors = self.priors if self.priors is not None else fit_gene_priors(self.knowledge, self.spec)
         vec = priors.vectors * priors.has_prior[:, None]
         self.features_ = np.stack([vec[g].mean(0) if g else np.zeros(vec.shape[1]) for g in self.genes_])
         pp, _r, cc = self.train_

@@ -17,7 +17,7 @@ CLASSES = {cls.__name__: cls for cls in (AdditiveTransfer, ContextReadoutMean, C
                                          AnnotationTransfer)}
 # Fit-time state that prediction never reads (LinearPriors' training deviations), or that the owner
 # supplies again (the knowledge).
-SKIPPED = {"LinearPriors": {"knowledge", "dev_", "train_", "spec"}, "AnnotationTransfer": {"knowledge"}}
+SKIPPED = {"LinearPriors": {"knowledge", "dev_", "train_", "spec", "priors"}, "AnnotationTransfer": {"knowledge"}}
 
 
 def _encode(value):
@@ -65,7 +65,7 @@ def expert_from_state(state: dict, knowledge=None):
     for k, v in state["fields"].items():
         setattr(obj, k, _decode(v, knowledge))
     if state["__class__"] == "LinearPriors":
-        obj.knowledge, obj.spec = knowledge, None
+        obj.knowledge, obj.spec, obj.priors = knowledge, None, None
     if state["__class__"] == "AnnotationTransfer":
         obj.knowledge = knowledge
     return obj

@@ -1,24 +1,32 @@
 """The LPM stacked with the linear models: lpm-kg's default model.
 
-Each expert is fitted on the training tuples. On the validation tuples a non-negative weight per
-expert is fitted, separately for two questions, because the experts that answer them differ:
+Each expert is fitted on the training tuples, and the weights are fitted separately for two
+questions, because the experts that answer them differ:
 
-- **seen**: a perturbation measured in training (in other contexts: the paper's split), where
-  the paper's LPM and the transfer models know it;
+- **seen**: a perturbation measured in training (in other contexts: the paper's split), where the
+  paper's LPM and the transfer models know it;
 - **unseen**: a perturbation never measured, which only the graph's priors, its siblings (other
-  doses, other methods) and what a typical perturbation does can speak for.
+  doses, other methods), compounds sharing its annotations and what a typical perturbation does
+  can speak for.
 
-Within a question, weights are pooled over contexts and, where a context has 3 or more validation
-experiments, per context too; a question with no validation experiment gets the plain average of
-its experts. Every fit is shrunk toward a prior (the plain average for the pooled weights, the
-pooled weights for a context's), by the strength that leave-one-experiment-out validation scores
-best: a few validation experiments cannot hand a lucky expert all the weight.
-The prediction is the per-(context, readout) training mean plus the weighted deviations:
+Two stages, because a validation set is small (a 23-compound set holds out 3):
+
+1. the closed-form experts are **cross-fitted** on the training tuples: five folds of training
+   perturbations held out of every context (unseen), or of experiments whose perturbation stays
+   measured in another context (seen), each fold predicted by experts fitted without it. Their
+   weights are fitted on these out-of-fold predictions: every training perturbation counts, not
+   only the validation ones;
+2. on the validation tuples, weights for the closed-form blend and the neural experts (which are
+   too costly to cross-fit).
+
+Every fit is non-negative least squares with each experiment counted once, per context where it
+has 3 or more experiments (pooled otherwise), shrunk toward a prior (the plain average; for a
+context, the pooled weights) by the strength that leave-one-experiment-out scores best. A question
+with no data gets the plain average. The two stages compose into one weight per expert:
 
     y(p, r, c) = m(c, r) + sum_k w_k(question(p), c) * (expert_k(p, r, c) - m(c, r)),   w_k >= 0
 
-so an expert that helps on held-out perturbations gets weight and one that does not gets none:
-the stack cannot fall below its best expert by more than the validation noise. Experts:
+with m the per-(context, readout) training mean. Experts:
 
 - ``lpm`` (the paper's LPM; a perturbation it never trained on gets the mean trained embedding)
   and, with the graph's reference knowledge, ``graph-lpm`` (embeds any perturbation from priors);
@@ -26,9 +34,6 @@ the stack cannot fall below its best expert by more than the validation noise. E
   ``context-readout-median`` (what a typical perturbation does: most do little);
 - with the knowledge, ``linear-priors`` and ``annotation-transfer`` (compounds sharing a mechanism
   or a target).
-
-Every validation experiment weighs the same in the fit (its rows are scaled by the norm of its
-measured deviation), since the benchmark's metrics average over experiments, not tuples.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from lpm_kg.eval.sibling import AnnotationTransfer, SiblingTransfer
 
 MIN_VAL_EXPERIMENTS = 3  # per context, for weights of its own; fewer: the question's pooled weights
 QUESTIONS = ("seen", "unseen")
+NEURAL = ("lpm", "graph-lpm")
+FOLDS = 5
 CLOSED_FORM = {"linear": Linear, "additive-transfer": AdditiveTransfer, "sibling-transfer": SiblingTransfer,
                "context-readout-median": ContextReadoutMedian}
 
@@ -53,6 +60,7 @@ CLOSED_FORM = {"linear": Linear, "additive-transfer": AdditiveTransfer, "sibling
 # strength is chosen by leave-one-experiment-out validation (a few validation experiments, as on a
 # 23-compound set, pick strong shrinkage; hundreds pick little).
 SHRINKAGE = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+MIN_LOO_GROUPS = 5
 
 
 def _nnls_gram(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -63,12 +71,16 @@ def _nnls_gram(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     return w
 
 
-def blend_weights(X: np.ndarray, t: np.ndarray, exp: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+def blend_weights(X: np.ndarray, t: np.ndarray, exp: np.ndarray, prior: np.ndarray | None = None,
+                  groups: np.ndarray | None = None) -> np.ndarray:
     """Non-negative weights of the experts' deviations ``X`` for the measured deviations ``t``:
     least squares with every experiment (index ``exp``) scaled to unit norm of its ``t`` (so each
     counts once), shrunk toward ``prior`` (default: the plain average) by the strength whose
-    leave-one-experiment-out weights score best on the held-out experiment (centered Pearson, the
-    benchmark's metric). With fewer than 3 experiments: the strongest shrinkage."""
+    leave-one-group-out weights score best on the held-out group (mean centered Pearson of its
+    experiments, the benchmark's metric). ``groups`` (one per row; default the experiments): the
+    unit held out together, the perturbation, since its experiments in other contexts would tell
+    on it. With fewer than ``MIN_LOO_GROUPS`` groups (too few to tell a useful expert from a lucky
+    one): the strongest shrinkage."""
     k = X.shape[1]
     prior = np.full(k, 1.0 / k) if prior is None else np.asarray(prior, np.float64)
     _, exp = np.unique(exp, return_inverse=True)
@@ -82,20 +94,29 @@ def blend_weights(X: np.ndarray, t: np.ndarray, exp: np.ndarray, prior: np.ndarr
     np.add.at(b_e, exp, Xs * ts[:, None])
     A, b = A_e.sum(0), b_e.sum(0)
     unit = np.trace(A) / k + 1e-12
-    if n < 3:
+    # Each experiment's group, and the rows of each experiment (for the held-out scores).
+    group_of_exp = np.zeros(n, np.int64)
+    group_of_exp[exp] = np.unique(exp if groups is None else groups, return_inverse=True)[1].ravel()
+    n_groups = int(group_of_exp.max()) + 1 if n else 0
+    if n_groups < MIN_LOO_GROUPS:
         lam = SHRINKAGE[-1]
     else:
         order = np.argsort(exp, kind="stable")
         bounds = np.r_[0, np.cumsum(np.bincount(exp, minlength=n))]
+        A_g = np.zeros((n_groups, k, k))
+        np.add.at(A_g, group_of_exp, A_e)
+        b_g = np.zeros((n_groups, k))
+        np.add.at(b_g, group_of_exp, b_e)
         best = (-np.inf, SHRINKAGE[-1])
         for lam in SHRINKAGE:
             scores = []
-            for e in range(n):
-                w = _nnls_gram(A - A_e[e] + lam * unit * np.eye(k), b - b_e[e] + lam * unit * prior)
-                rows = order[bounds[e]:bounds[e + 1]]
-                pred, truth = X[rows] @ w, t[rows]
-                sp, st = pred.std(), truth.std()
-                scores.append(0.0 if sp == 0 or st == 0 else float(np.corrcoef(pred, truth)[0, 1]))
+            for g in range(n_groups):
+                w = _nnls_gram(A - A_g[g] + lam * unit * np.eye(k), b - b_g[g] + lam * unit * prior)
+                for e in np.flatnonzero(group_of_exp == g):
+                    rows = order[bounds[e]:bounds[e + 1]]
+                    pred, truth = X[rows] @ w, t[rows]
+                    ok = pred.std() > 0 and truth.std() > 0
+                    scores.append(float(np.corrcoef(pred, truth)[0, 1]) if ok else 0.0)
             score = float(np.mean(scores))
             if score >= best[0] - 1e-9:  # a tie goes to the stronger shrinkage
                 best = (score, lam)
@@ -137,7 +158,8 @@ class StackedLPM(Baseline):
                 config = config[len("graph-"):]
             return LPMModel(config, show_progress=self.show_progress, device=self.device)
         if name == "linear-priors":  # the graph LPM's prior settings, when the config has them
-            return LinearPriors(knowledge=self.knowledge, spec=getattr(self.config, "priors", None))
+            return LinearPriors(knowledge=self.knowledge, spec=getattr(self.config, "priors", None),
+                                priors=getattr(self, "gene_priors_", None))
         if name == "annotation-transfer":
             return AnnotationTransfer(knowledge=self.knowledge)
         return CLOSED_FORM[name]()
@@ -149,41 +171,109 @@ class StackedLPM(Baseline):
             self.models_[name] = self._make(name).fit(p, r, c, y, n_perturbations, n_readouts, n_contexts,
                                                       vocab=vocab, val=val)
             self.fit_seconds_[name] = time.perf_counter() - started
-        return self.fit_weights(val)
+        return self.fit_weights(val, train=(p, r, c, y), vocab=vocab)
 
     def prepare(self, p, r, c, y, n_perturbations, n_readouts, n_contexts) -> "StackedLPM":
         """The reference mean and which perturbations trained; the experts come after, into ``models_``."""
         p, r, c = _ids(p, r, c)
         self.n_contexts_ = n_contexts
+        self.sizes_ = (n_perturbations, n_readouts, n_contexts)
         self.base_ = ContextReadoutMean().fit(p, r, c, np.asarray(y, dtype=np.float64), n_perturbations, n_readouts,
                                               n_contexts)
         self.trained_ = np.zeros(n_perturbations, bool)
         self.trained_[np.unique(p)] = True
         self.models_, self.fit_seconds_ = {}, {}
+        if self.knowledge is not None:  # the gene priors once, for linear-priors and its cross-fitted copies
+            from lpm_kg.priors import fit_gene_priors
+
+            self.gene_priors_ = fit_gene_priors(self.knowledge, getattr(self.config, "priors", None))
         return self
 
-    def fit_weights(self, val) -> "StackedLPM":
-        """The experts' weights per question and context, from validation (p, r, c, y) or None."""
-        k = len(self.models_)
-        equal = np.full(k, 1.0 / k)  # no validation for a question: the plain average
-        self.weights_: dict[tuple[str, int | None], np.ndarray] = {(q, None): equal for q in QUESTIONS}
-        if val is None or not len(val[3]):
-            return self
-        vp, vr, vc = _ids(*val[:3])
-        vy = np.asarray(val[3], dtype=np.float64)
-        m = self.base_.predict(vp, vr, vc)
-        X = self._deviations(vp, vr, vc, m)
-        t = vy - m
-        exp = np.unique(vp * self.n_contexts_ + vc, return_inverse=True)[1].ravel()
-        seen = self.trained_[vp]
-        for q, rows in (("seen", seen), ("unseen", ~seen)):
-            if not rows.any():
-                continue
-            pooled = self.weights_[(q, None)] = blend_weights(X[rows], t[rows], exp[rows])
-            for ctx in np.unique(vc[rows]):
-                sel = rows & (vc == ctx)
-                if len(np.unique(exp[sel])) >= MIN_VAL_EXPERIMENTS:
-                    self.weights_[(q, int(ctx))] = blend_weights(X[sel], t[sel], exp[sel], prior=pooled)
+    @staticmethod
+    def _fitted_weights(X, t, exp, ctx, groups, prior=None) -> dict[int | None, np.ndarray]:
+        """Pooled weights (key None) and, for contexts with enough experiments, their own."""
+        out = {None: blend_weights(X, t, exp, prior=prior, groups=groups)}
+        for k in np.unique(ctx):
+            sel = ctx == k
+            if len(np.unique(exp[sel])) >= MIN_VAL_EXPERIMENTS:
+                out[int(k)] = blend_weights(X[sel], t[sel], exp[sel], prior=out[None], groups=groups[sel])
+        return out
+
+    def cross_fitted(self, train, vocab, question: str, seed: int = 0):
+        """Out-of-fold deviations of the closed-form experts for one question, or None when the training
+        data has no such fold (a perturbation measured in one context only cannot be "seen" elsewhere):
+        (X [rows, closed-form experts], t, experiment ids, context ids, perturbation ids)."""
+        p, r, c = _ids(*train[:3])
+        y = np.asarray(train[3], dtype=np.float64)
+        n_p, n_r, n_c = self.sizes_
+        control = next((i for i, s in enumerate(getattr(vocab, "perturbations", []) or []) if s == "Control"), None)
+        if question == "unseen":
+            groups = np.unique(p[p != control]) if control is not None else np.unique(p)
+            key = p
+        else:  # experiments whose perturbation is measured in another context too
+            exps = np.unique(p * n_c + c)
+            per_p = np.bincount(exps // n_c, minlength=n_p)
+            groups = exps[(per_p[exps // n_c] >= 2) & ((exps // n_c) != (control if control is not None else -1))]
+            key = p * n_c + c
+        if len(groups) < FOLDS:
+            return None
+        fold_of = np.random.default_rng(seed).permutation(len(groups)) % FOLDS
+        names = [n for n in self.models_ if n not in NEURAL]
+        parts = []
+        for f in range(FOLDS):
+            held = np.isin(key, groups[fold_of == f])
+            keep = ~held
+            base = ContextReadoutMean().fit(p[keep], r[keep], c[keep], y[keep], n_p, n_r, n_c)
+            m = base.predict(p[held], r[held], c[held])
+            cols = [self._make(n).fit(p[keep], r[keep], c[keep], y[keep], n_p, n_r, n_c, vocab=vocab)
+                    .predict(p[held], r[held], c[held]) - m for n in names]
+            parts.append((np.stack(cols, 1), y[held] - m, p[held] * n_c + c[held], c[held], p[held]))
+        X, t, e, ctx, pert = (np.concatenate(a) for a in zip(*parts))
+        return X, t, np.unique(e, return_inverse=True)[1].ravel(), ctx, pert
+
+    def fit_weights(self, val, train=None, vocab=None) -> "StackedLPM":
+        """The experts' weights per question and context: stage 1 from the closed-form experts
+        cross-fitted on ``train`` (p, r, c, y), stage 2 from validation (p, r, c, y) or None."""
+        names = list(self.models_)
+        closed = np.array([n not in NEURAL for n in names])
+        k_closed = int(closed.sum())
+        self.weights_: dict[tuple[str, int | None], np.ndarray] = {}
+        if val is not None and len(val[3]):
+            vp, vr, vc = _ids(*val[:3])
+            vy = np.asarray(val[3], dtype=np.float64)
+            m = self.base_.predict(vp, vr, vc)
+            X_val, t_val = self._deviations(vp, vr, vc, m), vy - m
+            exp_val = np.unique(vp * self.n_contexts_ + vc, return_inverse=True)[1].ravel()
+            seen_val = self.trained_[vp]
+        for q in QUESTIONS:
+            # Stage 1: the closed-form blend, from out-of-fold predictions.
+            oof = self.cross_fitted(train, vocab, q) if train is not None and k_closed else None
+            stage1 = self._fitted_weights(*oof) if oof is not None else {None: np.full(k_closed, 1.0 / max(k_closed, 1))}
+            # Stage 2: the closed-form blend beside each neural expert, on validation.
+            rows = (seen_val if q == "seen" else ~seen_val) if val is not None and len(val[3]) else None
+            contexts = set(k for k in stage1 if k is not None)
+            if rows is not None and rows.any():
+                ctx_val = vc[rows]
+                cf = np.zeros(rows.sum())
+                for k in np.unique(ctx_val):
+                    sel = ctx_val == k
+                    cf[sel] = X_val[rows][sel][:, closed] @ stage1.get(int(k), stage1[None])
+                Z = np.column_stack([cf, X_val[rows][:, ~closed]])
+                # The prior: for a seen perturbation every part starts equal (the paper's LPM is the
+                # strongest single model on the compound sets' paper split); for an unseen one the
+                # cross-fitted blend starts alone, since the neural experts' evidence is a handful of
+                # validation perturbations (benchmarks/README.md, bench_default).
+                prior = None if q == "seen" else np.r_[1.0, np.zeros(Z.shape[1] - 1)]
+                stage2 = self._fitted_weights(Z, t_val[rows], exp_val[rows], ctx_val, vp[rows], prior=prior)
+                contexts |= set(k for k in stage2 if k is not None)
+            else:  # no validation for this question: the same prior
+                n2 = 1 + len(names) - k_closed
+                stage2 = {None: np.full(n2, 1.0 / n2) if q == "seen" else np.r_[1.0, np.zeros(n2 - 1)]}
+            for k in [None, *sorted(contexts)]:
+                a, b = stage1.get(k, stage1[None]), stage2.get(k, stage2[None])
+                w = np.zeros(len(names))
+                w[closed], w[~closed] = b[0] * a, b[1:]
+                self.weights_[(q, k)] = w
         return self
 
     def _deviations(self, p, r, c, m) -> np.ndarray:
