@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lpm_kg.priors.encoder import PriorSpec
 
@@ -101,5 +101,10 @@ def preset(name: str, **overrides) -> LPMConfig:
             merged[key] = value
     try:
         return LPMConfig.model_validate(merged)
-    except ValueError as exc:
-        raise ConfigError(f"model preset {name!r} with overrides {overrides}: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(part) for part in err["loc"])
+        fields = LPMConfig.model_fields
+        hint = f" ({fields[key].description})" if key in fields and fields[key].description else ""
+        raise ConfigError(f"model preset {name!r}: override '{key}' = {err.get('input')!r}: {err['msg']}{hint}; "
+                          "fix it under [model] overrides") from None
