@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from lpm_kg import __version__
-from lpm_kg.errors import LpmKgError
+from lpm_kg.errors import ConfigError, LpmKgError
+from lpm_kg.commands import output_file
 from lpm_kg.settings import Settings
 
 
@@ -432,6 +433,10 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
         raise click.BadParameter(f"{seeds!r} repeats a seed", param_hint="--seeds")
     with _connect() as graph:
         fingerprint, names = data_fingerprint(graph, _csv(datasets))
+        if not names:
+            raise ConfigError("no complete measurement dataset to evaluate on" +
+                              (f" among {datasets!r}" if datasets else "") + "; load one first (`lpm-kg load`, "
+                              "`lpm-kg status` lists the datasets)")
         tuples = pull_tuples(graph, names)
         from lpm_kg.eval.models import MODELS
 
@@ -446,8 +451,11 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
             if not any(sizes[k] for k in ("interacts", "regulates", "memberships", "annotated_compounds")) and \
                     not any(getattr(MODELS.get(n), "needs_knowledge", False) for n in _csv(model_names) or []):
                 knowledge = None  # no reference relation loaded: the models that read none
-        table = run_benchmark(tuples, _csv(targets), split_seeds, _csv(model_names), lpm_config=lpm_config,
-                              show_progress=not as_json, split=split, knowledge=knowledge)
+        try:
+            table = run_benchmark(tuples, _csv(targets), split_seeds, _csv(model_names), lpm_config=lpm_config,
+                                  show_progress=not as_json, split=split, knowledge=knowledge)
+        except (ValueError, KeyError) as exc:  # a split the data cannot make, an unknown model or context
+            raise ConfigError(f"cannot evaluate: {str(exc).strip(chr(39))}") from None
         if table.empty:
             raise click.ClickException("no target context has enough perturbations shared with another context")
         config = {"datasets": names, "targets": _csv(targets), "seeds": split_seeds, "models": _csv(model_names),
@@ -494,7 +502,8 @@ def _default_model_tests(experiments):
 @click.option("--perturbation", "perturbations", multiple=True, required=True, help="Perturbation symbol (repeatable).")
 @click.option("--readout", "readouts", multiple=True, help="Readout symbol (default: every readout measured in the context).")
 @click.option("--run", "run_id", default=None, help="Model run (default: the latest complete one).")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the predictions to this CSV.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, callback=output_file,
+              help="Write the predictions to this CSV.")
 @click.option("--no-write", is_flag=True, help="Do not store the predictions in the graph.")
 def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
     """Predict experiments (never performed or not) with the seed spread as uncertainty, and store
@@ -502,9 +511,6 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
     from lpm_kg.commands import lpm_run_and_model
     from lpm_kg.predict import predict_experiments
 
-    if out is not None and not (out.parent.is_dir() and os.access(out.parent, os.W_OK)):
-        raise click.BadParameter(f"cannot write {out}: its folder does not exist or is not writable",
-                                 param_hint="--out")
     settings = Settings()
     with _connect() as graph:
         run, model = lpm_run_and_model(graph, run_id, settings.data_dir / "runs")

@@ -100,6 +100,8 @@ def _perturbation_vectors(graph: Graph, run: str | None) -> tuple[list[str], np.
     rows = graph.read("MATCH (p:Perturbation) WHERE p.embedding IS NOT NULL "
                       "RETURN p.symbol AS s, p.embedding AS v, p.embedding_run AS run ORDER BY s")
     runs = sorted({r["run"] for r in rows if r["run"]})
+    if not rows:
+        return [], np.zeros((0, 0), np.float32), None
     vectors = np.array([r["v"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
     return [r["s"] for r in rows], vectors, ", ".join(runs) or None
 

@@ -8,6 +8,25 @@ def connect():
     return Graph.connect()
 
 
+def output_file(ctx, param, value):
+    """A click callback for an output file option or argument: its folder must exist and be writable,
+    checked before any work (or any write to the graph)."""
+    import os
+    from pathlib import Path
+
+    import click
+
+    if value is None:
+        return value
+    path = Path(value)
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder; name a file in it", ctx=ctx, param=param)
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise click.BadParameter(f"cannot write {path}: its folder does not exist or is not writable",
+                                 ctx=ctx, param=param)
+    return path
+
+
 def lpm_run_and_model(graph, run_id: str | None, runs_dir):
     """(run, model) of the run a command names (default: the newest complete LPM run), its model
     loaded from its checkpoint under ``runs_dir``; a click error naming what is missing."""

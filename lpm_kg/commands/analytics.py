@@ -12,6 +12,7 @@ from lpm_kg.analytics import ENGINES, NETWORKS
 
 
 from lpm_kg.commands import connect as _connect  # noqa: E402
+from lpm_kg.commands import output_file  # noqa: E402
 
 
 @click.command("analytics")
@@ -53,7 +54,7 @@ def analytics(network_name, run, method, datasets, min_score, engine, no_write, 
 
 
 @click.command("export-pyg")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), callback=output_file)
 @click.option("--measurements", is_flag=True, help="Add (perturbation, changes, readout) edges from CHANGES.")
 @click.option("--dataset", "datasets", multiple=True, help="With --measurements: only this dataset (repeatable).")
 @click.option("--inferred-run", default="latest", show_default=True,
@@ -80,9 +81,10 @@ def plot() -> None:
 
 
 @plot.command("embeddings")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), callback=output_file)
 @click.option("--run", default=None, help="A run's stored embeddings (default: the current ones).")
-@click.option("--top", default=10, show_default=True, help="Classes (mechanisms of action, kinds) in colour.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Classes (mechanisms of action, kinds) in colour.")
 def plot_embeddings(path, run, top) -> None:
     """Perturbation embeddings in 2D (PCA), coloured by mechanism of action."""
     from lpm_kg.plots import embedding_map
@@ -95,10 +97,10 @@ def plot_embeddings(path, run, top) -> None:
 
 @plot.command("neighbourhood")
 @click.argument("gene")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), callback=output_file)
 @click.option("--run", default=None, help="Model run (default: the newest with inferred edges).")
 @click.option("--method", default=None, help="Inference method (default: the run's only one).")
-@click.option("-k", "k", default=10, show_default=True, help="Strongest partners to draw.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Strongest partners to draw.")
 def plot_neighbourhood(gene, path, run, method, k) -> None:
     """GENE and its strongest inferred partners; edges a reference confirms in red."""
     from lpm_kg.plots import gene_neighbourhood

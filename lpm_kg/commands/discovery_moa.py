@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from lpm_kg.commands import connect as _connect  # noqa: E402
+from lpm_kg.commands import connect as _connect
+from lpm_kg.commands import output_file
 
 
 def _k_list(text: str) -> list[int]:
@@ -24,7 +25,8 @@ def _k_list(text: str) -> list[int]:
 
 @click.command("similar")
 @click.argument("symbol")
-@click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="How many neighbours.")
+@click.option("--k", "k", type=click.IntRange(min=1, max=100_000), default=10, show_default=True,
+              help="How many neighbours.")
 @click.option("--genetic-only", is_flag=True, help="Only genetic perturbations, with their target genes "
               "(a compound's candidate targets).")
 @click.option("--run", "run_id", help="Search this model run's stored embeddings exactly (default: the current "
@@ -88,7 +90,7 @@ def plot_recall(table, path: Path) -> Path:
               help="A model run to score (default: the run of the current embeddings). Repeat to score several "
                    "runs side by side on the same compounds, e.g. the paper's LPM and a graph-informed one.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), callback=output_file,
               help="Also write a PNG bar chart of recall@k per method.")
 @click.option("--no-record", is_flag=True, help="Do not record the result on the model run's metrics.")
 def moa(k_text: str, run_ids: tuple[str, ...], as_json: bool, plot_path: Path | None, no_record: bool) -> None:

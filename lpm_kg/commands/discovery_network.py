@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from lpm_kg.commands import output_file
 from lpm_kg.settings import Settings
 
 
@@ -63,7 +64,8 @@ def plot_table(table, path: Path, title: str = "") -> Path:
 @click.option("--run", "run_id", default=None, help="LPM run (default: the latest complete one).")
 @click.option("--no-write", is_flag=True, help="Score only: write no edges and no metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write an AUPRC bar chart (PNG) here.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, callback=output_file,
+              help="Write an AUPRC bar chart (PNG) here.")
 def network(methods, references, top, per_gene, contexts, absolute, run_id, no_write, as_json, plot) -> None:
     """Infer gene-gene networks (LPM embedding similarity, correlation of LPM-imputed profiles, and
     the baselines raw, zero-filled and random), score them by AUPRC and precision@k against STRING, CORUM,
