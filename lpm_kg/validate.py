@@ -5,6 +5,7 @@ after the header."""
 from __future__ import annotations
 
 import difflib
+import gzip
 import zlib
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from lpm_kg.errors import InputError
 
 # Measurements are stored as 32-bit floats: a larger magnitude would silently become infinite.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+NEWLINE = b"\n"
 CORRUPT_FIX = "download or export the file again (for a .gz file, `gzip -t FILE` shows whether it is intact)"
 
 
@@ -31,6 +33,25 @@ def float32_overflow_error(value, file: str, row, field: str) -> InputError:
                       row=row, field=field)
 
 
+def _refuse_nul_bytes(path: Path, block: int = 1 << 22) -> None:
+    """A NUL byte ends a field early in pandas' parser (``drug\\0nul`` would load as ``drug``): refuse
+    the file, naming the line, rather than store a cut symbol."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    line = 1
+    try:
+        with opener(path, "rb") as f:
+            while chunk := f.read(block):
+                at = chunk.find(b"\0")
+                if at >= 0:
+                    where = line + chunk.count(NEWLINE, 0, at)
+                    raise InputError(str(path), f"line {where} holds a NUL byte, which would "
+                                     "cut the field it is in", "remove the NUL bytes (e.g. `tr -d '\\000'`) or export "
+                                     "the file again")
+                line += chunk.count(NEWLINE)
+    except (EOFError, zlib.error, OSError) as exc:
+        raise corrupt_file_error(str(path), exc) from None
+
+
 def read_table(path: Path, *, sep: str | None = None, header: int | None = 0, comment: str | None = None,
                dtype=None, usecols=None) -> pd.DataFrame:
     """Read CSV/TSV (optionally gzipped) or Parquet, turning parser failures into InputErrors."""
@@ -40,6 +61,8 @@ def read_table(path: Path, *, sep: str | None = None, header: int | None = 0, co
     if path.stat().st_size == 0:
         raise InputError(str(path), "the file is empty", "pass a file with a header and at least one data row")
     name = path.name.lower()
+    if not name.endswith(".parquet"):
+        _refuse_nul_bytes(path)
     try:
         if name.endswith(".parquet"):
             df = pd.read_parquet(path, columns=usecols)

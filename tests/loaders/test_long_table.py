@@ -115,3 +115,13 @@ def test_long_without_collisions_records_none(graph, load_file, tmp_path):
     report = load_file(_write_long(tmp_path / "n.csv", [BYSTANDER, LONG_KINDS["duplicate_row"][0]]), "long", "none")
     assert report.counts["collisions"] == 0
     assert collision_record(graph, "none") == (0, "mean", {})
+
+
+def test_a_nul_byte_is_refused_not_cut(graph, tmp_path):
+    from lpm_kg.loading import load
+
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"perturbation,readout,context,value\nCRISPRi_STAT1,STAT1,K562,1.0\ndrug\x00nul-1uM,STAT1,K562,2.0\n")
+    with pytest.raises(InputError, match="line 3 holds a NUL byte"):
+        load(graph, path, "long", "nul", show_progress=False)
+    assert not graph.read("MATCH (d:Dataset {name: 'nul'}) RETURN d")
