@@ -174,6 +174,34 @@ def run_one(name: str, split: str, seeds: list[int], knowledge, overrides: dict,
     return result
 
 
+def records(rows: list[dict]) -> pd.DataFrame:
+    """Records saved with ``to_json`` as the frame they came from (null back to NaN, not None)."""
+    import io
+
+    return pd.read_json(io.StringIO(json.dumps(rows)), orient="records", convert_dates=False)
+
+
+def join_seeds(a: dict, b: dict) -> dict:
+    """One result from two runs of a (set, split) over disjoint split seeds (parts run in parallel,
+    or a run cut off by the clock and resumed): their rows, experiments and stack traces side by
+    side, the summary and the paired tests computed again over all of them. Runs over overlapping
+    seeds do not join: the later replaces the earlier."""
+    from lpm_kg.eval.benchmark import summary
+
+    seeds_a, seeds_b = a.get("split_seeds_done") or [], b.get("split_seeds_done") or []
+    if not seeds_a or not seeds_b or set(seeds_a) & set(seeds_b):
+        return b
+    out = {**a}
+    for key in ("rows", "experiments", "stack"):
+        out[key] = a.get(key, []) + b.get(key, [])
+    out["split_seeds_done"] = sorted(seeds_a + seeds_b)
+    out["seconds"] = a.get("seconds", 0) + b.get("seconds", 0)
+    out["summary"] = json.loads(summary(records(out["rows"]), by=("model",)).to_json(orient="records"))
+    out["tests"] = paired(records(out["experiments"]))
+    out.pop("calibration", None)  # rendering computes it again over the joined seeds
+    return out
+
+
 def pooled(name: str, pool: list[str], own):
     """Every set of ``pool`` (and ``name``) as one TupleSet; the contexts of ``name`` to test in."""
     from lpm_kg.eval.benchmark import tuples_from_frame
@@ -407,7 +435,8 @@ def main() -> None:
     ap.add_argument("--out", default="bench_default")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md and .png from the .json")
     ap.add_argument("--merge", help="comma-separated result stems (runs of parts in parallel) to merge into --out; "
-                                    "a later stem's (set, split) replaces an earlier one's")
+                                    "a later stem's (set, split) replaces an earlier one's, or joins it when "
+                                    "their split seeds are disjoint")
     args = ap.parse_args()
     out = RESULTS / args.out
     if args.merge:
@@ -416,7 +445,8 @@ def main() -> None:
             saved = json.loads((RESULTS / f"{stem}.json").read_text())
             metas.append(saved["meta"])
             for res in saved["results"]:
-                merged[(res["set"], res["split"], json.dumps(res.get("pool")))] = res
+                key = (res["set"], res["split"], json.dumps(res.get("pool")))
+                merged[key] = join_seeds(merged[key], res) if key in merged else res
         order = {s: i for i, s in enumerate(REAL_SETS)}
         results = sorted(merged.values(), key=lambda r: (order.get(r["set"], 99), r["split"] != "context"))
         meta = {**metas[0], "merged_from": args.merge.split(","), "seeds": sorted({x for m in metas for x in m["seeds"]})}
