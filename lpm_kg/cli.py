@@ -529,14 +529,24 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
 
 @main.command()
 @click.argument("dataset")
-@click.confirmation_option(prompt="Delete this dataset and everything it loaded?")
-def delete(dataset: str) -> None:
-    """Delete a dataset and what it loaded (experiments, reference edges)."""
-    from lpm_kg.graph.datasets import delete_dataset
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+def delete(dataset: str, yes: bool) -> None:
+    """Delete a dataset and what it loaded (experiments, reference edges), then the nodes nothing
+    uses any more (contexts, perturbations, readouts, panels, unannotated compounds)."""
+    from lpm_kg.graph.datasets import delete_dataset, require_dataset
 
     with _connect() as graph:
-        delete_dataset(graph, dataset)
-    click.echo(f"deleted {dataset}")
+        require_dataset(graph, dataset)  # an unknown name is refused before the question
+        if not yes:
+            try:
+                confirmed = click.confirm(f"Delete dataset {dataset} and everything it loaded?")
+            except click.exceptions.Abort:  # Ctrl-D or Ctrl-C at the question
+                confirmed = False
+            if not confirmed:
+                raise ConfigError(f"not confirmed: nothing was deleted; answer y, or pass --yes to delete {dataset} "
+                                  "without the question")
+        removed = delete_dataset(graph, dataset)
+    click.echo(f"deleted {dataset}" + (": " + ", ".join(f"{n} {what}" for what, n in removed.items()) if removed else ""))
 
 
 def _add_feature_commands() -> None:

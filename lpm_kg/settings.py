@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lpm_kg.errors import ConfigError
 
 NEO4J_VERSION = "5.26.0"
 BROWSER_VERSION = "5.24.0"
@@ -39,16 +41,28 @@ class Settings(BaseSettings):
     """A SecretStr, so it never shows in a repr, a log or a traceback: read it with ``.get_secret_value()``."""
     neo4j_database: str = Field(default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "LPM_KG_NEO4J_DATABASE"))
 
-    torch_threads: int | None = None
+    torch_threads: int | None = Field(default=None, ge=1)
     """CPU threads for training (default: every core the load average leaves free, at least 1;
     lpm_kg.model.train.training_threads). 1 is much faster on a machine that other work keeps
     busy: OpenMP threads that wait on a descheduled partner collapse under oversubscription
     (benchmarks/bench_train.py, ``fast-1thread``)."""
 
-    bolt_port: int = 7687
-    http_port: int = 7474
+    bolt_port: int = Field(default=7687, ge=1, le=65535)
+    http_port: int = Field(default=7474, ge=1, le=65535)
     heap: str = "1g"
     pagecache: str = "512m"
+
+    def __init__(self, **values):
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:  # a bad environment variable: one line naming it, not a pydantic dump
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err.get("loc") else "?"
+            names = {"neo4j_uri": "NEO4J_URI", "neo4j_user": "NEO4J_USER", "neo4j_password": "NEO4J_PASSWORD",
+                     "neo4j_database": "NEO4J_DATABASE"}
+            var = names.get(field, f"LPM_KG_{field.upper()}")
+            raise ConfigError(f"environment variable {var}={err.get('input')!r}: {err['msg'].lower()}; "
+                              f"fix: set it to a valid value or unset it for the default") from None
 
     @property
     def server_dir(self) -> Path:

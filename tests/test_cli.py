@@ -106,3 +106,22 @@ def test_eval_refuses_bad_seeds_and_epochs_before_touching_the_graph():
                        (["--max-epochs", "0"], "0 is not in the range x>=1")):
         out = CliRunner().invoke(main, ["eval", *args])
         assert out.exit_code == 2 and text in out.output, out.output
+
+
+def test_delete_asks_and_a_no_deletes_nothing(graph, neo4j_server, load_file):
+    from conftest import fingerprint
+
+    load_file("cmapR-l1000/ds_matrix.csv.gz", "gct-csv", "L1000")
+    before = fingerprint(graph)
+    user, password = neo4j_server.auth
+    env = {**os.environ, "NEO4J_URI": neo4j_server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password}
+    for answer in ("n\n", ""):  # no, and end of input (Ctrl-D) at the question
+        proc = subprocess.run([sys.executable, "-m", "lpm_kg.cli", "delete", "L1000"], env=env, input=answer,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "not confirmed: nothing was deleted" in proc.stderr, proc.stderr
+        assert "Aborted" not in proc.stderr + proc.stdout
+        assert fingerprint(graph) == before
+    done = _run(neo4j_server, "delete", "L1000", "--yes")
+    assert done.stdout.startswith("deleted L1000: 220 Experiment") and "Readout" in done.stdout
+    assert graph.read("MATCH (n) WHERE NOT n:Gene AND NOT n:SchemaInfo AND NOT n:Dataset RETURN count(n) AS n"
+                      )[0]["n"] == 0

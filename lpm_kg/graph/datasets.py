@@ -84,14 +84,72 @@ def list_datasets(graph: Graph) -> list[dict]:
     return [dict(r["d"]) for r in rows]
 
 
-def delete_dataset(graph: Graph, name: str, batch: int = 10_000) -> None:
-    """Remove a dataset and everything only it wrote (experiments, reference edges, memberships).
-    A name the graph does not hold is refused (nothing is deleted)."""
+# What deleting a dataset may leave behind, and when such a node counts as left behind: nothing
+# points to it any more (no experiment, prediction, embedding or combination uses it). Each
+# statement deletes at most $batch nodes; combinations go before their parts, panels before the
+# readouts they list. Readouts and compounds have their own rules in delete_orphans.
+ORPHANS: dict[str, str] = {
+    "ReadoutPanel": "MATCH (n:ReadoutPanel) WHERE NOT EXISTS { (n)<--() }",
+    "Perturbation (combination)": "MATCH (n:Perturbation) WHERE NOT EXISTS { (n)<--() } "
+                                  "AND EXISTS { (n)-[:HAS_PART]->() }",
+    "Perturbation": "MATCH (n:Perturbation) WHERE NOT EXISTS { (n)<--() }",
+    "Context": "MATCH (n:Context) WHERE NOT EXISTS { (n)<--() }",
+    "CellLine": "MATCH (n:CellLine) WHERE NOT EXISTS { (n)<--() }",
+    # A compound that a reference table described (aliases, mechanisms) stays: it is knowledge, not
+    # a leftover of a measurement; one that only a perturbation named goes with its perturbation.
+    "Compound": "MATCH (n:Compound) WHERE NOT EXISTS { (n)--() } AND n.aliases IS NULL AND n.moa IS NULL",
+}
+
+
+def delete_orphans(graph: Graph, batch: int = 10_000) -> dict[str, int]:
+    """Delete the nodes that nothing in the graph uses any more (see ORPHANS) and the readouts that
+    no experiment, prediction, embedding or panel refers to; {label: number deleted}. Safe to run
+    at any time: a node still in use is never matched."""
+    removed: dict[str, int] = {}
+    for label, match in ORPHANS.items():
+        if label == "Compound":
+            removed["Readout"] = _delete_orphan_readouts(graph, batch)
+        n = graph.in_batches(f"{match} WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS n", batch=batch)
+        key = label.split(" ")[0]
+        removed[key] = removed.get(key, 0) + n
+    return {k: v for k, v in removed.items() if v}
+
+
+def _delete_orphan_readouts(graph: Graph, batch: int) -> int:
+    # A readout is listed by symbol in ReadoutPanel arrays (the values of an experiment are a list
+    # in panel order), not only linked by relationships, so the panels' lists are checked here.
+    candidates = {r["s"] for r in graph.read("MATCH (n:Readout) WHERE NOT EXISTS { (n)<--() } RETURN n.symbol AS s")}
+    if not candidates:
+        return 0
+    listed = {r["s"] for r in graph.read("MATCH (p:ReadoutPanel) UNWIND p.readouts AS s RETURN DISTINCT s")}
+    orphans = sorted(candidates - listed)
+    for start in range(0, len(orphans), batch):
+        graph.query("UNWIND $symbols AS s MATCH (n:Readout {symbol: s}) WHERE NOT EXISTS { (n)<--() } DETACH DELETE n",
+                    {"symbols": orphans[start:start + batch]})
+    return len(orphans)
+
+
+def require_dataset(graph: Graph, name: str) -> None:
+    """Refuse a dataset name the graph does not hold, listing the ones it does."""
     if not graph.read("MATCH (d:Dataset {name: $name}) RETURN d.name AS n", {"name": name}):
         known = [r["n"] for r in graph.read("MATCH (d:Dataset) RETURN d.name AS n ORDER BY n LIMIT 20")]
         raise ConfigError(f"there is no dataset {name!r} in the graph; datasets: {', '.join(known) or 'none'}")
-    for q in ("MATCH (e:Experiment {dataset: $name}) WITH e LIMIT $batch DETACH DELETE e RETURN count(*) AS n",
-              "MATCH ()-[r:INTERACTS_WITH|REGULATES|MEMBER_OF|HAS_TARGET {dataset: $name}]->() WITH r LIMIT $batch "
-              "DELETE r RETURN count(*) AS n"):
-        graph.in_batches(q, {"name": name}, batch=batch)
+
+
+def delete_dataset(graph: Graph, name: str, batch: int = 10_000) -> dict[str, int]:
+    """Remove a dataset and everything only it wrote (experiments, reference edges, memberships),
+    then the nodes nothing uses any more (delete_orphans); {what: number deleted}. A name the
+    graph does not hold is refused (nothing is deleted). The Dataset node goes last, so a delete
+    that is cut off is finished by running it again."""
+    require_dataset(graph, name)
+    removed = {}
+    for key, q in (("Experiment", "MATCH (e:Experiment {dataset: $name}) WITH e LIMIT $batch DETACH DELETE e "
+                                  "RETURN count(*) AS n"),
+                   ("reference edges", "MATCH ()-[r:INTERACTS_WITH|REGULATES|MEMBER_OF|HAS_TARGET {dataset: $name}]->() "
+                                       "WITH r LIMIT $batch DELETE r RETURN count(*) AS n"),
+                   ("groups", "MATCH (n:Complex|GeneSet {dataset: $name}) WHERE NOT EXISTS { (n)<-[:MEMBER_OF]-() } "
+                              "WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS n")):
+        removed[key] = graph.in_batches(q, {"name": name}, batch=batch)
+    removed.update(delete_orphans(graph, batch))
     graph.query("MATCH (d:Dataset {name: $name}) DETACH DELETE d", {"name": name})
+    return {k: v for k, v in removed.items() if v}

@@ -51,6 +51,9 @@ def load_checkpoint(path: str | Path) -> dict:
                          f"containers, so it was refused without being run ({str(e).splitlines()[0]})",
                          "use only checkpoints lpm-kg wrote; delete this file and retrain the run "
                          "(`lpm-kg sync`)") from None
+    except EOFError:
+        raise InputError(str(path), "it is empty or cut short, so it is not a readable LPM checkpoint",
+                         "delete this file and retrain the run (`lpm-kg sync`)") from None
     if not isinstance(payload, dict):
         raise InputError(str(path), f"it is not an LPM checkpoint (it holds a {type(payload).__name__}, not a dict)",
                          "point to a checkpoint lpm-kg wrote, or delete it and retrain the run (`lpm-kg sync`)")
