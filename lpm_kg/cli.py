@@ -320,7 +320,9 @@ def _print_sync(report) -> None:
 @main.command("sync")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path("lpm-kg.toml"),
               show_default=True, help="Sources and model settings (TOML).")
-def sync_cmd(config_path: Path) -> None:
+@click.option("--break-lock", is_flag=True,
+              help="Take the graph's sync lock from a sync that was killed on another machine.")
+def sync_cmd(config_path: Path, break_lock: bool) -> None:
     """Load new or changed sources, retrain when the data changed, and write the model back.
     Under torchrun, the processes train data-parallel and rank 0 loads and writes."""
     from lpm_kg.model.distributed import init_from_env
@@ -329,7 +331,8 @@ def sync_cmd(config_path: Path) -> None:
     init_from_env()
     config = SyncConfig.from_toml(config_path)
     with _connect() as graph:
-        report = sync(graph, config, checkpoint_dir=Settings().data_dir / "runs", echo=click.echo)
+        report = sync(graph, config, checkpoint_dir=Settings().data_dir / "runs", echo=click.echo,
+                      break_lock=break_lock)
     _print_sync(report)
 
 

@@ -24,6 +24,7 @@ nothing changed finds the finished run and stops), and write-back MERGEs on the 
 from __future__ import annotations
 
 import tomllib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lpm_kg.errors import ConfigError
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.locks import graph_lock
 from lpm_kg.training import TrainConfig
 
 
@@ -139,7 +141,20 @@ def check_plan(config: SyncConfig) -> None:
 
 
 def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool = True,
-         echo=print) -> SyncReport:
+         echo=print, break_lock: bool = False) -> SyncReport:
+    """Plan, then load, train and write back, holding the graph's sync lock (lpm_kg.graph.locks):
+    a second sync on the same graph is refused while the first runs, instead of racing it to the
+    vector index and the run's nodes. ``break_lock`` takes the lock from a holder that cannot be
+    checked (killed on another machine)."""
+    from lpm_kg.model.distributed import world
+
+    check_plan(config)
+    # Under torchrun only rank 0 writes, so only rank 0 holds the lock.
+    with graph_lock(graph, "sync", force=break_lock) if world().is_main else nullcontext():
+        return _sync(graph, config, checkpoint_dir=checkpoint_dir, show_progress=show_progress, echo=echo)
+
+
+def _sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool, echo) -> SyncReport:
     from lpm_kg.graph.embeddings import write_embeddings
     from lpm_kg.graph.predictions import write_predictions
     from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run, record_checkpoint_digest
@@ -150,7 +165,6 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     # Under torchrun every process trains; only rank 0 loads and writes (lpm_kg.model.distributed).
     main_rank = world().is_main
     report = SyncReport()
-    check_plan(config)
     for src in config.sources if main_rank else ():
         result = load(graph, src.path, src.format, src.dataset, options={k: str(v) for k, v in src.options.items()},
                       unmapped=src.unmapped, top_k=src.top_k, show_progress=show_progress)
