@@ -140,6 +140,25 @@ def check_plan(config: SyncConfig) -> None:
     resolve_device(config.model.lpm_config().device)
 
 
+def check_graph_plan(graph: Graph, config: SyncConfig) -> None:
+    """What the plan needs of the graph, checked before loading: the model will have measurements
+    to train on, and every dataset it names will be there (in the graph or among the sources)."""
+    from lpm_kg.graph.datasets import measurement_datasets
+    from lpm_kg.registry import get_loader
+
+    coming = {s.dataset for s in config.sources if get_loader(s.format).kind == "measurements"}
+    available = coming | set(measurement_datasets(graph))
+    named = config.model.datasets
+    if named is not None:
+        unknown = [d for d in named if d not in available]
+        if unknown:
+            raise ConfigError(f"model.datasets names {', '.join(map(repr, unknown))}, which is neither a measurement "
+                              f"source of this config nor a complete dataset in the graph (there: "
+                              f"{', '.join(sorted(available)) or 'none'}); fix the name or add the source")
+    if not (available if named is None else set(named) & available):
+        raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
+
+
 def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool = True,
          echo=print, break_lock: bool = False) -> SyncReport:
     """Plan, then load, train and write back, holding the graph's sync lock (lpm_kg.graph.locks):
@@ -149,6 +168,7 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     from lpm_kg.model.distributed import world
 
     check_plan(config)
+    check_graph_plan(graph, config)
     # Under torchrun only rank 0 writes, so only rank 0 holds the lock.
     with graph_lock(graph, "sync", force=break_lock) if world().is_main else nullcontext():
         return _sync(graph, config, checkpoint_dir=checkpoint_dir, show_progress=show_progress, echo=echo)

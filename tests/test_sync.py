@@ -224,3 +224,11 @@ def test_commands_refuse_a_missing_run_or_a_broken_checkpoint(graph, tmp_path):
     checkpoint.unlink()
     with pytest.raises(ConfigError, match="was pruned or moved"):
         lpm_run_and_model(graph, report.run_id, tmp_path / "runs")
+
+
+def test_a_sync_naming_a_dataset_it_will_not_have_loads_nothing(graph, tmp_path):
+    path = _config(tmp_path, FAST_MODEL.replace('datasets = ["L1000"]', 'datasets = ["L1000", "nosuch"]'))
+    before = _counts(graph)
+    with pytest.raises(ConfigError, match=r"model.datasets names 'nosuch'.*there: L1000"):
+        sync(graph, SyncConfig.from_toml(path), checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert _counts(graph) == before

@@ -129,6 +129,12 @@ def _delete_orphan_readouts(graph: Graph, batch: int) -> int:
     return len(orphans)
 
 
+def measurement_datasets(graph: Graph) -> list[str]:
+    """The complete datasets that hold experiments (what a model can train on), by name."""
+    return [r["n"] for r in graph.read("MATCH (d:Dataset) WHERE d.status = 'complete' "
+                                       "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } RETURN d.name AS n ORDER BY n")]
+
+
 def require_dataset(graph: Graph, name: str) -> None:
     """Refuse a dataset name the graph does not hold, listing the ones it does."""
     if not graph.read("MATCH (d:Dataset {name: $name}) RETURN d.name AS n", {"name": name}):

@@ -54,10 +54,17 @@ def test_a_sync_while_another_runs_is_refused_and_loads_nothing(graph, tmp_path)
     release(graph, "sync", token)
 
 
-def test_a_failed_sync_releases_the_lock(graph, tmp_path):
-    path = tmp_path / "lpm-kg.toml"  # a reference-only source: nothing to train on, so the sync fails after loading
-    path.write_text(f'[[sources]]\npath = "{shared("trrust/trrust_rawdata.human.tsv")}"\n'
-                    'format = "trrust"\ndataset = "TRRUST"\n\n[model]\npreset = "small"\n')
-    with pytest.raises(ConfigError, match="no measurement dataset to train on"):
+def test_a_failed_sync_releases_the_lock(graph, tmp_path, monkeypatch):
+    import lpm_kg.sync
+
+    def fail(*args, **kwargs):  # any failure inside the locked work (a load, training, a write)
+        assert _holder(graph), "the work runs under the lock"
+        raise RuntimeError("failed mid-sync")
+
+    monkeypatch.setattr(lpm_kg.sync, "_sync", fail)
+    path = tmp_path / "lpm-kg.toml"
+    path.write_text(f'[[sources]]\npath = "{shared("cmapR-l1000/ds_matrix.csv.gz")}"\nformat = "gct-csv"\n'
+                    'dataset = "L1000"\n\n[model]\npreset = "small"\n')
+    with pytest.raises(RuntimeError, match="failed mid-sync"):
         sync(graph, SyncConfig.from_toml(path), checkpoint_dir=tmp_path / "runs", show_progress=False)
     assert _holder(graph) == []
