@@ -31,3 +31,13 @@ class ServerError(LpmKgError):
 
 class TrainingDiverged(LpmKgError):
     """The training loss became non-finite: nothing of the run is kept."""
+
+
+class SyncStopped(LpmKgError):
+    """A sync failed after some of its steps completed: the message says which, so the user knows
+    what the graph now holds (each completed step is whole) and that a rerun continues from there."""
+
+    def __init__(self, problem: str, completed: list[str]):
+        self.problem, self.completed = problem, completed
+        super().__init__(f"{problem} (the sync stopped there; completed and kept: {'; '.join(completed)}. "
+                         "Fix the problem and rerun `lpm-kg sync`: it continues from the completed steps)")

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lpm_kg.errors import ConfigError
+from lpm_kg.errors import ConfigError, LpmKgError, SyncStopped
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.locks import graph_lock
 from lpm_kg.training import TrainConfig
@@ -170,11 +170,21 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     check_plan(config)
     check_graph_plan(graph, config)
     # Under torchrun only rank 0 writes, so only rank 0 holds the lock.
+    report = SyncReport()
     with graph_lock(graph, "sync", force=break_lock) if world().is_main else nullcontext():
-        return _sync(graph, config, checkpoint_dir=checkpoint_dir, show_progress=show_progress, echo=echo)
+        try:
+            return _sync(graph, config, report, checkpoint_dir=checkpoint_dir, show_progress=show_progress, echo=echo)
+        except LpmKgError as exc:
+            completed = ([f"loaded {', '.join(report.loaded)}"] if report.loaded else []) + (
+                [f"trained {report.run_id} (its checkpoint is kept, so the rerun only writes it back)"]
+                if report.trained else [])
+            if completed:
+                raise SyncStopped(str(exc), completed) from exc
+            raise
 
 
-def _sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool, echo) -> SyncReport:
+def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_dir: Path, show_progress: bool,
+          echo) -> SyncReport:
     from lpm_kg.graph.embeddings import write_embeddings
     from lpm_kg.graph.predictions import write_predictions
     from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run, record_checkpoint_digest
@@ -184,7 +194,6 @@ def _sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progre
 
     # Under torchrun every process trains; only rank 0 loads and writes (lpm_kg.model.distributed).
     main_rank = world().is_main
-    report = SyncReport()
     for src in config.sources if main_rank else ():
         result = load(graph, src.path, src.format, src.dataset, options={k: str(v) for k, v in src.options.items()},
                       unmapped=src.unmapped, top_k=src.top_k, show_progress=show_progress)

@@ -232,3 +232,18 @@ def test_a_sync_naming_a_dataset_it_will_not_have_loads_nothing(graph, tmp_path)
     with pytest.raises(ConfigError, match=r"model.datasets names 'nosuch'.*there: L1000"):
         sync(graph, SyncConfig.from_toml(path), checkpoint_dir=tmp_path / "runs", show_progress=False)
     assert _counts(graph) == before
+
+
+def test_a_sync_that_fails_after_loading_says_what_it_kept(graph, tmp_path):
+    from lpm_kg.errors import SyncStopped
+
+    diverging = FAST_MODEL.replace("patience = 2", "patience = 2, learning_rate = 1e30, embedding_init_std = 1e10")
+    with pytest.raises(SyncStopped, match=r"training diverged.*completed and kept: loaded L1000\..*rerun"):
+        sync(graph, SyncConfig.from_toml(_config(tmp_path, diverging)), checkpoint_dir=tmp_path / "runs",
+             show_progress=False)
+    # the load is whole and the failed training left no run behind
+    assert graph.read("MATCH (d:Dataset {name: 'L1000'}) RETURN d.status AS s")[0]["s"] == "complete"
+    assert graph.read("MATCH (m:ModelRun) RETURN count(m) AS n")[0]["n"] == 0
+    assert not list((tmp_path / "runs").glob("*.pt"))  # (an absent folder globs to nothing)
+    again = sync(graph, SyncConfig.from_toml(_config(tmp_path)), checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert again.unchanged == ["L1000"] and again.trained  # the rerun continues: no second load
