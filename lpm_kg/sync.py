@@ -143,7 +143,7 @@ def check_plan(config: SyncConfig) -> None:
 def check_graph_plan(graph: Graph, config: SyncConfig) -> None:
     """What the plan needs of the graph, checked before loading: the model will have measurements
     to train on, and every dataset it names will be there (in the graph or among the sources)."""
-    from lpm_kg.graph.datasets import measurement_datasets
+    from lpm_kg.graph.datasets import measurement_datasets, reference_relation_count
     from lpm_kg.registry import get_loader
 
     coming = {s.dataset for s in config.sources if get_loader(s.format).kind == "measurements"}
@@ -157,6 +157,16 @@ def check_graph_plan(graph: Graph, config: SyncConfig) -> None:
                               f"{', '.join(sorted(available)) or 'none'}); fix the name or add the source")
     if not (available if named is None else set(named) & available):
         raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
+    spec, lpm = config.model.lpm_config().priors, config.model.lpm_config()
+    # A graph-informed preset on a graph without reference relations would train with no gene prior
+    # at all, silently. The stack is exempt: it leaves its graph LPM out then, by design.
+    if spec is not None and not lpm.stack and not any(
+            get_loader(s.format).kind in ("relations", "groups") for s in config.sources) \
+            and reference_relation_count(graph, list(spec.relations)) == 0:
+        raise ConfigError(f"preset {config.model.preset!r} learns gene priors from the graph's "
+                          f"{', '.join(spec.relations)} relations, but the graph holds none and no source of this "
+                          "config loads them: add a reference source (string, corum, dorothea, trrust, gmt; "
+                          "`lpm-kg formats`) or choose a preset without priors (`lpm-kg presets`)")
 
 
 def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progress: bool = True,

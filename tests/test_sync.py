@@ -11,7 +11,7 @@ import pytest
 
 from conftest import server_env, shared
 from lpm_kg.errors import ConfigError
-from lpm_kg.sync import SyncConfig, sync
+from lpm_kg.sync import SyncConfig, check_graph_plan, sync
 
 FAST_MODEL = """
 [model]
@@ -247,3 +247,15 @@ def test_a_sync_that_fails_after_loading_says_what_it_kept(graph, tmp_path):
     assert not list((tmp_path / "runs").glob("*.pt"))  # (an absent folder globs to nothing)
     again = sync(graph, SyncConfig.from_toml(_config(tmp_path)), checkpoint_dir=tmp_path / "runs", show_progress=False)
     assert again.unchanged == ["L1000"] and again.trained  # the rerun continues: no second load
+
+
+def test_a_graph_preset_on_a_graph_without_reference_relations_is_refused_before_loading(graph, tmp_path):
+    before = _counts(graph)
+    path = _config(tmp_path, FAST_MODEL.replace('preset = "small"', 'preset = "graph-small"'))
+    with pytest.raises(ConfigError, match=r"preset 'graph-small' learns gene priors .* the graph holds none.*"
+                                          r"add a reference source"):
+        sync(graph, SyncConfig.from_toml(path), checkpoint_dir=tmp_path / "runs", show_progress=False)
+    assert _counts(graph) == before
+    # the default stack needs no relation: it leaves its graph LPM out (lpm_kg.stacked)
+    stack = SyncConfig.from_toml(_config(tmp_path, FAST_MODEL.replace('preset = "small"', 'preset = "stack-small"')))
+    check_graph_plan(graph, stack)

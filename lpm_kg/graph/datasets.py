@@ -135,6 +135,15 @@ def measurement_datasets(graph: Graph) -> list[str]:
                                        "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } RETURN d.name AS n ORDER BY n")]
 
 
+# The reference relation types a gene prior can read, each counted from Neo4j's count store.
+_RELATION_COUNTS = {t: f"MATCH ()-[r:{t}]->() RETURN count(r) AS n" for t in ("INTERACTS_WITH", "MEMBER_OF", "REGULATES")}
+
+
+def reference_relation_count(graph: Graph, types: list[str]) -> int:
+    """How many reference relations of ``types`` (INTERACTS_WITH, MEMBER_OF, REGULATES) the graph holds."""
+    return sum(graph.read(_RELATION_COUNTS[t])[0]["n"] for t in types if t in _RELATION_COUNTS)
+
+
 def require_dataset(graph: Graph, name: str) -> None:
     """Refuse a dataset name the graph does not hold, listing the ones it does."""
     if not graph.read("MATCH (d:Dataset {name: $name}) RETURN d.name AS n", {"name": name}):
