@@ -460,7 +460,8 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
         except (ValueError, KeyError) as exc:  # a split the data cannot make, an unknown model or context
             raise ConfigError(f"cannot evaluate: {str(exc).strip(chr(39))}") from None
         if table.empty:
-            raise click.ClickException("no target context has enough perturbations shared with another context")
+            raise ConfigError("no target context has enough perturbations shared with another context for the "
+                              f"{split} split; try --split perturbation, or load a set measured in several contexts")
         config = {"datasets": names, "targets": _csv(targets), "seeds": split_seeds, "models": _csv(model_names),
                   "lpm": lpm_config.model_dump(), "split": split,
                   "knowledge": knowledge.fingerprint() if knowledge is not None else None}

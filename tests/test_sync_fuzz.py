@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import graph_counts, server_env, shared
 from lpm_kg.cli import main
 
-N_SYNC, N_COMMANDS = 60, 120
+N_SYNC, N_COMMANDS = 60, 200
 
 # One field of the good config at a time: (where, TOML value). Valid ones are mixed in, so a
 # mutation that should load or train does, and its later repeats find nothing to do.
@@ -115,6 +115,9 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
         lambda: ["prune", "--keep", rng.choice(["-1", "abc", "1", "99"])],
         lambda: ["delete", rng.choice(NAMES), "--yes"],
         lambda: ["runs"], lambda: ["status", "--json"],
+        lambda: ["eval", "--models", rng.choice(["nosuch", "linear,nosuch", "linear", ""]), "--target",
+                 rng.choice(contexts[:1] + NAMES), "--split", rng.choice(["context", "perturbation", "readout"]),
+                 "--seeds", rng.choice(["0", "0,0", "abc", "-1"])],
     ]
     for _ in range(N_COMMANDS):
         _check(runner, rng.choice(templates)(), graph, failures, outcomes)
