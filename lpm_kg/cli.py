@@ -422,7 +422,8 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
     import lpm_kg
     from lpm_kg.eval.benchmark import run_benchmark, summary
     from lpm_kg.graph.pull import pull_tuples
-    from lpm_kg.graph.runs import complete_model_run, create_model_run, derived_run_id
+    from lpm_kg.graph.runs import complete_model_run, create_model_run
+    from lpm_kg.run_ids import derived_run_id
     from lpm_kg.model.config import preset as get_preset
     from lpm_kg.training import data_fingerprint
 

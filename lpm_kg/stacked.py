@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lpm_kg.eval.models import LPMModel, _mean_for_untrained
+from lpm_kg.eval.lpm_model import LPMModel, _mean_for_untrained
 from lpm_kg.eval.persist import expert_from_state, expert_state
 from lpm_kg.eval.stack import QUESTIONS, StackedLPM
 from lpm_kg.model.config import LPMConfig

@@ -6,30 +6,13 @@ What is counted is described in :mod:`lpm_kg.discovery.networks` (Evaluation).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from lpm_kg.discovery.inference import GeneNetwork, NetworkError
+from lpm_kg.gene_network import GeneNetwork, NetworkError, Reference
 
 KS = (10, 50, 100, 500)
-
-
-@dataclass
-class Reference:
-    """A reference network: ``pairs`` (unordered, (a, b) with a < b) over the ``genes`` universe."""
-
-    name: str  # the dataset that loaded it
-    relation: str  # INTERACTS_WITH, REGULATES or MEMBER_OF
-    format: str | None  # the loader (string, corum, dorothea, trrust, ...)
-    source: str | None  # e.g. STRING, DoRothEA, TRRUST (None for complexes)
-    genes: frozenset
-    pairs: frozenset
-
-    @property
-    def kind(self) -> str:
-        return (self.format or self.source or self.relation).lower()
 
 
 def average_precision(labels, scores) -> float:

@@ -65,8 +65,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lpm_kg.discovery.inference import DEFAULT_TOP, METHODS, GeneNetwork, NetworkError, infer_networks
-from lpm_kg.discovery.network_metrics import KS, Reference, compare, metrics_payload
+from lpm_kg.discovery.inference import METHODS, infer_networks
+from lpm_kg.discovery.network_metrics import KS, compare, metrics_payload
+from lpm_kg.gene_network import DEFAULT_TOP, GeneNetwork, NetworkError, Reference
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.networks import load_references, perturbation_targets, record_network_metrics, write_network
 from lpm_kg.graph.pull import TupleSet

@@ -5,7 +5,8 @@ benchmark table (``benchmark``). See docs/lpm-model.md."""
 from lpm_kg.eval.baselines import BASELINES, Baseline, context_readout_means
 from lpm_kg.eval.benchmark import run_benchmark, summary, tuples_from_frame
 from lpm_kg.eval.metrics import compute_metrics
-from lpm_kg.eval.models import MODELS, LPMModel, describe_models, make_model, model_names
+from lpm_kg.eval.lpm_model import LPMModel
+from lpm_kg.eval.models import MODELS, describe_models, make_model, model_names
 from lpm_kg.eval.split import Split, eligible_target_contexts, split_target_context
 
 __all__ = ["BASELINES", "Baseline", "LPMModel", "MODELS", "Split", "compute_metrics", "context_readout_means",

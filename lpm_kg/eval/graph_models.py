@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from lpm_kg.eval.baselines import Baseline, ContextReadoutMean, _ids
-from lpm_kg.eval.models import LPMModel
+from lpm_kg.eval.lpm_model import LPMModel
 
 
 def perturbation_genes(knowledge, symbol: str) -> list[int]:

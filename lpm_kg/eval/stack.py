@@ -45,7 +45,7 @@ from scipy.optimize import nnls
 
 from lpm_kg.eval.baselines import AdditiveTransfer, Baseline, ContextReadoutMean, ContextReadoutMedian, Linear, _ids
 from lpm_kg.eval.graph_models import GraphLPMModel, LinearPriors
-from lpm_kg.eval.models import LPMModel
+from lpm_kg.eval.lpm_model import LPMModel
 from lpm_kg.eval.sibling import AnnotationTransfer, SiblingTransfer
 
 MIN_VAL_EXPERIMENTS = 3  # per context, for weights of its own; fewer: the question's pooled weights

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from lpm_kg.discovery.inference import DEFAULT_TOP, GeneNetwork, NetworkError
-from lpm_kg.discovery.network_metrics import Reference
+from lpm_kg.gene_network import DEFAULT_TOP, GeneNetwork, NetworkError, Reference
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.runs import check_run_id, merge_run_metrics, require_run
 from lpm_kg.jsonsafe import json_safe

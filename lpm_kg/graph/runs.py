@@ -22,7 +22,6 @@ at once can leave a label with some nodes from each.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from importlib import metadata
@@ -212,12 +211,6 @@ def find_lpm_run(graph: Graph, run_id: str | None = None) -> dict | None:
         run = get_model_run(graph, run_id)
         return run if run is not None and run["kind"] == "lpm" else None
     return next((r for r in list_model_runs(graph) if r["kind"] == "lpm" and r["status"] == "complete"), None)
-
-
-def derived_run_id(prefix: str, *parts: str) -> str:
-    """``<prefix>-<12 hex digits>``: a digest of ``parts``, so the same inputs always name the
-    same run (a rerun finds its run, changed inputs make a new one)."""
-    return f"{prefix}-{hashlib.sha256(''.join(parts).encode()).hexdigest()[:12]}"
 
 
 def record_checkpoint_digest(graph: Graph, run_id: str, digest: str) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from lpm_kg.graph.runs import derived_run_id
+from lpm_kg.run_ids import derived_run_id
 from lpm_kg.priors.knowledge import ANNOTATIONS, RELATIONS, Knowledge
 
 
