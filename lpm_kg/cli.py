@@ -12,6 +12,7 @@ import click
 from lpm_kg import __version__
 from lpm_kg.errors import ConfigError, LpmKgError
 from lpm_kg.commands import output_file
+from lpm_kg.commands.options import list_option, names, renamed
 from lpm_kg.settings import Settings
 
 
@@ -180,15 +181,17 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Loader option (repeatable).")
 @click.option("--unmapped", type=click.Choice(["auto", "error", "skip"]), default="auto", show_default=True,
               help="Gene ids that do not resolve: auto drops a few (<=5%) and stops on more.")
-@click.option("--top-k", type=click.IntRange(min=0), default=25, show_default=True,
-              help="CHANGES relationships per experiment (0: none).")
+@click.option("--top", "top_k", type=click.IntRange(min=0), default=25, show_default=True,
+              help="CHANGES relationships per experiment, strongest first (0: none).")
+@renamed("--top-k", "--top", "old_top_k", type=click.IntRange(min=0), default=None)
 @click.option("--source", default=None, help="Provenance (default: SOURCES.md beside the file).")
 @click.option("--licence", default=None, help="Licence of the data.")
 @click.option("--force", is_flag=True, help="Reload even if the file is unchanged.")
-def load(path, fmt, dataset, options, unmapped, top_k, source, licence, force) -> None:
+def load(path, fmt, dataset, options, unmapped, top_k, old_top_k, source, licence, force) -> None:
     """Load PATH into the graph as dataset NAME."""
     from lpm_kg.loading import load as do_load
 
+    top_k = old_top_k if old_top_k is not None else top_k
     with _connect() as graph:
         report = do_load(graph, path, fmt, dataset, options=_parse_options(options), unmapped=unmapped, top_k=top_k,
                          source=source, licence=licence, force=force)
@@ -405,17 +408,20 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 @main.command("eval")
-@click.option("--datasets", help="Comma-separated measurement datasets (default: every complete one).")
-@click.option("--target", "targets", help="Comma-separated target contexts (default: every eligible one).")
+@list_option("--dataset", "datasets", "Measurement dataset (default: every complete one).")
+@renamed("--datasets", "--dataset", "old_datasets", multiple=True)
+@list_option("--target", "targets", "Target context (default: every eligible one).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Split seeds.")
-@click.option("--models", "model_names", help="Comma-separated models (default: all; `lpm-kg models`).")
+@list_option("--model", "model_names", "Model (default: all; `lpm-kg models`).")
+@renamed("--models", "--model", "old_models", multiple=True)
 @click.option("--preset", default="l1000", show_default=True, help="LPM preset (`lpm-kg presets`).")
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--split", type=click.Choice(["context", "perturbation", "readout"]), default="context",
               show_default=True, help="context: the paper's unseen experiments; perturbation: perturbations held out "
                                       "of every context; readout: readouts held out in the target context.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, as_json) -> None:
+def eval_cmd(datasets, old_datasets, targets, seeds, model_names, old_models, preset, max_epochs, split,
+             as_json) -> None:
     """Benchmark the LPM against the baselines on a split, per target context, and record the run
     in the graph. The graph models (graph-lpm, graph-neighbour-transfer, linear-priors) run when
     named, and by default on the perturbation and readout splits."""
@@ -427,6 +433,7 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
     from lpm_kg.model.config import preset as get_preset
     from lpm_kg.training import data_fingerprint
 
+    datasets, targets, model_names = names(datasets, old_datasets), names(targets), names(model_names, old_models)
     overrides = {"max_epochs": max_epochs} if max_epochs else {}
     lpm_config = get_preset(preset, **overrides)
     try:
@@ -436,15 +443,15 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
     if len(set(split_seeds)) != len(split_seeds):
         raise click.BadParameter(f"{seeds!r} repeats a seed", param_hint="--seeds")
     with _connect() as graph:
-        fingerprint, names = data_fingerprint(graph, _csv(datasets))
-        if not names:
+        fingerprint, dataset_names = data_fingerprint(graph, datasets)
+        if not dataset_names:
             raise ConfigError("no complete measurement dataset to evaluate on" +
                               (f" among {datasets!r}" if datasets else "") + "; load one first (`lpm-kg load`, "
                               "`lpm-kg status` lists the datasets)")
-        tuples = pull_tuples(graph, names)
+        tuples = pull_tuples(graph, dataset_names)
         from lpm_kg.eval.models import MODELS
 
-        named = _csv(model_names) or list(MODELS)
+        named = model_names or list(MODELS)
         knowledge = None
         if split != "context" or any(getattr(MODELS.get(n), "needs_knowledge", False)
                                      or getattr(MODELS.get(n), "uses_knowledge", False) for n in named):
@@ -453,17 +460,17 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
             knowledge = read_knowledge(graph)
             sizes = knowledge.sizes()
             if not any(sizes[k] for k in ("interacts", "regulates", "memberships", "annotated_compounds")) and \
-                    not any(getattr(MODELS.get(n), "needs_knowledge", False) for n in _csv(model_names) or []):
+                    not any(getattr(MODELS.get(n), "needs_knowledge", False) for n in model_names or []):
                 knowledge = None  # no reference relation loaded: the models that read none
         try:
-            table = run_benchmark(tuples, _csv(targets), split_seeds, _csv(model_names), lpm_config=lpm_config,
+            table = run_benchmark(tuples, targets, split_seeds, model_names, lpm_config=lpm_config,
                                   show_progress=not as_json, split=split, knowledge=knowledge)
         except (ValueError, KeyError) as exc:  # a split the data cannot make, an unknown model or context
             raise ConfigError(f"cannot evaluate: {str(exc).strip(chr(39))}") from None
         if table.empty:
             raise ConfigError("no target context has enough perturbations shared with another context for the "
                               f"{split} split; try --split perturbation, or load a set measured in several contexts")
-        config = {"datasets": names, "targets": _csv(targets), "seeds": split_seeds, "models": _csv(model_names),
+        config = {"datasets": dataset_names, "targets": targets, "seeds": split_seeds, "models": model_names,
                   "lpm": lpm_config.model_dump(), "split": split,
                   "knowledge": knowledge.fingerprint() if knowledge is not None else None}
         run_id = derived_run_id("eval", fingerprint, json.dumps(config, sort_keys=True))
@@ -472,7 +479,7 @@ def eval_cmd(datasets, targets, seeds, model_names, preset, max_epochs, split, a
         metrics = {"summary": json.loads(summ.reset_index().to_json(orient="records")),
                    "rows": json.loads(table.to_json(orient="records")),
                    "tests": json.loads(tests.to_json(orient="records"))}
-        create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=names,
+        create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=dataset_names,
                          metrics=metrics, kind="eval",
                          versions={"lpm_kg": lpm_kg.__version__})
         complete_model_run(graph, run_id)

@@ -37,7 +37,7 @@ def _cases(tmp_path, rng: random.Random, n: int) -> list[list[str]]:
         lambda: ["plot", "embeddings", rng.choice(paths)],
         lambda: ["export-pyg", rng.choice(paths), "--embeddings-run", rng.choice(RUNS)],
         lambda: ["eval", "--seeds", rng.choice(NUMBERS), "--max-epochs", rng.choice(NUMBERS)],
-        lambda: ["eval", "--split", "perturbation", "--datasets", rng.choice(NAMES)],
+        lambda: ["eval", "--split", "perturbation", rng.choice(["--dataset", "--datasets"]), rng.choice(NAMES)],
         lambda: ["analytics", "--top", rng.choice(NUMBERS), "--min-score", rng.choice(NUMBERS), "--no-write"],
         lambda: ["prune", "--keep", rng.choice(NUMBERS)],
         lambda: ["delete", rng.choice(NAMES), "--yes"],

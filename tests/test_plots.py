@@ -83,7 +83,7 @@ def test_plot_commands(sim, neo4j_server, tmp_path):
     assert out.exit_code == 0, out.output
     assert_png(tmp_path / "e.png")
     gene = graph.read("MATCH (g:Gene)-[:INFERRED_INTERACTION]-() RETURN g.symbol AS s ORDER BY s LIMIT 1")[0]["s"]
-    out = runner.invoke(plot, ["neighbourhood", gene, str(tmp_path / "n.png"), "-k", "4"], env=env)
+    out = runner.invoke(plot, ["neighbourhood", gene, str(tmp_path / "n.png"), "--k", "4"], env=env)
     assert out.exit_code == 0, out.output
     assert_png(tmp_path / "n.png")
     assert "in a reference" in out.output

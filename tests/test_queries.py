@@ -410,7 +410,7 @@ def test_queries_command_lists_every_query():
     assert {q["name"] for q in listed} == COOKBOOK
     top = next(q for q in listed if q["name"] == "top-effects")
     assert top["params"][1] == {"name": "k", "type": "int", "example": 5,
-                                "description": "effects per experiment, at most the load's --top-k (default 25), "
+                                "description": "effects per experiment, at most the load's --top (default 25), "
                                                "e.g. 5"}
 
 

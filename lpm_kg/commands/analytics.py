@@ -13,6 +13,7 @@ from lpm_kg.analytics import ENGINES, NETWORKS
 
 from lpm_kg.commands import connect as _connect  # noqa: E402
 from lpm_kg.commands import output_file  # noqa: E402
+from lpm_kg.commands.options import list_option, names, renamed  # noqa: E402
 
 
 @click.command("analytics")
@@ -20,8 +21,7 @@ from lpm_kg.commands import output_file  # noqa: E402
               help="inferred: a model run's INFERRED_INTERACTION edges; string: INTERACTS_WITH; regulates: REGULATES.")
 @click.option("--run", default=None, help="Model run of the inferred network (default: the newest with such edges).")
 @click.option("--method", default=None, help="Inference method (default: the run's only one).")
-@click.option("--dataset", "datasets", multiple=True,
-              help="Reference networks: only edges of this dataset (repeatable).")
+@list_option("--dataset", "datasets", "Reference networks: only edges of this dataset.")
 @click.option("--min-score", type=float, default=None, help="Drop edges whose score is below this.")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True,
               help="auto: Graph Data Science when the server has it, else networkx.")
@@ -34,7 +34,7 @@ def analytics(network_name, run, method, datasets, min_score, engine, no_write, 
     from lpm_kg.analytics import run_analytics
 
     with _connect() as graph:
-        result = run_analytics(graph, network_name, run=run, method=method, datasets=datasets or None,
+        result = run_analytics(graph, network_name, run=run, method=method, datasets=names(datasets),
                                min_score=min_score, engine=engine, write=not no_write)
     summary = result.summary(top)
     if as_json:
@@ -56,7 +56,7 @@ def analytics(network_name, run, method, datasets, min_score, engine, no_write, 
 @click.command("export-pyg")
 @click.argument("path", type=click.Path(path_type=Path), callback=output_file)
 @click.option("--measurements", is_flag=True, help="Add (perturbation, changes, readout) edges from CHANGES.")
-@click.option("--dataset", "datasets", multiple=True, help="With --measurements: only this dataset (repeatable).")
+@list_option("--dataset", "datasets", "With --measurements: only this dataset.")
 @click.option("--inferred-run", default="latest", show_default=True,
               help="Run whose inferred edges to export; 'none' for none.")
 @click.option("--inferred-method", default=None, help="Only this inference method (default: all of the run's).")
@@ -66,7 +66,7 @@ def export_pyg(path, measurements, datasets, inferred_run, inferred_method, embe
     from lpm_kg.export import save_hetero_data
 
     with _connect() as graph:
-        counts = save_hetero_data(graph, path, measurements=measurements, datasets=datasets or None,
+        counts = save_hetero_data(graph, path, measurements=measurements, datasets=names(datasets),
                                   inferred=None if inferred_run.lower() == "none" else inferred_run,
                                   inferred_method=inferred_method, embeddings_run=embeddings_run)
     click.echo(f"saved {path}: " + ", ".join(f"{n:,} {t}" for t, n in counts["nodes"].items()))
@@ -100,11 +100,13 @@ def plot_embeddings(path, run, top) -> None:
 @click.argument("path", type=click.Path(path_type=Path), callback=output_file)
 @click.option("--run", default=None, help="Model run (default: the newest with inferred edges).")
 @click.option("--method", default=None, help="Inference method (default: the run's only one).")
-@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Strongest partners to draw.")
-def plot_neighbourhood(gene, path, run, method, k) -> None:
+@click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Strongest partners to draw.")
+@renamed("-k", "--k", "old_k", type=click.IntRange(min=1), default=None)
+def plot_neighbourhood(gene, path, run, method, k, old_k) -> None:
     """GENE and its strongest inferred partners; edges a reference confirms in red."""
     from lpm_kg.plots import gene_neighbourhood
 
+    k = old_k if old_k is not None else k
     with _connect() as graph:
         out = gene_neighbourhood(graph, gene, path, run=run, method=method, k=k)
     click.echo(f"wrote {out['path']}: {gene} and {len(out['partners'])} partners (run {out['run']}, method "

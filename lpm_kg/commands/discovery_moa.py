@@ -11,6 +11,7 @@ import click
 
 from lpm_kg.commands import connect as _connect
 from lpm_kg.commands import output_file
+from lpm_kg.commands.options import renamed
 
 
 def _k_list(text: str) -> list[int]:
@@ -92,8 +93,10 @@ def plot_recall(table, path: Path) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), callback=output_file,
               help="Also write a PNG bar chart of recall@k per method.")
-@click.option("--no-record", is_flag=True, help="Do not record the result on the model run's metrics.")
-def moa(k_text: str, run_ids: tuple[str, ...], as_json: bool, plot_path: Path | None, no_record: bool) -> None:
+@click.option("--no-write", is_flag=True, help="Do not record the result on the model run's metrics.")
+@renamed("--no-record", "--no-write", "no_record", is_flag=True)
+def moa(k_text: str, run_ids: tuple[str, ...], as_json: bool, plot_path: Path | None, no_write: bool,
+        no_record: bool) -> None:
     """Mechanism of action: how often a compound's nearest genetic perturbations name its
     annotated targets, for each run's embeddings, raw measured signatures and random, on the same
     compounds. Recorded on each scored model run's metrics under "moa"."""
@@ -103,7 +106,7 @@ def moa(k_text: str, run_ids: tuple[str, ...], as_json: bool, plot_path: Path | 
     with _connect() as graph:
         table = moa_recall(graph, ks, run=list(run_ids) or None)
         result = table_to_json(table)
-        recorded = [] if no_record else list(result["runs"])
+        recorded = [] if no_write or no_record else list(result["runs"])
         for run in recorded:
             update_run_metrics(graph, run, {"moa": result})
     if plot_path is not None:

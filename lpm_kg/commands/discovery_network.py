@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from lpm_kg.commands import output_file
+from lpm_kg.commands.options import list_option, names, renamed
 from lpm_kg.settings import Settings
 
 
@@ -47,9 +48,9 @@ def plot_table(table, path: Path, title: str = "") -> Path:
 
 
 @click.command("network")
-@click.option("--methods", default=None,
-              help="Comma-separated methods (default: all of embedding-similarity, imputed-correlation, "
-                   "raw-correlation, zero-filled-correlation, random).")
+@list_option("--method", "methods", "Inference method (default: all of embedding-similarity, imputed-correlation, "
+                                    "raw-correlation, zero-filled-correlation, random).")
+@renamed("--methods", "--method", "old_methods", multiple=True)
 @click.option("--references", default=None,
               help="Comma-separated reference networks: dataset names or kinds (string, corum, dorothea, trrust); "
                    "default every one loaded.")
@@ -66,7 +67,8 @@ def plot_table(table, path: Path, title: str = "") -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, callback=output_file,
               help="Write an AUPRC bar chart (PNG) here.")
-def network(methods, references, top, per_gene, contexts, absolute, run_id, no_write, as_json, plot) -> None:
+def network(methods, old_methods, references, top, per_gene, contexts, absolute, run_id, no_write, as_json,
+            plot) -> None:
     """Infer gene-gene networks (LPM embedding similarity, correlation of LPM-imputed profiles, and
     the baselines raw, zero-filled and random), score them by AUPRC and precision@k against STRING, CORUM,
     DoRothEA and TRRUST, and store the edges as INFERRED_INTERACTION of the run."""
@@ -78,20 +80,20 @@ def network(methods, references, top, per_gene, contexts, absolute, run_id, no_w
     from lpm_kg.training import data_fingerprint
 
     settings = Settings()
-    method_list = _csv(methods) or list(nw.METHODS)
+    method_list = names(methods, old_methods) or list(nw.METHODS)
     unknown = [m for m in method_list if m not in nw.METHODS]
     if unknown:
         raise click.BadParameter(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(nw.METHODS)}",
-                                 param_hint="--methods")
+                                 param_hint="--method")
     ctx_opt = contexts if contexts in ("genetic", "all") else _csv(contexts)
     with Graph.connect(settings) as graph:
         run, model = lpm_run_and_model(graph, run_id, settings.data_dir / "runs")
         datasets = run["datasets"] or None
-        fingerprint, names = data_fingerprint(graph, datasets)
+        fingerprint, dataset_names = data_fingerprint(graph, datasets)
         if fingerprint != run.get("data_fingerprint"):
             click.echo(f"note: the data of run {run['run_id']} changed since it trained; scoring the symbols it knows",
                        err=True)
-        tuples = average_replicate_tuples(pull_tuples(graph, names))
+        tuples = average_replicate_tuples(pull_tuples(graph, dataset_names))
         report = nw.discover_networks(graph, run["run_id"], model, tuples, methods=method_list,
                                       references=_csv(references), top=max(0, top),
                                       per_gene=per_gene, contexts=ctx_opt, absolute=absolute, write=not no_write)

@@ -216,7 +216,7 @@ def test_network_command(synced, neo4j_server, tmp_path, monkeypatch):
     env = {"NEO4J_URI": neo4j_server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
            "LPM_KG_DATA_DIR": str(synced["home"])}
     runner = CliRunner()
-    out = runner.invoke(network, ["--methods", "raw-correlation,random", "--references", "trrust", "--top", "25",
+    out = runner.invoke(network, ["--method", "raw-correlation,random", "--references", "trrust", "--top", "25",
                                   "--json", "--plot", str(tmp_path / "net.png")], env=env)
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
@@ -224,7 +224,7 @@ def test_network_command(synced, neo4j_server, tmp_path, monkeypatch):
     assert {(r["method"], r["reference"]) for r in result["rows"]} == {("raw-correlation", "sim-network"),
                                                                        ("random", "sim-network")}
     assert (tmp_path / "net.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    text = runner.invoke(network, ["--methods", "random", "--no-write"], env=env)
+    text = runner.invoke(network, ["--method", "random", "--no-write"], env=env)
     assert text.exit_code == 0, text.output
     assert "auprc" in text.output and "p@100" in text.output
     bad = runner.invoke(network, ["--references", "corum"], env=env)
