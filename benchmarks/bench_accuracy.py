@@ -174,7 +174,8 @@ def build(name: str, max_readouts: int):
         note = {"n_genes": len(sim.genes), "n_readouts_used": int(frame["readout"].nunique())}
         return tuples_from_frame(frame, "sim"), note
     if name in ("l1000", "l1000-kd"):
-        from loaders.gct import parse_triple, to_experiments
+        from loaders.gct import to_experiments
+        from loaders.gct_files import parse_triple
         from lpm_kg.loading import LoadContext
 
         # The shRNA plate's metadata names no cell line: one context, named by its plate (KD017).

@@ -251,10 +251,11 @@ def replicate_source(name: str):
                 frames.append(table_frame(read_h5ad(part, ctx), "Papalexi21", 0)[0])
         return {"kind": "split-half", "a": frames[0], "b": frames[1]}
     if name == "ljp005":
-        from loaders.gct import _is_control, parse_gct
+        from loaders.gct_files import parse_gct
+        from loaders.lincs_fields import is_control
 
         matrix, row_meta, col_meta = parse_gct(require("l1000-ljp005-a375/LJP005_A375_24H_level3_n377x978.gct"))
-        dmso = _is_control(col_meta)
+        dmso = is_control(col_meta)
         genes = resolver().resolve(row_meta["pr_gene_id"].astype(str).tolist()).symbols
         var = np.asarray(matrix, np.float64)[:, dmso].var(axis=1, ddof=1)
         noise = pd.Series(var, index=[readout_symbol(g) if g else None for g in genes]).groupby(level=0).mean()

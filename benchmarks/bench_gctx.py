@@ -96,7 +96,7 @@ def col_meta(n: int, rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def write_file(path: Path, n: int, rows: pd.DataFrame, cols: pd.DataFrame, seed: int = 0) -> None:
-    from loaders.gct import write_gctx
+    from loaders.gct_files import write_gctx
 
     block = 5000
 
@@ -112,7 +112,8 @@ def write_file(path: Path, n: int, rows: pd.DataFrame, cols: pd.DataFrame, seed:
 # The whole-matrix read as loaders/gct.py did it before the chunked reader, verbatim but for the
 # imports: h5[...][()] of the whole matrix, float64 copies, then the old to_experiments.
 
-from loaders.gct import _first_field, _perturbation, _time_h, check_unique_ids  # noqa: E402
+from loaders.gct_files import check_unique_ids  # noqa: E402
+from loaders.lincs_fields import first_field, perturbation_of, time_h_of  # noqa: E402
 from lpm_kg.contract import ExperimentTable, average_replicate_rows  # noqa: E402
 from lpm_kg.errors import InputError  # noqa: E402
 from lpm_kg.validate import check_matrix_finite  # noqa: E402
@@ -155,7 +156,7 @@ def _old_h5_meta(group) -> pd.DataFrame:
 def old_to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ctx, file: str
                    ) -> ExperimentTable:
     values = matrix.to_numpy(np.float64)
-    gene_field = ctx.option("gene_field") or _first_field(row_meta, ("pr_gene_id", "pr_gene_symbol", "id"))
+    gene_field = ctx.option("gene_field") or first_field(row_meta, ("pr_gene_id", "pr_gene_symbol", "id"))
     if gene_field not in row_meta.columns:
         raise InputError(file, f"row metadata has no field {gene_field!r}", "pass --option gene_field=<field>",
                          field=gene_field)
@@ -201,11 +202,11 @@ def old_to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: p
                                  "fix pert_iname or load a gene map that knows it", field="pert_iname")
         return gene_cache[name]
 
-    perts = [_perturbation(row, resolve_target, file, i) for i, (_, row) in enumerate(col_meta.iterrows())]
-    times = [_time_h(row) for _, row in col_meta.iterrows()]
+    perts = [perturbation_of(row, resolve_target, file, i) for i, (_, row) in enumerate(col_meta.iterrows())]
+    times = [time_h_of(row) for _, row in col_meta.iterrows()]
 
     if level == "3":
-        plate_field = ctx.option("plate_field") or _first_field(col_meta, ("det_plate", "rna_plate"))
+        plate_field = ctx.option("plate_field") or first_field(col_meta, ("det_plate", "rna_plate"))
         plates = col_meta[plate_field].astype(str).to_numpy() if plate_field else np.array(["plate"] * len(col_meta))
         is_ctl = np.array([p.kind == "control" for p in perts])
         changes = np.empty_like(values)

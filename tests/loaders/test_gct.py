@@ -65,7 +65,7 @@ def test_level3_plate_becomes_change_against_dmso(graph, load_file):
 def test_gctx_matches_gct(graph, load_file, tmp_path):
     import h5py
 
-    from loaders.gct import parse_gct
+    from loaders.gct_files import parse_gct
 
     matrix, row_meta, col_meta = parse_gct(shared("l1000-ljp005-a375/LJP005_A375_24H_level3_n377x978.gct"))
     path = tmp_path / "ljp005.gctx"
@@ -126,7 +126,7 @@ def lincs_meta(hgnc_genes, n_sigs=N_SIGS, seed=0):
 
 
 def write_lincs(path, hgnc_genes, n_sigs=N_SIGS, seed=0, col_fields=None):
-    from loaders.gct import write_gctx
+    from loaders.gct_files import write_gctx
 
     rows, cols = lincs_meta(hgnc_genes, n_sigs, seed)
     data = np.random.default_rng(seed + 1).normal(size=(n_sigs, len(rows))).astype(np.float32)
@@ -144,12 +144,12 @@ def read(path, resolver, **options):
 
 def expected_means(data, cols, mask=None, genes=slice(None)):
     """Replicate means computed apart from the loader: pandas groupby over the raw signatures."""
-    from loaders.gct import _perturbations, _times
+    from loaders.lincs_fields import perturbations_of, times_of
 
     mask = np.ones(len(cols), bool) if mask is None else mask
     sel = cols[mask].reset_index(drop=True)
-    symbols = [p.symbol for p in _perturbations(sel, lambda name, row: name, "f")]
-    keys = [f"{s}@{c}@{t:g}h" for s, c, t in zip(symbols, sel["cell_id"], _times(sel))]
+    symbols = [p.symbol for p in perturbations_of(sel, lambda name, row: name, "f")]
+    keys = [f"{s}@{c}@{t:g}h" for s, c, t in zip(symbols, sel["cell_id"], times_of(sel))]
     return pd.DataFrame(data[mask][:, genes].astype(np.float64)).groupby(keys).mean()
 
 
@@ -169,7 +169,8 @@ def test_chunked_gctx_read_equals_the_replicate_means(tmp_path, hgnc_genes, reso
 
 def test_chunked_level3_plate_read_equals_gct(resolver):
     """The real LJP005 level-3 plate, 377 wells in chunks of 50: control means span chunks."""
-    from loaders.gct import parse_gct, read_gct
+    from loaders.gct import read_gct
+    from loaders.gct_files import parse_gct
     from lpm_kg.loading import LoadContext
 
     gct = shared("l1000-ljp005-a375/LJP005_A375_24H_level3_n377x978.gct")
@@ -194,7 +195,7 @@ def test_landmark_genes_only(tmp_path, hgnc_genes, resolver):
 
 
 def test_landmark_from_feature_space_and_missing_field(tmp_path, hgnc_genes, resolver):
-    from loaders.gct import write_gctx
+    from loaders.gct_files import write_gctx
 
     rows, cols = lincs_meta(hgnc_genes)
     data = np.zeros((N_SIGS, N_GENES), np.float32)
@@ -253,7 +254,7 @@ def test_sig_info_table_beside_the_gctx(tmp_path, hgnc_genes, resolver):
 
 
 def test_bad_values_are_named_chunk_by_chunk(tmp_path, hgnc_genes, resolver):
-    from loaders.gct import write_gctx
+    from loaders.gct_files import write_gctx
 
     rows, cols = lincs_meta(hgnc_genes)
     data = np.zeros((N_SIGS, N_GENES), np.float32)
@@ -317,7 +318,7 @@ def collision_gctx(path, keep_rows=None):
     of TOMM70: ids_onto_one_gene); signatures S1 'imatinib mesylate', S2 'imatinib hydrochloride'
     (one compound symbol: names_onto_one_symbol), S3 'imatinib mesylate' (a replicate of S1, no
     collision), S4 vorinostat; all A375, 10 uM, 24 h."""
-    from loaders.gct import write_gctx
+    from loaders.gct_files import write_gctx
 
     rows = pd.DataFrame({"id": ["r1", "r2", "r3", "r4", "r5"],
                          "pr_gene_symbol": ["STAT1", "IRF1", "STAT1", "TOMM70", "TOMM70A"]})
