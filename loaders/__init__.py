@@ -1,3 +1,3 @@
 """The loaders, one module per kind of source. Importing this package registers them all."""
 
-from loaders import annotations, gct, h5ad, hgnc, long_table, references, signatures  # noqa: F401
+from loaders import annotations, gct, h5ad, hgnc, long_table, references, regulons, signatures  # noqa: F401

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loaders.references import _open_text, read_checked, reject_shifted, resolve_ids
+from loaders.table_helpers import open_text, read_checked, reject_shifted, resolve_ids
 from lpm_kg.contract import CompoundTable
 from lpm_kg.errors import InputError
 from lpm_kg.registry import register
@@ -55,7 +55,7 @@ def _read_commented(path: Path, *, sep: str = "\t") -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError(file, "the file is empty", "pass a file with a header and at least one data row")
     try:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             skip = [i for i, line in enumerate(fh) if line.startswith("!")]
         df = pd.read_csv(path, sep=sep, skiprows=skip, dtype=str, keep_default_na=False, na_values=[""],
                          low_memory=False)

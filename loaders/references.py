@@ -1,5 +1,5 @@
-"""Reference gene-gene relations: STRING interactions, CORUM complexes, DoRothEA and TRRUST
-regulons, and gene sets in GMT files.
+"""Reference gene-gene relations: STRING interactions, CORUM complexes and gene sets in GMT
+files (the regulons, DoRothEA and TRRUST, are loaders/regulons.py).
 
 These are ground truth taken from curated resources. They are written as their own
 relationship types (INTERACTS_WITH, REGULATES, MEMBER_OF) tagged with the dataset, and are kept
@@ -13,7 +13,6 @@ resolve to one gene, or a source that lists a pair once per piece of evidence).
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -22,94 +21,9 @@ import pandas as pd
 from lpm_kg.contract import GroupTable, RelationTable
 from lpm_kg.errors import ConfigError, InputError
 from lpm_kg.registry import register
-from lpm_kg.validate import check_no_duplicates, numeric_column, read_table, require_columns
-
-_MISSING = {"", "none", "na", "n/a", "nan", "null", "-"}
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-def resolve_ids(ctx, ids: list[str], rows: list[int], fields: str | list[str], *,
-                what: str = "gene id") -> list[str | None]:
-    """``ctx.resolve_genes`` for ids gathered from many rows (and columns) of a file.
-
-    ``rows[i]`` and ``fields[i]`` say where ``ids[i]`` came from, so that an error names the
-    file's row and column rather than the position in the flattened list.
-    """
-    field_list = [fields] * len(ids) if isinstance(fields, str) else list(fields)
-    label = fields if isinstance(fields, str) else "/".join(dict.fromkeys(field_list))
-    try:
-        return ctx.resolve_genes(ids, field=label, what=what)
-    except InputError as exc:
-        if isinstance(exc.row, int) and 1 <= exc.row <= len(ids):
-            i = exc.row - 1
-            raise InputError(exc.file, exc.problem, exc.fix, row=rows[i], field=field_list[i]) from None
-        raise
-
-
-def prefer_resolvable(ctx, primary: list[str], fallback: list[str | None]) -> tuple[list[str], list[bool]]:
-    """Per item, the primary id (e.g. Entrez) where it resolves, else the fallback (e.g. the
-    symbol) where there is one. Entrez ids are stable where symbols are renamed, but a file's
-    Entrez id can be newer than the gene map while its symbol is known. Returns the ids and
-    whether each is the primary."""
-    res = ctx.resolver.resolve(primary)
-    ids, is_primary = [], []
-    for p, sym, fb in zip(primary, res.symbols, fallback):
-        use_primary = sym is not None or not fb or str(fb).strip().lower() in _MISSING
-        ids.append(p if use_primary else str(fb).strip())
-        is_primary.append(use_primary)
-    return ids, is_primary
-
-
-def read_checked(path: Path, **kwargs) -> pd.DataFrame:
-    """``read_table``, refusing a file whose first data rows have more fields than its header.
-
-    pandas reads such rows by turning the extra leading fields into the index, which shifts every
-    value one or more columns to the right without an error.
-    """
-    df = read_table(path, **kwargs)
-    reject_shifted(df, str(path))
-    return df
-
-
-def reject_shifted(df: pd.DataFrame, file: str) -> None:
-    if not isinstance(df.index, pd.RangeIndex):
-        extra = df.index.nlevels
-        raise InputError(file, f"data rows have {extra} more field(s) than the header ({len(df.columns)} columns), "
-                         "so the values would be read under the wrong columns",
-                         "give every row as many fields as the header: check for extra or trailing separators",
-                         row=1)
-
-
-def _entrez_text(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
-
-
-def _blank(series: pd.Series) -> np.ndarray:
-    return (series.isna() | series.astype(str).str.strip().str.lower().isin(_MISSING)).to_numpy()
-
-
-def _require_filled(df: pd.DataFrame, column: str, file: str, *, row_offset: int = 1, what: str = "gene id") -> None:
-    blank = _blank(df[column])
-    if blank.any():
-        i = int(np.flatnonzero(blank)[0])
-        raise InputError(file, f"empty {what}", "fill it in or drop the row", row=i + row_offset, field=column)
-
-
-def _note(ctx, key: str, n: int) -> None:
-    if n:
-        ctx.notes[key] = ctx.notes.get(key, 0) + int(n)
-
-
-def _split_list(value, sep: str = ";") -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    return [v.strip() for v in str(value).split(sep) if v.strip() and v.strip().lower() not in _MISSING]
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt", errors="replace") if path.name.lower().endswith(".gz") else \
-        open(path, encoding="utf-8", errors="replace")
+from lpm_kg.validate import check_no_duplicates, numeric_column, require_columns
+from loaders.table_helpers import (MISSING, add_note, entrez_text, is_blank, open_text, prefer_resolvable,
+                                   read_checked, require_filled, resolve_ids, split_list)
 
 
 # --------------------------------------------------------------------------- STRING
@@ -139,9 +53,9 @@ def read_string(path: Path, ctx) -> RelationTable:
     id_cols = ("entrez1", "entrez2") if has_entrez else ("symbol1", "symbol2")
     for end in ("1", "2"):
         # An edge needs an id for both ends: an Entrez id, or else a symbol.
-        blank = _blank(df[id_cols[0][:-1] + end])
+        blank = is_blank(df[id_cols[0][:-1] + end])
         if has_entrez and has_symbol:
-            blank &= _blank(df["symbol" + end])
+            blank &= is_blank(df["symbol" + end])
         if blank.any():
             i = int(np.flatnonzero(blank)[0])
             raise InputError(file, "empty gene id", "fill it in or drop the row", row=i + 1,
@@ -158,7 +72,7 @@ def read_string(path: Path, ctx) -> RelationTable:
         return RelationTable("INTERACTS_WITH", pd.DataFrame(columns=["source", "target", "score"]), "STRING", False)
     rows = row_no * 2
     if has_entrez:
-        primary = _entrez_text(df["entrez1"]).tolist() + _entrez_text(df["entrez2"]).tolist()
+        primary = entrez_text(df["entrez1"]).tolist() + entrez_text(df["entrez2"]).tolist()
         fallback = (df["symbol1"].tolist() + df["symbol2"].tolist()) if has_symbol else [None] * (2 * n)
         ids, is_primary = prefer_resolvable(ctx, primary, fallback)
         fields = [(c if p else s) for c, s, p in zip(["entrez1"] * n + ["entrez2"] * n,
@@ -177,7 +91,7 @@ def read_string(path: Path, ctx) -> RelationTable:
         edges[ch] = values.astype(np.int64) if np.all(values == np.round(values)) else values
     edges = edges[pd.notna(edges["source"]) & pd.notna(edges["target"])]
     self_loop = (edges["source"] == edges["target"]).to_numpy()
-    _note(ctx, "self_loops_dropped", self_loop.sum())  # two ids of one gene, or a file's own self-loops
+    add_note(ctx, "self_loops_dropped", self_loop.sum())  # two ids of one gene, or a file's own self-loops
     edges = edges[~self_loop].copy()
     # Undirected: stored once, from the alphabetically smaller symbol to the larger.
     swap = (edges["source"] > edges["target"]).to_numpy()
@@ -188,7 +102,7 @@ def read_string(path: Path, ctx) -> RelationTable:
     before = len(edges)
     edges = (edges.sort_values("score", ascending=False, kind="stable")
              .drop_duplicates(["source", "target"], keep="first").sort_index().reset_index(drop=True))
-    _note(ctx, "duplicate_pairs_merged", before - len(edges))
+    add_note(ctx, "duplicate_pairs_merged", before - len(edges))
     return RelationTable("INTERACTS_WITH", edges, "STRING", directed=False)
 
 
@@ -232,7 +146,7 @@ def read_corum(path: Path, ctx) -> GroupTable:
         found = ", ".join(df[cols["organism"]].dropna().astype(str).value_counts().index[:5])
         raise InputError(file, f"no complex of organism {organism!r} (found: {found})",
                          "pass --option organism=NAME with one of those", field=cols["organism"])
-    _require_filled(df, cols["id"], file, what="complex id")
+    require_filled(df, cols["id"], file, what="complex id")
     check_no_duplicates(df, [cols["id"]], file)
     row_no = np.flatnonzero(human) + 1  # data rows of the kept complexes, for errors
     df = df[human].reset_index(drop=True)
@@ -241,8 +155,8 @@ def read_corum(path: Path, ctx) -> GroupTable:
     for r, (gid, entrez, symbols) in enumerate(zip(
             df[cols["id"]], df[cols["entrez"]] if cols["entrez"] else [None] * len(df),
             df[cols["symbol"]] if cols["symbol"] else [None] * len(df))):
-        e = [x.removesuffix(".0") for x in _split_list(entrez)] if cols["entrez"] else []
-        s = _split_list(symbols) if cols["symbol"] else []
+        e = [x.removesuffix(".0") for x in split_list(entrez)] if cols["entrez"] else []
+        s = split_list(symbols) if cols["symbol"] else []
         # The two lists are parallel when they have the same length; otherwise use the Entrez ids
         # (or the symbols when a file has no Entrez ids).
         if e:
@@ -265,7 +179,7 @@ def read_corum(path: Path, ctx) -> GroupTable:
     size = members.groupby("group").size()
 
     def text(col):
-        return [None if v is None or str(v).strip().lower() in _MISSING else str(v).strip()
+        return [None if v is None or str(v).strip().lower() in MISSING else str(v).strip()
                 for v in (df[col] if col else [None] * len(df))]
 
     groups = pd.DataFrame({
@@ -276,121 +190,12 @@ def read_corum(path: Path, ctx) -> GroupTable:
         "cell_line": text(cols["cell_line"]),
         "purification": text(cols["purification"]),
         "comment": text(cols["comment"]),
-        "go_ids": [_split_list(v) for v in (df[cols["go_ids"]] if cols["go_ids"] else [None] * len(df))],
-        "pmids": [_split_list(v) for v in (df[cols["pmids"]] if cols["pmids"] else [None] * len(df))],
+        "go_ids": [split_list(v) for v in (df[cols["go_ids"]] if cols["go_ids"] else [None] * len(df))],
+        "pmids": [split_list(v) for v in (df[cols["pmids"]] if cols["pmids"] else [None] * len(df))],
         "n_subunits": n_listed,
     })
     groups["size"] = groups["id"].map(size).fillna(0).astype(int)
     return GroupTable("Complex", groups, members, "CORUM")
-
-
-# --------------------------------------------------------------------------- DoRothEA
-
-DOROTHEA_OPTIONS = {"confidence": "confidence levels to keep, e.g. ABC (default: all of A-E)"}
-_CONFIDENCE = "ABCDE"
-
-
-def _mode_of(mor: np.ndarray) -> np.ndarray:
-    return np.where(mor > 0, "Activation", np.where(mor < 0, "Repression", "Unknown"))
-
-
-@register("dorothea", "relations", "DoRothEA TF regulons (tf, confidence, target, mor): directed REGULATES "
-          "edges TF -> target with confidence (A-E), mode (Activation/Repression) and mor.",
-          options=DOROTHEA_OPTIONS)
-def read_dorothea(path: Path, ctx) -> RelationTable:
-    file = str(path)
-    levels = ctx.option("confidence", _CONFIDENCE).strip().upper()
-    if not levels or any(c not in _CONFIDENCE for c in levels):
-        raise ConfigError(f"option confidence={levels!r} must be letters of {_CONFIDENCE}, e.g. ABC")
-    df = read_checked(path, dtype=str)
-    require_columns(df, ["tf", "confidence", "target", "mor"], file)
-    for col in ("tf", "target"):
-        _require_filled(df, col, file)
-    conf = df["confidence"].astype(str).str.strip().str.upper()
-    bad = ~conf.isin(list(_CONFIDENCE)).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(file, f"confidence {df['confidence'].iat[i]!r} is not one of A-E",
-                         "use the DoRothEA confidence letters A (best) to E", row=i + 1, field="confidence")
-    mor = numeric_column(df["mor"], file, "mor")
-    keep = conf.isin(list(levels)).to_numpy()
-    row_no = np.flatnonzero(keep) + 1
-    df, conf, mor = df[keep].reset_index(drop=True), conf[keep].reset_index(drop=True), mor[keep]
-    n = len(df)
-    genes = resolve_ids(ctx, df["tf"].astype(str).str.strip().tolist() + df["target"].astype(str).str.strip().tolist(),
-                        [int(r) for r in row_no] * 2, ["tf"] * n + ["target"] * n)
-    edges = pd.DataFrame({"source": genes[:n], "target": genes[n:], "confidence": conf.to_numpy(),
-                          "mode": _mode_of(mor), "mor": mor})
-    edges = edges.dropna(subset=["source", "target"])
-    # DoRothEA lists each TF-target pair once; two rows land on one pair only when two ids resolve
-    # to one gene. Keep the most confident row (A before E), the first of equals.
-    before = len(edges)
-    edges = (edges.sort_values("confidence", kind="stable").drop_duplicates(["source", "target"], keep="first")
-             .sort_index().reset_index(drop=True))
-    _note(ctx, "duplicate_pairs_merged", before - len(edges))
-    return RelationTable("REGULATES", edges, "DoRothEA", directed=True)
-
-
-# --------------------------------------------------------------------------- TRRUST
-
-_TRRUST_MODES = {"activation": "Activation", "repression": "Repression", "unknown": "Unknown"}
-
-
-def _merge_modes(modes: set[str]) -> str:
-    known = modes - {"Unknown"}
-    if len(known) == 2:
-        return "Both"
-    return next(iter(known)) if known else "Unknown"
-
-
-def _pmid_key(p: str):
-    return (0, int(p), p) if p.isdigit() else (1, 0, p)
-
-
-@register("trrust", "relations", "TRRUST TF-target table (no header: TF, target, mode Activation/Repression/"
-          "Unknown, ';'-separated PMIDs): directed REGULATES edges with mode, modes and pmids.")
-def read_trrust(path: Path, ctx) -> RelationTable:
-    file = str(path)
-    df = read_table(path, sep="\t", header=None, dtype=str)
-    if df.shape[1] != 4:
-        raise InputError(file, f"expected 4 tab-separated fields per line (TF, target, mode, PMIDs), found "
-                         f"{df.shape[1]}", "use the TRRUST download format: no header, 4 tab-separated columns",
-                         row=1)
-    df.columns = ["tf", "target", "mode", "pmids"]
-    # No header, so a row number is the line number.
-    for col in ("tf", "target"):
-        _require_filled(df, col, file)
-    _require_filled(df, "mode", file, what="mode (is the line missing fields?)")
-    mode = df["mode"].astype(str).str.strip().str.lower().map(_TRRUST_MODES)
-    if mode.isna().any():
-        i = int(np.flatnonzero(mode.isna().to_numpy())[0])
-        hint = " (a header line? the TRRUST file has none: remove it)" if i == 0 else ""
-        raise InputError(file, f"mode {df['mode'].iat[i]!r} is not Activation, Repression or Unknown{hint}",
-                         "write one of Activation, Repression, Unknown", row=i + 1, field="mode")
-    n = len(df)
-    genes = resolve_ids(ctx, df["tf"].astype(str).str.strip().tolist() + df["target"].astype(str).str.strip().tolist(),
-                        list(range(1, n + 1)) * 2, ["tf"] * n + ["target"] * n)
-    frame = pd.DataFrame({"source": genes[:n], "target": genes[n:], "mode": mode.to_numpy(),
-                          "pmids": [_split_list(p) for p in df["pmids"]]})
-    frame = frame.dropna(subset=["source", "target"])
-    # TRRUST writes one line per (TF, target, mode): a pair with evidence for activation and for
-    # repression has two lines. The graph holds one REGULATES edge per pair and dataset, so lines
-    # of one pair are merged: `modes` lists every mode reported, `mode` is Activation or
-    # Repression when only that one is known, Both when both are, Unknown otherwise, and `pmids`
-    # is the union of the references.
-    # An exact duplicate line adds nothing (the merged edge is the same with one copy or two) and
-    # the published TRRUST v2 file itself has 9 of them, so it is merged too rather than refused;
-    # the count is recorded on the Dataset node as `duplicate_lines`.
-    _note(ctx, "duplicate_lines", df.duplicated().sum())
-    edges = []
-    for (s, t), g in frame.groupby(["source", "target"], sort=False):
-        modes = set(g["mode"])
-        pmids = sorted({p for ps in g["pmids"] for p in ps}, key=_pmid_key)
-        edges.append({"source": s, "target": t, "mode": _merge_modes(modes),
-                      "modes": sorted(modes), "pmids": pmids})
-    _note(ctx, "pair_lines_merged", len(frame) - len(edges))
-    return RelationTable("REGULATES", pd.DataFrame(edges, columns=["source", "target", "mode", "modes", "pmids"]),
-                         "TRRUST", directed=True)
 
 
 # --------------------------------------------------------------------------- GMT gene sets
@@ -420,7 +225,7 @@ def read_gmt(path: Path, ctx) -> GroupTable:
     sets, seen = [], {}
     ids, rows = [], []
     n_empty = 0
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -454,7 +259,7 @@ def read_gmt(path: Path, ctx) -> GroupTable:
     if not sets:
         raise InputError(file, "no gene set lists any gene" if seen else "the file holds no gene set",
                          "pass a GMT file: name<TAB>description<TAB>gene<TAB>gene...")
-    _note(ctx, "empty_sets", n_empty)
+    add_note(ctx, "empty_sets", n_empty)
     group_of = [s["id"] for s in sets for _ in range(s["n_listed"])]
     genes = resolve_ids(ctx, ids, rows, "genes")
     members = pd.DataFrame({"group": group_of, "gene": genes}).dropna()
