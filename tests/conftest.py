@@ -132,3 +132,21 @@ def graph_counts(graph: Graph) -> tuple[int, int]:
     """(nodes, relationships) in the whole graph."""
     row = graph.read("MATCH (n) WITH count(n) AS n OPTIONAL MATCH ()-[r]->() RETURN n, count(r) AS r")[0]
     return row["n"], row["r"]
+
+
+def fuzz_call(runner, args: list[str], graph: Graph, failures: list[str], outcomes: dict) -> None:
+    """One fuzzed CLI call: it must end in exit 0 or a clean refusal (exit 2) with no traceback, and
+    a refusal must leave the graph as it was. A failure is appended to ``failures``; the exit code
+    is counted per command in ``outcomes``."""
+    from lpm_kg.cli import main
+
+    before = graph_counts(graph)
+    out = runner.invoke(main, args, catch_exceptions=True)
+    text = out.output + (str(out.exception) if out.exception and not isinstance(out.exception, SystemExit) else "")
+    outcomes.setdefault(args[0], {}).setdefault(out.exit_code, 0)
+    outcomes[args[0]][out.exit_code] += 1
+    broke = out.exit_code not in (0, 2) or "Traceback" in text or "unexpected" in text
+    if out.exit_code == 2 and graph_counts(graph) != before:
+        broke, text = True, text + " (the graph changed on a refusal)"
+    if broke:
+        failures.append(f"{[a[:60] for a in args]} -> exit {out.exit_code}: {text.strip()[-300:]}")

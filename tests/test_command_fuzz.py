@@ -8,8 +8,7 @@ import random
 
 from click.testing import CliRunner
 
-from conftest import graph_counts, server_env
-from lpm_kg.cli import main
+from conftest import fuzz_call, server_env
 
 NUMBERS = ["-1", "0", "1", "3", "9223372036854775807", "99999999999999999999", "abc", "", "1e309", "nan", "-0"]
 NAMES = ["nosuch", "", "x" * 10_000, "drug\x00nul", "'; MATCH (n) DETACH DELETE n //", "CRISPRi_STAT1", "lpm-0"]
@@ -53,16 +52,6 @@ def test_commands_end_in_success_or_a_clean_refusal(graph, neo4j_server, tmp_pat
     runner = CliRunner()
     failures, outcomes = [], {}
     for args in _cases(tmp_path, rng, N_CALLS):
-        before = graph_counts(graph)
-        out = runner.invoke(main, args, catch_exceptions=True)
-        text = out.output + (str(out.exception) if out.exception and not isinstance(out.exception, SystemExit) else "")
-        outcomes.setdefault(args[0], {}).setdefault(out.exit_code, 0)
-        outcomes[args[0]][out.exit_code] += 1
-        broke = out.exit_code not in (0, 2) or "Traceback" in text or "unexpected" in text
-        if out.exit_code == 2 and graph_counts(graph) != before:
-            broke = True
-            text += " (the graph changed on a refusal)"
-        if broke:
-            failures.append(f"{[a[:40] for a in args]} -> exit {out.exit_code}: {text.strip()[-300:]}")
+        fuzz_call(runner, args, graph, failures, outcomes)
     print(f"{N_CALLS} calls, exit codes per command: {outcomes}")
     assert not failures, f"{len(failures)} of {N_CALLS} calls failed (outcomes {outcomes}):\n" + "\n".join(failures[:15])

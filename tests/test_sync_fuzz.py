@@ -9,7 +9,7 @@ import random
 
 from click.testing import CliRunner
 
-from conftest import graph_counts, server_env, shared
+from conftest import fuzz_call, server_env, shared
 from lpm_kg.cli import main
 
 N_SYNC, N_COMMANDS = 60, 200
@@ -63,20 +63,6 @@ def _config(tmp_path, where: str = "", value: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check(runner, args, graph, failures, outcomes):
-    before = graph_counts(graph)
-    out = runner.invoke(main, args, catch_exceptions=True)
-    text = out.output + (str(out.exception) if out.exception and not isinstance(out.exception, SystemExit) else "")
-    outcomes.setdefault(args[0], {}).setdefault(out.exit_code, 0)
-    outcomes[args[0]][out.exit_code] += 1
-    broke = out.exit_code not in (0, 2) or "Traceback" in text or "unexpected" in text
-    if out.exit_code == 2 and graph_counts(graph) != before:
-        broke, text = True, text + " (the graph changed on a refusal)"
-    if broke:
-        failures.append(f"{[a[:60] for a in args]} -> exit {out.exit_code}: {text.strip()[-300:]}")
-    return out
-
-
 def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, monkeypatch):
     for key, value in server_env(neo4j_server, tmp_path / "home").items():
         monkeypatch.setenv(key, value)
@@ -95,7 +81,7 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
         where, value = rng.choice(MUTATIONS)
         path = tmp_path / f"sync{i}.toml"
         path.write_text(_config(tmp_path, where, value))
-        _check(runner, ["sync", "--config", str(path)], graph, failures, outcomes)
+        fuzz_call(runner, ["sync", "--config", str(path)], graph, failures, outcomes)
 
     runs = [run, run, "lpm-000000000000", "../../etc/passwd", ""]
     paths = [str(tmp_path / "missing" / "out.png"), str(tmp_path), str(tmp_path / "ok.png")]
@@ -120,7 +106,7 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
                  "--seeds", rng.choice(["0", "0,0", "abc", "-1"])],
     ]
     for _ in range(N_COMMANDS):
-        _check(runner, rng.choice(templates)(), graph, failures, outcomes)
+        fuzz_call(runner, rng.choice(templates)(), graph, failures, outcomes)
     n = N_SYNC + N_COMMANDS
     print(f"{n} calls on a trained graph, exit codes per command: {outcomes}")
     # a trained run survived everything above (prune --keep 1 may keep a newer one a valid mutation trained)
