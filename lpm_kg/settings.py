@@ -58,9 +58,9 @@ class Settings(BaseSettings):
         except ValidationError as exc:  # a bad environment variable: one line naming it, not a pydantic dump
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err.get("loc") else "?"
-            names = {"neo4j_uri": "NEO4J_URI", "neo4j_user": "NEO4J_USER", "neo4j_password": "NEO4J_PASSWORD",
-                     "neo4j_database": "NEO4J_DATABASE"}
-            var = names.get(field, f"LPM_KG_{field.upper()}")
+            alias = getattr(type(self).model_fields.get(field), "validation_alias", None)
+            # The variable a user sets: a field's first alias (NEO4J_URI), else its LPM_KG_ name.
+            var = alias.choices[0] if isinstance(alias, AliasChoices) else f"LPM_KG_{field.upper()}"
             raise ConfigError(f"environment variable {var}={err.get('input')!r}: {err['msg'].lower()}; "
                               f"fix: set it to a valid value or unset it for the default") from None
 

@@ -147,7 +147,7 @@ def check_graph_plan(graph: Graph, config: SyncConfig) -> None:
     from lpm_kg.registry import get_loader
 
     coming = {s.dataset for s in config.sources if get_loader(s.format).kind == "measurements"}
-    available = coming | set(measurement_datasets(graph))
+    available = coming | {name for name, _ in measurement_datasets(graph)}
     named = config.model.datasets
     if named is not None:
         unknown = [d for d in named if d not in available]
@@ -157,7 +157,8 @@ def check_graph_plan(graph: Graph, config: SyncConfig) -> None:
                               f"{', '.join(sorted(available)) or 'none'}); fix the name or add the source")
     if not (available if named is None else set(named) & available):
         raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
-    spec, lpm = config.model.lpm_config().priors, config.model.lpm_config()
+    lpm = config.model.lpm_config()
+    spec = lpm.priors
     # A graph-informed preset on a graph without reference relations would train with no gene prior
     # at all, silently. The stack is exempt: it leaves its graph LPM out then, by design.
     if spec is not None and not lpm.stack and not any(

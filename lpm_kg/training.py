@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.datasets import measurement_datasets
 from lpm_kg.graph.pull import TupleSet, average_replicate_tuples, pull_tuples
 from lpm_kg.model import LPM, LPMConfig, Vocabulary
 from lpm_kg.model.config import DEFAULT_PRESET
@@ -38,10 +39,7 @@ class TrainConfig(BaseModel):
 
 def data_fingerprint(graph: Graph, datasets: list[str] | None) -> tuple[str, list[str]]:
     """A hash of the (dataset, checksum) pairs a run trains on: equal exactly when the data is."""
-    rows = graph.read("MATCH (d:Dataset) WHERE d.status = 'complete' AND ($names IS NULL OR d.name IN $names) "
-                      "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } "
-                      "RETURN d.name AS name, d.checksum AS checksum ORDER BY name", {"names": datasets})
-    pairs = [(r["name"], r["checksum"]) for r in rows]
+    pairs = measurement_datasets(graph, datasets)
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16], [p[0] for p in pairs]
 
 

@@ -87,7 +87,7 @@ def list_datasets(graph: Graph) -> list[dict]:
 # What deleting a dataset may leave behind, and when such a node counts as left behind: nothing
 # points to it any more (no experiment, prediction, embedding or combination uses it). Each
 # statement deletes at most $batch nodes; combinations go before their parts, panels before the
-# readouts they list. Readouts and compounds have their own rules in delete_orphans.
+# readouts they list (readouts have their own rule, _delete_orphan_readouts).
 ORPHANS: dict[str, str] = {
     "ReadoutPanel": "MATCH (n:ReadoutPanel) WHERE NOT EXISTS { (n)<--() }",
     "Perturbation (combination)": "MATCH (n:Perturbation) WHERE NOT EXISTS { (n)<--() } "
@@ -107,11 +107,10 @@ def delete_orphans(graph: Graph, batch: int = 10_000) -> dict[str, int]:
     at any time: a node still in use is never matched."""
     removed: dict[str, int] = {}
     for label, match in ORPHANS.items():
-        if label == "Compound":
-            removed["Readout"] = _delete_orphan_readouts(graph, batch)
         n = graph.in_batches(f"{match} WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS n", batch=batch)
         key = label.split(" ")[0]
         removed[key] = removed.get(key, 0) + n
+    removed["Readout"] = _delete_orphan_readouts(graph, batch)  # after the panels that listed them
     return {k: v for k, v in removed.items() if v}
 
 
@@ -129,10 +128,13 @@ def _delete_orphan_readouts(graph: Graph, batch: int) -> int:
     return len(orphans)
 
 
-def measurement_datasets(graph: Graph) -> list[str]:
-    """The complete datasets that hold experiments (what a model can train on), by name."""
-    return [r["n"] for r in graph.read("MATCH (d:Dataset) WHERE d.status = 'complete' "
-                                       "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } RETURN d.name AS n ORDER BY n")]
+def measurement_datasets(graph: Graph, names: list[str] | None = None) -> list[tuple[str, str]]:
+    """(name, checksum) of the complete datasets that hold experiments (what a model can train on),
+    by name; with ``names``, only those."""
+    rows = graph.read("MATCH (d:Dataset) WHERE d.status = 'complete' AND ($names IS NULL OR d.name IN $names) "
+                      "AND EXISTS { (:Experiment)-[:IN_DATASET]->(d) } "
+                      "RETURN d.name AS name, d.checksum AS checksum ORDER BY name", {"names": names})
+    return [(r["name"], r["checksum"]) for r in rows]
 
 
 # The reference relation types a gene prior can read, each counted from Neo4j's count store.
