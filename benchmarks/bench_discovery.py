@@ -1,0 +1,632 @@
+"""Discoveries against raw signatures and nulls, on the real sets in ../shared/data (issue 22).
+
+1. **Gene relationships** (``--part genes``): for the knock-downs of Replogle 2022 (K562 + RPE1,
+   585 CRISPRi genes) and the L1000 shRNA plate (85 genes), the cosine similarity of every pair of
+   perturbed genes under each map:
+
+   - ``raw-<context>``: the measured profiles of one context; ``raw-mean``: the per-context cosines
+     averaged; ``raw-concat``: the profiles of every context side by side. Readouts a top-list set
+     leaves out count 0 (not among the top genes). Each readout is centred over the perturbations of
+     its context first, so a response every knock-down shares does not make every pair similar;
+   - ``lpm``: the paper's LPM perturbation embeddings (centred), trained on every measurement of
+     the set; the cosines of its seeds averaged (seeds' spaces are not aligned, their cosines are);
+   - ``graph-lpm``: the graph LPM, trained the same way, whose gene priors **leave out the
+     reference it is scored on** (one run per reference: a relation that fed the priors cannot
+     score them);
+   - ``priors``: the graph priors alone (the same left-out knowledge), no measurement at all.
+
+   Scored (lpm_kg.discovery.relations) against CORUM core complexes, STRING (combined score >= 700),
+   Reactome and Hallmark co-membership (sets of at most 500 genes, as the priors use): tail recall
+   (top and bottom 5 %) and AUPRC, each against 200 degree-preserving rewirings of the reference,
+   on the genes the reference annotates; per-gene AP paired over genes for map against map.
+
+2. **Compound mechanisms** (``--part moa``): NeurIPS-2023 (135 compounds, 4 PBMC cell types) and
+   sci-Plex (23 compounds, 3 lines). MOAs from the Drug Repurposing Hub and the LINCS compound table
+   (a compound's MOAs are the union, names lower-cased). Leave-one-out same-MOA retrieval
+   (lpm_kg.discovery.mechanisms): mAP and recall@k against 1000 MOA shuffles, AP paired over
+   queries. Maps: raw per context averaged and concatenated, the paper's LPM embeddings, the graph
+   LPM with HAS_MOA left out of the compound priors (its targets stay: they are not the label).
+
+3. **Networks by the paper's route** (``--part network``): Replogle and the shRNA plate pooled in one
+   set (a gene knocked down in both is one perturbation); the LPM trained on all of it imputes
+   every unmeasured (genetic perturbation, context); the network over every perturbed gene is the
+   correlation of the observed-plus-imputed profiles, beside the raw-only network (pairs never
+   measured in a shared context score nothing), scored as in 1.
+
+    python benchmarks/bench_discovery.py [--part genes,moa,network] [--sets replogle,l1000-kd]
+        [--seeds 13,14,15] [--null 200]
+
+Writes benchmarks/results/bench_discovery.{json,md,png}; trained embeddings are cached in
+``--cache`` (default benchmarks/results/.discovery_cache, not in git) so a re-run only re-scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bench_accuracy import PRESET, build, log, require, resolver  # noqa: E402
+from bench_priors import REFERENCES  # noqa: E402
+
+from lpm_kg.discovery import mechanisms, relations  # noqa: E402
+from lpm_kg.discovery.inference import cosine_matrix  # noqa: E402
+from lpm_kg.gene_network import GeneNetwork  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+GENE_SETS = ["replogle", "l1000-kd"]
+MOA_SETS = ["neurips", "sciplex"]
+# The references scored, by the file that loads them (REFERENCES of bench_priors feeds the priors).
+SCORED = {"corum": "corum/coreComplexes.txt",
+          "string": "string/string_v12_human_entrez_ntm700_top3_400.tsv.gz",
+          "reactome": "genesets/Human_Reactome_November_17_2020_symbol.gmt",
+          "hallmark": "genesets/h.all.v7.0.symbols.gmt"}
+MAX_GROUP = 500
+STRING_MIN = 700
+LEADERS = ("lpm", "graph-lpm")
+TIMES: list[dict] = []  # every LPM fit of this run: model, tuples, seeds, seconds
+
+
+# --------------------------------------------------------------------------- references
+
+def _read(fmt: str, rel: str, options: dict | None = None):
+    from lpm_kg.loading import LoadContext
+    from lpm_kg.registry import get_loader
+
+    path = require(rel)
+    return get_loader(fmt).read(path, LoadContext("bench", str(path), options or {}, None, "skip", resolver()))
+
+
+def reference_pairs() -> dict[str, tuple[set, set]]:
+    """name -> (universe genes, pairs): STRING's edges >= 700; co-membership of one complex or set
+    (of at most MAX_GROUP genes) for the others."""
+    out = {}
+    for name, rel in SCORED.items():
+        if name == "string":
+            edges = _read("string", rel, {"min_score": STRING_MIN}).edges
+            pairs = set(zip(edges["source"], edges["target"]))
+        else:
+            members = _read("corum" if name == "corum" else "gmt", rel).members
+            pairs = set()
+            for _, genes in members.groupby("group")["gene"]:
+                genes = sorted(set(genes))
+                if 2 <= len(genes) <= MAX_GROUP:
+                    pairs.update((a, b) for k, a in enumerate(genes) for b in genes[k + 1:])
+        universe = {g for p in pairs for g in p}
+        out[name] = (universe, pairs)
+    return out
+
+
+def knowledge_without(left_out: set[str], annotations=None):
+    """lpm_kg.priors.Knowledge from every reference of bench_priors except the files in
+    ``left_out``; ``annotations`` limits the compound annotations (e.g. ("HAS_TARGET",))."""
+    from lpm_kg.priors import Knowledge
+    from lpm_kg.priors.knowledge import ANNOTATIONS
+
+    interacts, regulates, members, complexes, targets, moas = [], [], [], [], {}, {}
+    for fmt, rel in REFERENCES:
+        if rel in left_out:
+            continue
+        table = _read(fmt, rel)
+        if hasattr(table, "rel_type"):
+            pairs = list(zip(table.edges["source"], table.edges["target"]))
+            (interacts if table.rel_type == "INTERACTS_WITH" else regulates).extend(pairs)
+        elif hasattr(table, "members"):
+            prefix = "complex:" if table.label == "Complex" else "set:"
+            rows = [(g, prefix + str(s)) for s, g in zip(table.members["group"], table.members["gene"])]
+            members.extend(rows)
+            if table.label == "Complex":
+                complexes.extend(s for _, s in rows)
+        else:
+            for r in table.compounds.itertuples():
+                if len(r.targets):
+                    targets.setdefault(r.name, []).extend(r.targets)
+                if len(r.moa):
+                    moas.setdefault(r.name, []).extend(r.moa)
+    genes = sorted(resolver().symbols)
+    return Knowledge.from_tables(genes, interacts=interacts, regulates=regulates, members=members,
+                                 complexes=complexes, compound_targets=targets, compound_moas=moas,
+                                 annotations=tuple(annotations or ANNOTATIONS))
+
+
+# --------------------------------------------------------------------------- maps
+
+def genetic_targets(tuples) -> dict[str, str]:
+    """Perturbation symbol -> its gene, for the genetic perturbations (one gene each)."""
+    from lpm_kg.symbols import parse_perturbation
+
+    out = {}
+    for s in tuples.perturbations:
+        try:
+            p = parse_perturbation(s, lambda g: g)
+        except ValueError:
+            continue
+        if p.kind == "genetic" and "+" not in s:
+            out[s] = p.gene
+    return out
+
+
+def profile_matrices(tuples, rows: list[int]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per context measured by any of the perturbations ``rows``: (context id, its readout ids, the
+    [len(rows), readouts] profile matrix), zero where a measured perturbation's value is missing
+    (a top-list set leaves the rest of the genes out), each readout centred over the perturbations
+    measured there; a perturbation never measured in the context gets a NaN row."""
+    at = {p: k for k, p in enumerate(rows)}
+    out = []
+    for c in range(len(tuples.contexts)):
+        m = (tuples.context == c) & np.isin(tuples.perturbation, rows)
+        if not m.any():
+            continue
+        readouts, col = np.unique(tuples.readout[m], return_inverse=True)
+        row = np.array([at[p] for p in tuples.perturbation[m]])
+        mat = np.zeros((len(rows), len(readouts)), np.float64)
+        mat[row, col] = tuples.value[m]
+        measured = np.zeros(len(rows), bool)
+        measured[row] = True
+        mat[measured] -= mat[measured].mean(axis=0)
+        mat[~measured] = np.nan
+        out.append((c, readouts, mat))
+    return out
+
+
+def context_cosines(mats: list[np.ndarray]) -> list[np.ndarray]:
+    """Per context, the cosine of every pair of rows; NaN for a row with no measurement there."""
+    sims = []
+    for mat in mats:
+        missing = np.isnan(mat).any(axis=1)
+        sim = cosine_matrix(np.nan_to_num(mat))
+        sim[missing] = np.nan
+        sim[:, missing] = np.nan
+        sims.append(sim)
+    return sims
+
+
+def mean_of(sims: list[np.ndarray]) -> np.ndarray:
+    """Per-context cosines averaged over the contexts where both perturbations were measured (NaN
+    where they share none)."""
+    stack = np.stack(sims)
+    n = np.isfinite(stack).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.where(n > 0, np.nansum(stack, axis=0) / np.maximum(n, 1), np.nan)
+
+
+def _network(name: str, genes: list[str], sim: np.ndarray) -> GeneNetwork:
+    order = np.argsort(genes)
+    s = np.array(sim, np.float32)[np.ix_(order, order)]
+    np.fill_diagonal(s, np.nan)
+    return GeneNetwork(name, [genes[k] for k in order], s)
+
+
+def centred_cosine(vectors: np.ndarray) -> np.ndarray:
+    v = np.asarray(vectors, np.float64)
+    return cosine_matrix(v - v.mean(axis=0))
+
+
+def raw_maps(tuples, symbols: list[str]) -> dict[str, np.ndarray]:
+    """raw-<context>, raw-mean, raw-concat similarity matrices over ``symbols`` (perturbations);
+    ``raw`` alone for a one-context set."""
+    index = {s: k for k, s in enumerate(tuples.perturbations)}
+    found = profile_matrices(tuples, [index[s] for s in symbols])
+    sims = context_cosines([mat for _, _, mat in found])
+    if len(sims) == 1:
+        return {"raw": sims[0]}
+    out = {f"raw-{short(tuples.contexts[c])}": sim for (c, _, _), sim in zip(found, sims)}
+    out["raw-mean"] = mean_of(sims)
+    out["raw-concat"] = cosine_matrix(np.concatenate([np.nan_to_num(m) for _, _, m in found], axis=1))
+    return out
+
+
+def imputed_maps(tuples, symbols: list[str], model) -> tuple[dict[str, np.ndarray], dict]:
+    """The paper's route: every (perturbation, context) never measured is filled with the LPM's
+    prediction over the context's readouts (centred like the measured rows); ``imputed``: the
+    per-context cosines averaged over every context; ``raw-mean``: the same over the measured ones
+    only (a pair never measured in a shared context scores nothing)."""
+    index = {s: k for k, s in enumerate(tuples.perturbations)}
+    rows = np.array([index[s] for s in symbols])
+    found = profile_matrices(tuples, rows.tolist())
+    filled, n_imputed = [], 0
+    for c, readouts, mat in found:
+        missing = np.flatnonzero(np.isnan(mat).any(axis=1))
+        out = mat.copy()
+        if len(missing):
+            measured = ~np.isnan(mat).any(axis=1)
+            p = np.repeat(rows[missing], len(readouts))
+            r = np.tile(readouts, len(missing))
+            mean, _ = model.predict_ids(p, r, np.full(len(p), c))
+            pred = np.asarray(mean, np.float64).reshape(len(missing), len(readouts))
+            # Centred by the measured rows' raw column mean, the same shift the measured rows had.
+            m = (tuples.context == c) & np.isin(tuples.perturbation, rows)
+            raw_mean = np.zeros(len(readouts))
+            _, col = np.unique(tuples.readout[m], return_inverse=True)
+            np.add.at(raw_mean, col, tuples.value[m])
+            out[missing] = pred - raw_mean / measured.sum()
+            n_imputed += len(missing)
+        filled.append(out)
+    raw = mean_of(context_cosines([mat for _, _, mat in found]))
+    imputed = mean_of(context_cosines(filled))
+    return {"raw-mean": raw, "imputed": imputed}, {"experiments_imputed": n_imputed,
+                                                   "experiments_measured": int(sum((~np.isnan(m).any(axis=1)).sum()
+                                                                                   for _, _, m in found))}
+
+
+def short(context: str) -> str:
+    parts = context.split("_")
+    return parts[1] if len(parts) > 2 else context
+
+
+def fit_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, max_epochs: int | None = None):
+    """An LPM (a graph LPM with ``knowledge``) trained on every tuple, 5 % held out at random for
+    early stopping."""
+    from lpm_kg.model import LPM, Vocabulary
+    from lpm_kg.model.config import preset
+
+    overrides = {"seeds": seeds}
+    if max_epochs:
+        overrides["max_epochs"] = max_epochs
+    cfg = preset(("graph-" if knowledge is not None else "") + preset_name, **overrides)
+    priors = None
+    if knowledge is not None:
+        from lpm_kg.priors import fit_gene_priors
+        from lpm_kg.priors.inputs import PriorSource
+
+        priors = PriorSource(knowledge, fit_gene_priors(knowledge, cfg.priors))
+    val = np.random.default_rng(0).random(len(tuples)) < 0.05
+    arr = lambda m: (tuples.perturbation[m], tuples.readout[m], tuples.context[m], tuples.value[m])  # noqa: E731
+    t0 = time.perf_counter()
+    model = LPM(cfg, Vocabulary(list(tuples.perturbations), list(tuples.readouts), list(tuples.contexts)),
+                priors=priors).fit(arr(~val), arr(val))
+    TIMES.append({"model": ("graph-" if knowledge is not None else "") + preset_name, "tuples": len(tuples),
+                  "seeds": len(seeds), "seconds": round(time.perf_counter() - t0, 1)})
+    log(f"  trained {TIMES[-1]['model']} on {len(tuples):,} tuples, seeds {seeds}, in {TIMES[-1]['seconds']:.0f} s")
+    return model
+
+
+def train_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, cache: Path | None = None,
+              max_epochs: int | None = None) -> dict[int, np.ndarray]:
+    """Perturbation embeddings per seed of :func:`fit_lpm`'s model, cached in ``cache``."""
+    if cache is not None and cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        if list(z["symbols"]) == list(tuples.perturbations) and all(f"s{s}" in z for s in seeds):
+            return {s: z[f"s{s}"] for s in seeds}
+    model = fit_lpm(tuples, preset_name, seeds, knowledge, max_epochs)
+    out = {s: model.embeddings("perturbations", s) for s in seeds}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, symbols=np.array(tuples.perturbations), **{f"s{s}": v for s, v in out.items()})
+    return out
+
+
+def embedding_map(embeddings: dict[int, np.ndarray], rows: list[int]) -> np.ndarray:
+    """Cosine of centred embeddings, averaged over seeds."""
+    return np.mean([centred_cosine(e[rows]) for e in embeddings.values()], axis=0)
+
+
+def prior_map(knowledge, genes: list[str]) -> np.ndarray:
+    from lpm_kg.priors import PriorSpec, fit_gene_priors
+
+    priors = fit_gene_priors(knowledge, PriorSpec())
+    v = np.stack([priors.vector(g) if priors.vector(g) is not None else np.zeros(priors.vectors.shape[1])
+                  for g in genes])
+    sim = cosine_matrix(v)  # a gene without a relation has no direction: NaN
+    return sim
+
+
+# --------------------------------------------------------------------------- part 1
+
+def run_genes(name: str, args, refs: dict) -> dict:
+    tuples, _ = build(name, 0)
+    targets = genetic_targets(tuples)
+    symbols = sorted(targets)
+    genes = [targets[s] for s in symbols]
+    if len(set(genes)) != len(genes):  # two perturbations of one gene: keep the first (stated in the output)
+        seen, keep = set(), []
+        for s, g in zip(symbols, genes):
+            if g not in seen:
+                seen.add(g)
+                keep.append(s)
+        symbols, genes = keep, [targets[s] for s in keep]
+    index = {s: k for k, s in enumerate(tuples.perturbations)}
+    rows = [index[s] for s in symbols]
+    log(f"{name}: {len(genes)} perturbed genes, {len(tuples):,} tuples, contexts {tuples.contexts}")
+    shared = {k: _network(k, genes, v) for k, v in raw_maps(tuples, symbols).items()}
+    lpm = train_lpm(tuples, PRESET[name], args.seeds, cache=args.cache / f"{name}-lpm.npz",
+                    max_epochs=args.max_epochs)
+    shared["lpm"] = _network("lpm", genes, embedding_map(lpm, rows))
+    out = {"set": name, "n_genes": len(genes), "contexts": list(tuples.contexts), "references": []}
+    for ref, (universe, pairs) in refs.items():
+        maps = dict(shared)
+        if not args.no_graph:
+            kn = knowledge_without({SCORED[ref]})
+            graph = train_lpm(tuples, PRESET[name], args.seeds, knowledge=kn,
+                              cache=args.cache / f"{name}-graph-lpm-no-{ref}.npz", max_epochs=args.max_epochs)
+            maps["graph-lpm"] = _network("graph-lpm", genes, embedding_map(graph, rows))
+            maps["priors"] = _network("priors", genes, prior_map(kn, genes))
+        t0 = time.perf_counter()
+        report = relations.score_maps(maps, pairs, ref, universe=universe, n_null=args.null, seed=0)
+        comps = pd.concat([relations.compare(report, leader) for leader in LEADERS if leader in maps],
+                          ignore_index=True)
+        log(f"  {ref}: {report.info['genes']} genes, {report.table['n_known'].iloc[0]} known pairs, "
+            f"scored in {time.perf_counter() - t0:.1f} s")
+        print(report.table[["map", "tail_recall", "tail_recall_null", "tail_recall_p", "auprc", "auprc_null",
+                            "auprc_p", "gene_ap"]].to_string(index=False), flush=True)
+        out["references"].append({
+            "reference": ref, "table": json.loads(report.table.to_json(orient="records")),
+            "compare": json.loads(comps.to_json(orient="records")), "info": report.info,
+            "curve_x": report.curve_x.tolist(), "curves": {k: v.tolist() for k, v in report.curves.items()},
+            "null_band": {k: v.tolist() for k, v in report.null_band.items()},
+            "left_out_of_priors": SCORED[ref]})
+    return out
+
+
+# --------------------------------------------------------------------------- part 2
+
+_SALTS = ("calcium", "sodium", "potassium", "hydrochloride", "hcl", "mesylate", "maleate", "malate", "tosylate",
+          "citrate", "sulfate", "tartrate", "fumarate", "acetate", "phosphate", "besylate", "succinate")
+
+
+def match_key(name: str) -> str:
+    """Letters and digits only, a trailing salt word dropped: 'ABT-199' and 'abt199' meet, and
+    'pitavastatin-calcium' meets 'pitavastatin' (the salt form of one drug is that drug)."""
+    words = re.split(r"[^a-z0-9]+", str(name).lower())
+    while len(words) > 1 and (words[-1] in _SALTS or not words[-1]):
+        words.pop()
+    return "".join(words)
+
+
+def compound_moas() -> dict[str, list[str]]:
+    """match_key of a compound's name or any alias -> its MOAs (lower case), the Drug Repurposing
+    Hub and LINCS united (a key two records share gets the union)."""
+    out: dict[str, set] = {}
+    for fmt, rel in REFERENCES:
+        if fmt not in ("repurposing-hub", "lincs-compounds"):
+            continue
+        for r in _read(fmt, rel).compounds.itertuples():
+            if len(r.moa):
+                for name in [r.name, *r.aliases]:
+                    out.setdefault(match_key(name), set()).update(str(m).strip().lower() for m in r.moa)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def run_moa(name: str, args, moas: dict) -> dict:
+    tuples, _ = build(name, 0)
+    symbols = [s for s in tuples.perturbations if s.lower() != "control"]
+    labelled = [s for s in symbols if moas.get(match_key(s))]
+    index = {s: k for k, s in enumerate(tuples.perturbations)}
+    rows = [index[s] for s in symbols]
+    log(f"{name}: {len(symbols)} compounds, {len(labelled)} with a MOA")
+    maps = {k: (symbols, v) for k, v in raw_maps(tuples, symbols).items()}
+    lpm = train_lpm(tuples, PRESET[name], args.seeds, cache=args.cache / f"{name}-lpm.npz", max_epochs=args.max_epochs)
+    maps["lpm"] = (symbols, embedding_map(lpm, rows))
+    if not args.no_graph:
+        kn = knowledge_without(set(), annotations=("HAS_TARGET",))
+        graph = train_lpm(tuples, PRESET[name], args.seeds, knowledge=kn, cache=args.cache / f"{name}-graph-lpm-no-moa.npz",
+                          max_epochs=args.max_epochs)
+        maps["graph-lpm"] = (symbols, embedding_map(graph, rows))
+    labels = {s: moas[match_key(s)] for s in labelled}
+    report = mechanisms.score_retrieval(maps, labels, n_null=args.moa_null)
+    comps = pd.concat([mechanisms.compare(report, leader) for leader in LEADERS if leader in maps], ignore_index=True)
+    print(report.table.to_string(index=False), flush=True)
+    print(comps.to_string(index=False), flush=True)
+    return {"set": name, "n_compounds": len(symbols), "table": json.loads(report.table.to_json(orient="records")),
+            "compare": json.loads(comps.to_json(orient="records")), "info": report.info}
+
+
+# --------------------------------------------------------------------------- part 3
+
+def pooled_tuples(names: list[str]):
+    """The sets ``names`` as one TupleSet (contexts stay apart; a symbol two sets share is one
+    perturbation)."""
+    from lpm_kg.eval.benchmark import tuples_from_frame
+
+    frames = []
+    for name in names:
+        t = build(name, 0)[0]
+        frames.append(pd.DataFrame({"perturbation": np.asarray(t.perturbations, dtype=object)[t.perturbation],
+                                    "readout": np.asarray(t.readouts, dtype=object)[t.readout],
+                                    "context": np.asarray(t.contexts, dtype=object)[t.context], "value": t.value}))
+    return tuples_from_frame(pd.concat(frames, ignore_index=True), "pooled")
+
+
+def one_per_gene(tuples, targets: dict[str, str]) -> list[str]:
+    """One perturbation symbol per gene: the one with the most measurements (a gene knocked down by
+    CRISPRi in one set and by shRNA in another keeps its larger set; the count of such genes is
+    reported)."""
+    counts = np.bincount(tuples.perturbation, minlength=len(tuples.perturbations))
+    best: dict[str, str] = {}
+    index = {s: k for k, s in enumerate(tuples.perturbations)}
+    for sym, gene in sorted(targets.items()):
+        if gene not in best or counts[index[sym]] > counts[index[best[gene]]]:
+            best[gene] = sym
+    return sorted(best.values())
+
+
+def run_network(args, refs: dict) -> dict:
+    names = GENE_SETS
+    tuples = pooled_tuples(names)
+    targets = genetic_targets(tuples)
+    symbols = one_per_gene(tuples, targets)
+    genes = [targets[s] for s in symbols]
+    twice = len(targets) - len(symbols)
+    log(f"network: {' + '.join(names)} pooled, {len(genes)} perturbed genes ({twice} perturbed in both sets), "
+        f"{len(tuples):,} tuples, contexts {tuples.contexts}")
+    model = fit_lpm(tuples, PRESET[names[0]], args.seeds, max_epochs=args.max_epochs)
+    t0 = time.perf_counter()
+    sims, counts = imputed_maps(tuples, symbols, model)
+    seconds = time.perf_counter() - t0
+    raw = sims["raw-mean"]
+    sims["imputed-shared-pairs"] = np.where(np.isfinite(raw), sims["imputed"], np.nan)
+    index = {s: k for k, s in enumerate(tuples.perturbations)}
+    rows = [index[s] for s in symbols]
+    sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[rows]) for s in args.seeds], axis=0)
+    maps = {k: _network(k, genes, v) for k, v in sims.items()}
+    out = {"sets": names, "n_genes": len(genes), "genes_in_both": twice, "contexts": list(tuples.contexts),
+           "seconds_imputing": round(seconds, 1), **counts, "references": []}
+    for ref, (universe, pairs) in refs.items():
+        # Every map over every perturbed gene the reference knows: raw's unscored pairs rank last.
+        genes_ref = sorted(set(genes) & set(universe))
+        report = relations.score_maps(maps, pairs, ref, genes=genes_ref, n_null=args.null, seed=0)
+        comps = relations.compare(report, "imputed", ["raw-mean"])
+        print(report.table[["map", "n_known", "tail_recall", "tail_recall_p", "auprc", "auprc_null", "auprc_p",
+                            "gene_ap"]].to_string(index=False), flush=True)
+        unscored = int(np.isnan(maps["raw-mean"].scores[np.ix_(
+            [maps["raw-mean"].genes.index(g) for g in genes_ref], [maps["raw-mean"].genes.index(g) for g in genes_ref])]
+        ).sum() - len(genes_ref)) // 2
+        out["references"].append({"reference": ref, "table": json.loads(report.table.to_json(orient="records")),
+                                  "compare": json.loads(comps.to_json(orient="records")),
+                                  "raw_unscored_pairs": unscored, "info": report.info,
+                                  "curve_x": report.curve_x.tolist(),
+                                  "curves": {k: v.tolist() for k, v in report.curves.items()},
+                                  "null_band": {k: v.tolist() for k, v in report.null_band.items()}})
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+def _p(p) -> str:
+    return "n/a" if p is None or not np.isfinite(p) else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+
+
+def markdown(result: dict) -> str:
+    lines = ["# Discoveries against raw signatures and nulls", "",
+             f"Measured {result['meta']['date']} on {result['meta']['machine']}, LPM seeds {result['meta']['seeds']}; "
+             "`python benchmarks/bench_discovery.py` (its docstring says what each map and score is).", ""]
+    for g in result.get("genes", []):
+        lines += [f"## Gene relationships: {g['set']} ({g['n_genes']} perturbed genes; {', '.join(g['contexts'])})", "",
+                  "Tail recall: share of known pairs in the top or bottom 5 % of all pairs (a map that knows nothing: "
+                  "0.10). Null: 200 degree-preserving rewirings of the reference; p = share of rewirings scoring as "
+                  "high. Gene AP: mean over genes of the AP of a gene's known partners.", "",
+                  "| reference | genes | known pairs | map | tail recall | null | p | AUPRC | null | p | gene AP |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in g["references"]:
+            for row in r["table"]:
+                lines.append(f"| {r['reference']} | {row['n_genes']} | {row['n_known']} | {row['map']} | "
+                             f"{row['tail_recall']:.3f} | {row['tail_recall_null']:.3f} | {_p(row['tail_recall_p'])} | "
+                             f"{row['auprc']:.4f} | {row['auprc_null']:.4f} | {_p(row['auprc_p'])} | {row['gene_ap']:.4f} |")
+        lines += ["", "Paired over genes (per-gene AP, one-sided Wilcoxon; a tie unless p < 0.05 either way); "
+                  "the graph LPM and the priors of each row leave the scored reference out:", "",
+                  "| reference | leader | against | genes | leader AP | other AP | p better | p worse | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in g["references"]:
+            for c in r["compare"]:
+                if not c["other"].startswith("raw") and c["other"] not in ("priors",):
+                    continue
+                v = "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
+                lines.append(f"| {r['reference']} | {c['leader']} | {c['other']} | {c['n_genes']} | "
+                             f"{c['gene_ap_leader']:.4f} | {c['gene_ap_other']:.4f} | {_p(c['p_better'])} | "
+                             f"{_p(c['p_worse'])} | {v} |")
+        lines.append("")
+    for m in result.get("moa", []):
+        lines += [f"## Compound mechanisms: {m['set']} ({m['n_compounds']} compounds, "
+                  f"{m['table'][0]['n_compounds']} with a MOA, {m['info']['n_moas']} MOAs)", "",
+                  "| map | queries | mAP | null mAP | p | recall@1 | recall@5 | recall@10 |", "|---|---|---|---|---|---|---|---|"]
+        for row in m["table"]:
+            lines.append(f"| {row['map']} | {row['n_queries']} | {row['map_score']:.3f} | {row['map_null']:.3f} | "
+                         f"{_p(row['p_value'])} | {row['recall@1']:.3f} | {row['recall@5']:.3f} | {row['recall@10']:.3f} |")
+        lines += ["", "| leader | against | queries | leader AP | other AP | p better | p worse | verdict |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c in m["compare"]:
+            v = "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
+            lines.append(f"| {c['leader']} | {c['other']} | {c['n_queries']} | {c['ap_leader']:.3f} | "
+                         f"{c['ap_other']:.3f} | {_p(c['p_better'])} | {_p(c['p_worse'])} | {v} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(g["set"], r) for g in result.get("genes", []) for r in g["references"]]
+    if not panels:
+        return
+    cols = 4
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, (name, r) in zip(axes.ravel(), panels):
+        x = np.asarray(r["curve_x"])
+        keep = x <= 0.2
+        band = r["null_band"].get("raw-concat") or r["null_band"].get("raw") or next(iter(r["null_band"].values()))
+        band = np.asarray(band)
+        ax.fill_between(x[keep], band[0][keep], band[2][keep], color="0.85", label="null 5-95 %")
+        for m, y in r["curves"].items():
+            if m.startswith("raw-") and m not in ("raw-mean", "raw-concat"):
+                continue
+            ax.plot(x[keep], np.asarray(y)[keep], label=m, lw=1.5)
+        ax.set_title(f"{name}: {r['reference']}", fontsize=9)
+        ax.set_xlabel("top fraction of pairs")
+        ax.set_ylabel("recall of known pairs")
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", default="genes,moa")
+    ap.add_argument("--sets", default=None, help="comma-separated (default: every set of the part)")
+    ap.add_argument("--references", default=",".join(SCORED))
+    ap.add_argument("--seeds", default="13,14,15")
+    ap.add_argument("--max-epochs", type=int, default=None)
+    ap.add_argument("--null", type=int, default=relations.N_NULL)
+    ap.add_argument("--moa-null", type=int, default=mechanisms.N_NULL)
+    ap.add_argument("--no-graph", action="store_true", help="skip the graph LPM and the priors maps")
+    ap.add_argument("--cache", type=Path, default=RESULTS / ".discovery_cache")
+    ap.add_argument("--out", default="bench_discovery")
+    args = ap.parse_args()
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    parts = args.part.split(",")
+    out = RESULTS / args.out
+    result = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
+    import platform
+
+    result["meta"] = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                      "seeds": args.seeds}
+
+    def publish():
+        out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
+        out.with_suffix(".md").write_text(markdown(result))
+        plot(result, out.with_suffix(".png"))
+
+    if "genes" in parts:
+        all_refs = reference_pairs()
+        refs = {k: all_refs[k] for k in args.references.split(",")}
+        done = {g["set"]: g for g in result.get("genes", [])}
+        for name in (args.sets.split(",") if args.sets else GENE_SETS):
+            done[name] = run_genes(name, args, refs)
+            result["genes"] = [done[k] for k in GENE_SETS if k in done]
+            publish()
+    if "moa" in parts:
+        moas = compound_moas()
+        done = {m["set"]: m for m in result.get("moa", [])}
+        for name in (args.sets.split(",") if args.sets else MOA_SETS):
+            done[name] = run_moa(name, args, moas)
+            result["moa"] = [done[k] for k in MOA_SETS if k in done]
+            publish()
+    if "network" in parts:
+        all_refs = reference_pairs()
+        result["network"] = run_network(args, {k: all_refs[k] for k in args.references.split(",")})
+        publish()
+    result["times"] = result.get("times", []) + TIMES
+    publish()
+    log(f"wrote {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
