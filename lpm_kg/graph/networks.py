@@ -198,3 +198,34 @@ def record_network_metrics(graph: Graph, run_id: str, results: dict, key: str = 
     run's metrics after the merge."""
     _check_run(graph, run_id)
     return merge_run_metrics(graph, run_id, {key: json_safe(results)}, deep=True)
+
+
+def relation_evidence(graph: Graph, gene: str, partners: Sequence[str]) -> dict[str, list[str]]:
+    """What the reference knowledge says links ``gene`` to each of ``partners``: one line per
+    relation (STRING and other interactions with their score, regulation either way, a shared
+    Complex or GeneSet), each naming its dataset. A partner with nothing known is absent."""
+    rows = graph.read(
+        "MATCH (g:Gene {symbol: $gene}) UNWIND $partners AS symbol MATCH (p:Gene {symbol: symbol}) "
+        "CALL (g, p) { "
+        "  MATCH (g)-[r:INTERACTS_WITH]-(p) "
+        "  RETURN r.dataset + ': interacts (score ' + coalesce(toString(r.score), '?') + ')' AS line "
+        "  UNION MATCH (g)-[r:REGULATES]->(p) RETURN r.dataset + ': regulates' AS line "
+        "  UNION MATCH (g)<-[r:REGULATES]-(p) RETURN r.dataset + ': regulated by' AS line "
+        "  UNION MATCH (g)-[:MEMBER_OF]->(c:Complex)<-[r:MEMBER_OF]-(p) "
+        "  RETURN r.dataset + ': complex ' + coalesce(c.name, c.id) AS line "
+        "  UNION MATCH (g)-[:MEMBER_OF]->(s:GeneSet)<-[r:MEMBER_OF]-(p) "
+        "  RETURN r.dataset + ': gene set ' + coalesce(s.name, s.id) AS line } "
+        "RETURN p.symbol AS partner, collect(DISTINCT line) AS lines",
+        {"gene": gene, "partners": list(partners)})
+    return {r["partner"]: sorted(r["lines"]) for r in rows if r["lines"]}
+
+
+def known_partner_counts(graph: Graph, gene: str, genes: Sequence[str]) -> int:
+    """How many of ``genes`` the reference knowledge links to ``gene`` at all (any relation of
+    :func:`relation_evidence`): the base rate a learned neighbour list is compared with."""
+    rows = graph.read(
+        "MATCH (g:Gene {symbol: $gene}) UNWIND $genes AS symbol MATCH (p:Gene {symbol: symbol}) WHERE p <> g "
+        "AND (EXISTS { (g)-[:INTERACTS_WITH|REGULATES]-(p) } "
+        "     OR EXISTS { (g)-[:MEMBER_OF]->(:Complex|GeneSet)<-[:MEMBER_OF]-(p) }) "
+        "RETURN count(DISTINCT p) AS n", {"gene": gene, "genes": list(genes)})
+    return int(rows[0]["n"]) if rows else 0
