@@ -62,16 +62,19 @@ def plot_table(table, path: Path, title: str = "") -> Path:
               help="Contexts profiled: genetic (where genetic perturbations were measured), all, or symbols.")
 @click.option("--absolute", is_flag=True,
               help="Score pairs by |correlation| (signed regulatory networks) instead of the signed correlation.")
+@click.option("--null", "n_null", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Degree-preserving rewirings of each reference for the permutation p values (0: none).")
 @click.option("--run", "run_id", default=None, help="LPM run (default: the latest complete one).")
 @click.option("--no-write", is_flag=True, help="Score only: write no edges and no metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, callback=output_file,
               help="Write an AUPRC bar chart (PNG) here.")
-def network(methods, old_methods, references, top, per_gene, contexts, absolute, run_id, no_write, as_json,
+def network(methods, old_methods, references, top, per_gene, contexts, absolute, n_null, run_id, no_write, as_json,
             plot) -> None:
     """Infer gene-gene networks (LPM embedding similarity, correlation of LPM-imputed profiles, and
-    the baselines raw, zero-filled and random), score them by AUPRC and precision@k against STRING, CORUM,
-    DoRothEA and TRRUST, and store the edges as INFERRED_INTERACTION of the run."""
+    the baselines raw, zero-filled and random), score them by AUPRC, precision@k and tail recall against
+    STRING, CORUM, DoRothEA and TRRUST, each with its permutation p value against the reference rewired
+    with its degrees kept, and store the edges as INFERRED_INTERACTION of the run."""
     from lpm_kg.discovery import networks as nw
     from lpm_kg.discovery.network_metrics import format_table
     from lpm_kg.graph import Graph
@@ -96,7 +99,8 @@ def network(methods, old_methods, references, top, per_gene, contexts, absolute,
         tuples = average_replicate_tuples(pull_tuples(graph, dataset_names))
         report = nw.discover_networks(graph, run["run_id"], model, tuples, methods=method_list,
                                       references=_csv(references), top=max(0, top),
-                                      per_gene=per_gene, contexts=ctx_opt, absolute=absolute, write=not no_write)
+                                      per_gene=per_gene, contexts=ctx_opt, absolute=absolute, write=not no_write,
+                                      n_null=n_null)
     if plot:
         plot_table(report.table, plot, title=f"run {report.run_id}")
     if as_json:

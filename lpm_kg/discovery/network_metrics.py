@@ -102,8 +102,10 @@ def format_table(table: pd.DataFrame) -> str:
         return "(no reference has a candidate pair)"
     shown = table.copy()
     for col in shown.columns:
-        if col in ("auprc", "prior", "lift") or col.startswith("p@"):
+        if col in ("auprc", "prior", "lift", "tail_recall", "tail_recall_null", "auprc_null") or col.startswith("p@"):
             shown[col] = shown[col].map(lambda v: "nan" if pd.isna(v) else f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}")
+        elif col.endswith("_p"):
+            shown[col] = shown[col].map(lambda v: "nan" if pd.isna(v) else f"{v:.3g}")
     return shown.to_string(index=False)
 
 

@@ -46,6 +46,11 @@ for k in :data:`KS` (the k best-scored candidate pairs, ties broken by pair orde
 (positive rate: the AUPRC and precision@k expected of random scores) and AUPRC / prior. A pair a
 method cannot score (raw correlation without enough shared readouts) ranks last.
 
+Significance (:func:`lpm_kg.discovery.relations.significance`): the tail recall (share of the
+reference's pairs in the top or bottom 5 % of scores) and, for it and the AUPRC, the permutation p
+value against the reference rewired with its degrees kept (``n_null`` rewirings, default 200): a
+method that only ranks hub genes' pairs high gains nothing against it.
+
 Graph write-back
 ----------------
 ``(:Gene)-[:INFERRED_INTERACTION {run, method, score, rank}]->(:Gene)``: a method's strongest edges
@@ -67,6 +72,7 @@ import pandas as pd
 
 from lpm_kg.discovery.inference import METHODS, infer_networks
 from lpm_kg.discovery.network_metrics import KS, compare, metrics_payload
+from lpm_kg.discovery.relations import N_NULL, significance
 from lpm_kg.gene_network import DEFAULT_TOP, GeneNetwork, NetworkError, Reference
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.networks import load_references, perturbation_targets, record_network_metrics, write_network
@@ -86,10 +92,11 @@ class NetworkReport:
 def discover_networks(graph: Graph, run_id: str, model, tuples: TupleSet, *, methods: Sequence[str] = METHODS,
                       references: Sequence[str] | None = None, top: int | None = DEFAULT_TOP,
                       per_gene: int | None = None, contexts="genetic", absolute: bool = False, seed: int = 0,
-                      ks: Sequence[int] = KS, write: bool = True) -> NetworkReport:
+                      ks: Sequence[int] = KS, write: bool = True, n_null: int = N_NULL) -> NetworkReport:
     """Infer ``methods`` with ``model`` (the LPM of run ``run_id``) on its data ``tuples``, score them
     on the graph's ``references`` (default: every one loaded), and, with ``write``, store each
-    method's ``top`` edges and the scores on the run (``metrics.network``)."""
+    method's ``top`` edges and the scores on the run (``metrics.network``). ``n_null``: rewirings of
+    each reference for the tail recall and the permutation p values (0: none)."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     targets = perturbation_targets(graph, model.vocab.perturbations if model is not None else tuples.perturbations)
@@ -104,6 +111,8 @@ def discover_networks(graph: Graph, run_id: str, model, tuples: TupleSet, *, met
         seconds[m] = net.info["seconds"]
     t = time.perf_counter()
     table = compare(networks, refs, ks)
+    if n_null:  # is each AUPRC above what a reference of the same degrees would give?
+        table = table.merge(significance(networks, refs, n_null, seed), on=["reference", "method"], how="left")
     seconds["evaluate"] = time.perf_counter() - t
     written = {}
     if write:

@@ -257,3 +257,25 @@ def compare(report: RelationReport, leader: str, others: Sequence[str] | None = 
                     "tail_recall_diff": float(by_map.at[leader, "tail_recall"] - by_map.at[other, "tail_recall"]),
                     "auprc_diff": float(by_map.at[leader, "auprc"] - by_map.at[other, "auprc"])})
     return pd.DataFrame(out)
+
+
+def significance(networks: Mapping[str, GeneNetwork], references: Mapping, n_null: int = N_NULL,
+                 seed: int = 0) -> pd.DataFrame:
+    """Per (reference, method): tail recall and the degree-preserving null's AUPRC, with their
+    permutation p values, for networks over one gene list scored on each reference's candidate
+    pairs (the genes the reference knows; an unscored pair ranks last). ``references``: name ->
+    :class:`lpm_kg.gene_network.Reference`. A reference with fewer than two known pairs among the
+    genes gets no row."""
+    rows = []
+    for name, ref in references.items():
+        genes = sorted(set(next(iter(networks.values())).genes) & set(ref.genes)) if networks else []
+        try:
+            report = score_maps(networks, ref.pairs, name, genes=genes, n_null=n_null, seed=seed)
+        except NetworkError:
+            continue
+        for row in report.table.to_dict("records"):
+            rows.append({"reference": name, "method": row["map"], "tail_recall": row["tail_recall"],
+                         "tail_recall_null": row["tail_recall_null"], "tail_recall_p": row["tail_recall_p"],
+                         "auprc_null": row["auprc_null"], "auprc_p": row["auprc_p"]})
+    return pd.DataFrame(rows, columns=["reference", "method", "tail_recall", "tail_recall_null", "tail_recall_p",
+                                       "auprc_null", "auprc_p"])

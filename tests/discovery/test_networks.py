@@ -201,6 +201,12 @@ def test_write_back_is_idempotent_per_run_and_method_and_leaves_references_alone
     assert set(scores) == set(inf.METHODS) and "sim-network" in scores["random"]
     assert scores["imputed-correlation"]["sim-network"]["auprc"] == pytest.approx(
         report.table.set_index("method").loc["imputed-correlation", "auprc"])
+    # Significance against the true network rewired with its degrees kept: the correlation of
+    # LPM-imputed profiles is far above it, random scores are not; both stored with the run.
+    table = report.table.set_index("method")
+    assert table.loc["imputed-correlation", "auprc_p"] < 0.01 and table.loc["random", "auprc_p"] > 0.01
+    assert table.loc["imputed-correlation", "tail_recall"] > table.loc["imputed-correlation", "tail_recall_null"]
+    assert scores["random"]["sim-network"]["auprc_p"] == pytest.approx(table.loc["random", "auprc_p"])
     gn.record_network_metrics(graph, run_id, {"scores": {"extra-method": {"sim-network": {"auprc": 0.5}}}})
     merged = get_model_run(graph, run_id)["metrics"]
     assert set(merged["network"]["scores"]) == set(inf.METHODS) | {"extra-method"}
@@ -226,7 +232,7 @@ def test_network_command(synced, neo4j_server, tmp_path, monkeypatch):
     assert (tmp_path / "net.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = runner.invoke(network, ["--method", "random", "--no-write"], env=env)
     assert text.exit_code == 0, text.output
-    assert "auprc" in text.output and "p@100" in text.output
+    assert "auprc" in text.output and "p@100" in text.output and "auprc_p" in text.output
     bad = runner.invoke(network, ["--references", "corum"], env=env)
     assert bad.exit_code != 0 and "no reference network 'corum'" in str(bad.exception)
 
