@@ -1,5 +1,7 @@
-"""``lpm-kg partners``: a gene's learned partners beside what the references know, against the real
-server, on the simulator (its true network loaded as the reference, so what is known is known)."""
+"""What acts with what, against the real server on the simulator: ``lpm-kg partners`` (a gene's
+learned partners beside what the references know; the true network loaded as the reference, so what
+is known is known) and ``lpm-kg mechanisms`` (same-MOA retrieval among compounds and a compound's
+likely MOAs; the simulator's compounds get four shared MOA classes)."""
 
 import json
 
@@ -26,9 +28,13 @@ def sim(session_graph, tmp_path_factory):
         folder = tmp_path_factory.mktemp("partners-sim")
         simulation = simulate(SimulationConfig(seed=0))
         files = simulation.write(folder)
+        table = simulation.compounds.copy()
+        table["moa"] = [f"class-{'ABCD'[k % 4]}" for k in range(len(table))]
+        table.to_csv(files["compounds"], sep="\t", index=False)
         config = SyncConfig(
             sources=[SourceConfig(path=files["genes"], format="hgnc", dataset="sim-genes"),
                      SourceConfig(path=files["measurements"], format="long", dataset="sim"),
+                     SourceConfig(path=files["compounds"], format="repurposing-hub", dataset="sim-compounds"),
                      SourceConfig(path=files["network"], format="trrust", dataset="sim-network")],
             model=TrainConfig(datasets=["sim"], preset="small", overrides={"max_epochs": 15, "seeds": [13]}),
             predict=PredictConfig(unperformed=False))
@@ -107,3 +113,46 @@ def test_partners_command_prints_evidence_and_significance(sim, neo4j_server):
     assert out["run"] == report.run_id and len(out["partners"]) == 5 and 0 < out["enrichment_p"] <= 1
     res = CliRunner().invoke(main, ["partners", "NOT_A_GENE"], env=env)
     assert res.exit_code != 0 and "not a perturbed gene" in res.output
+
+
+def test_mechanism_retrieval_scores_the_run_and_raw_on_the_annotated_compounds(sim):
+    from lpm_kg.discovery.compound_mechanisms import compound_space, mechanism_retrieval
+
+    graph, report, simulation = sim
+    space = compound_space(graph)
+    assert space.run == report.run_id and len(space.compounds) == len(simulation.compounds)
+    assert {m for ms in space.moas.values() for m in ms} == {"class-a", "class-b", "class-c", "class-d"} or \
+        {m for ms in space.moas.values() for m in ms} == {"class-A", "class-B", "class-C", "class-D"}
+    result = mechanism_retrieval(graph, n_null=50)
+    t = result.table.set_index("map")
+    assert list(t.index) == [f"embedding ({report.run_id})", "raw signatures"]
+    assert (t["n_queries"] == len(simulation.compounds)).all()  # every compound shares its class
+    assert t["map_score"].between(0, 1).all() and t["p_value"].between(1 / 51, 1).all()
+    assert t["map_null"].between(0.1, 0.5).all()  # 4 classes of 4: a random ranking's AP is about 3/15
+    c = result.compare.iloc[0]
+    assert c["other"] == "raw signatures" and c["n_queries"] == len(simulation.compounds)
+
+
+def test_mechanisms_command_records_on_the_run_and_explains_a_compound(sim, neo4j_server):
+    from lpm_kg.cli import main
+    from lpm_kg.graph.runs import get_model_run
+
+    graph, report, simulation = sim
+    user, password = neo4j_server.auth
+    env = {"NEO4J_URI": neo4j_server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password}
+    res = CliRunner().invoke(main, ["mechanisms", "--null", "20"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "same-mechanism retrieval" in res.output and "one-sided Wilcoxon" in res.output
+    stored = get_model_run(graph, report.run_id)["metrics"]["mechanisms"]
+    assert stored["run"] == report.run_id and len(stored["table"]) == 2 and "val_rmse" in \
+        get_model_run(graph, report.run_id)["metrics"]
+    name = simulation.compounds["pert_iname"].iloc[0]
+    res = CliRunner().invoke(main, ["mechanisms", name, "--top", "5", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["compound"] == name.lower() and len(out["annotated"]) == 1
+    votes = out["mechanisms"]
+    assert votes and sum(len(v["neighbours"]) for v in votes) == 5  # one class per neighbour
+    assert [v["score"] for v in votes] == sorted((v["score"] for v in votes), reverse=True)
+    res = CliRunner().invoke(main, ["mechanisms", "not-a-compound"], env=env)
+    assert res.exit_code != 0 and "has no perturbation embedded" in res.output
