@@ -25,7 +25,8 @@ from lpm_kg.queries import QueryError, get_query, list_queries, parse_query, run
 
 COOKBOOK = {"datasets", "dataset-contents", "perturbation-experiments", "experiment-profile", "readout-values",
             "top-effects", "gene-changes", "prediction", "top-predictions", "similar-perturbations", "gene-partners",
-            "model-runs", "model-run", "moa-compounds", "compound", "prior-prediction"}
+            "model-runs", "model-run", "moa-compounds", "compound", "prior-prediction", "learned-partners",
+            "compound-mechanisms"}
 
 # The demo's own sources and settings, trained briefly.
 DEMO_TOML = demo.DEMO_TOML.replace('preset = "stack-small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
@@ -211,6 +212,28 @@ def _similar_perturbations(rows, cb):
     assert {r["run"] for r in rows} == {cb.run_id}
 
 
+def _learned_partners(rows, cb):
+    assert len(rows) == 10 and "SIMG001" not in {r["partner"] for r in rows}
+    sims = [r["similarity"] for r in rows]
+    assert sims == sorted(sims, reverse=True) and all(0 <= s <= 1 for s in sims)
+    assert {r["run"] for r in rows} == {cb.run_id}
+    # The evidence is the demo's true network where it links the pair, named by its dataset.
+    known = [line for r in rows for line in r["known"]]
+    assert all(line.startswith("demo-network: regulat") for line in known)
+    linked = {r["p"] for r in cb.graph.read("MATCH (:Gene {symbol: 'SIMG001'})-[:REGULATES]-(p:Gene) "
+                                            "RETURN p.symbol AS p")}
+    assert {r["partner"] for r in rows if r["known"]} == linked & {r["partner"] for r in rows}
+
+
+def _compound_mechanisms(rows, cb):
+    assert rows and {r["run"] for r in rows} == {cb.run_id}
+    support = [r["support"] for r in rows]
+    assert support == sorted(support, reverse=True)
+    assert sum(len(r["compounds"]) for r in rows) >= 10  # the 10 nearest compounds each vote for their MOAs
+    assert all("simcompound-01 (" not in c for r in rows for c in r["compounds"])  # not itself
+    assert all(r["annotated"] is False for r in rows)  # each simulated compound has its own MOA
+
+
 def _gene_partners(rows, cb):
     assert len(rows) == 20
     partners = {r["partner"]: r for r in rows}
@@ -274,7 +297,8 @@ CHECKS = {"datasets": _datasets, "dataset-contents": _dataset_contents,
           "prediction": _prediction, "top-predictions": _top_predictions,
           "similar-perturbations": _similar_perturbations, "gene-partners": _gene_partners,
           "model-runs": _model_runs, "model-run": _model_run, "moa-compounds": _moa_compounds,
-          "compound": _compound, "prior-prediction": _prior_prediction}
+          "compound": _compound, "prior-prediction": _prior_prediction,
+          "learned-partners": _learned_partners, "compound-mechanisms": _compound_mechanisms}
 
 
 def test_gene_partners_puts_inferred_edges_beside_the_reference(cookbook):
@@ -328,7 +352,7 @@ def test_unknown_query_and_missing_or_extra_parameters_are_clear_errors(cookbook
     graph = cookbook.graph
     with pytest.raises(QueryError, match=r"there is no query 'similar' \(did you mean 'similar-perturbations'\?\)"):
         run_query(graph, "similar", {})
-    with pytest.raises(QueryError, match=r"there is no query 'nope'; the queries are compound, "):
+    with pytest.raises(QueryError, match=r"there is no query 'nope'; the queries are compound-mechanisms, compound, "):
         run_query(graph, "nope")
     with pytest.raises(QueryError, match=r"query 'similar-perturbations' needs the parameter\(s\) k=<int> "
                                          r"\(e\.g\. k=5\)"):
