@@ -75,7 +75,7 @@ SCORED = {"corum": "corum/coreComplexes.txt",
           "hallmark": "genesets/h.all.v7.0.symbols.gmt"}
 MAX_GROUP = 500
 STRING_MIN = 700
-LEADERS = ("lpm", "graph-lpm")
+LEADERS = ("lpm", "graph-lpm", "graph-lpm-strict")
 TIMES: list[dict] = []  # every LPM fit of this run: model, tuples, seeds, seconds
 
 
@@ -295,17 +295,41 @@ def fit_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, max_epoc
 
 def train_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, cache: Path | None = None,
               max_epochs: int | None = None) -> dict[int, np.ndarray]:
-    """Perturbation embeddings per seed of :func:`fit_lpm`'s model, cached in ``cache``."""
-    if cache is not None and cache.exists():
-        z = np.load(cache, allow_pickle=False)
-        if list(z["symbols"]) == list(tuples.perturbations) and all(f"s{s}" in z for s in seeds):
-            return {s: z[f"s{s}"] for s in seeds}
-    model = fit_lpm(tuples, preset_name, seeds, knowledge, max_epochs)
-    out = {s: model.embeddings("perturbations", s) for s in seeds}
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, symbols=np.array(tuples.perturbations), **{f"s{s}": v for s, v in out.items()})
-    return out
+    """Perturbation embeddings per seed of :func:`fit_lpm`'s model, cached in ``cache`` per seed
+    (``<cache>.s<seed>.npz``), so a seed trained once is reused and only missing seeds train."""
+    out: dict[int, np.ndarray] = {}
+    for s in seeds:
+        path = cache.with_suffix(f".s{s}.npz") if cache is not None else None
+        if path is not None and path.exists():
+            z = np.load(path, allow_pickle=False)
+            if list(z["symbols"]) == list(tuples.perturbations):
+                out[s] = z["vectors"]
+    missing = [s for s in seeds if s not in out]
+    if missing:
+        model = fit_lpm(tuples, preset_name, missing, knowledge, max_epochs)
+        for s in missing:
+            out[s] = model.embeddings("perturbations", s)
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cache.with_suffix(f".s{s}.npz"), symbols=np.array(tuples.perturbations), vectors=out[s])
+    return {s: out[s] for s in seeds}
+
+
+def implicit_zeros(tuples, ratio: float = 1.0, seed: int = 0):
+    """The set with the zeros its top lists imply added (lpm_kg.graph.pull.implicit_zeros, what
+    ``implicit_zeros`` in an LPM config does in training): a top list says of every readout it does
+    not list that it was not among the top. Trained on the listed values alone, the LPM never learns
+    which genes a knock-down leaves unchanged."""
+    from lpm_kg.graph.pull import TupleSet
+    from lpm_kg.graph.pull import implicit_zeros as zeros_of
+
+    extra = zeros_of(tuples, tuples.contexts, ratio, seed)
+    cat = [np.concatenate([a, z.astype(a.dtype)]) for a, z in
+           zip((tuples.perturbation, tuples.readout, tuples.context, tuples.value), extra)]
+    return TupleSet(*cat, tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
+
+
+TOP_LISTS = {"replogle"}  # sets whose values are top lists: the LPM trains with implicit zeros
 
 
 def embedding_map(embeddings: dict[int, np.ndarray], rows: list[int]) -> np.ndarray:
@@ -341,18 +365,32 @@ def run_genes(name: str, args, refs: dict) -> dict:
     rows = [index[s] for s in symbols]
     log(f"{name}: {len(genes)} perturbed genes, {len(tuples):,} tuples, contexts {tuples.contexts}")
     shared = {k: _network(k, genes, v) for k, v in raw_maps(tuples, symbols).items()}
-    lpm = train_lpm(tuples, PRESET[name], args.seeds, cache=args.cache / f"{name}-lpm.npz",
-                    max_epochs=args.max_epochs)
+    train = implicit_zeros(tuples) if name in TOP_LISTS else tuples
+    tag = f"{name}-zeros" if name in TOP_LISTS else name
+    lpm = train_lpm(train, PRESET[name], args.seeds, cache=args.cache / f"{tag}-lpm.npz", max_epochs=args.max_epochs)
     shared["lpm"] = _network("lpm", genes, embedding_map(lpm, rows))
-    out = {"set": name, "n_genes": len(genes), "contexts": list(tuples.contexts), "references": []}
+    if name in TOP_LISTS:  # the same LPM trained on the listed values alone, for the record
+        listed = train_lpm(tuples, PRESET[name], args.seeds, cache=args.cache / f"{name}-lpm.npz",
+                           max_epochs=args.max_epochs)
+        shared["lpm-listed-only"] = _network("lpm-listed-only", genes, embedding_map(listed, rows))
+    out = {"set": name, "n_genes": len(genes), "contexts": list(tuples.contexts), "references": [],
+           "implicit_zeros": name in TOP_LISTS}
+    strict = None
+    if "strict" in args.graph:  # one graph LPM whose priors none of the scored references fed
+        kn = knowledge_without(set(SCORED.values()))
+        strict = (_network("graph-lpm-strict", genes, embedding_map(
+            train_lpm(train, PRESET[name], args.seeds, knowledge=kn, cache=args.cache / f"{tag}-graph-lpm-strict.npz",
+                      max_epochs=args.max_epochs), rows)), _network("priors-strict", genes, prior_map(kn, genes)))
     for ref, (universe, pairs) in refs.items():
         maps = dict(shared)
-        if not args.no_graph:
+        if ref in args.graph:  # a graph LPM whose priors leave out only the reference scored
             kn = knowledge_without({SCORED[ref]})
-            graph = train_lpm(tuples, PRESET[name], args.seeds, knowledge=kn,
-                              cache=args.cache / f"{name}-graph-lpm-no-{ref}.npz", max_epochs=args.max_epochs)
+            graph = train_lpm(train, PRESET[name], args.seeds, knowledge=kn,
+                              cache=args.cache / f"{tag}-graph-lpm-no-{ref}.npz", max_epochs=args.max_epochs)
             maps["graph-lpm"] = _network("graph-lpm", genes, embedding_map(graph, rows))
             maps["priors"] = _network("priors", genes, prior_map(kn, genes))
+        if strict is not None:
+            maps["graph-lpm-strict"], maps["priors-strict"] = strict
         t0 = time.perf_counter()
         report = relations.score_maps(maps, pairs, ref, universe=universe, n_null=args.null, seed=0)
         comps = pd.concat([relations.compare(report, leader) for leader in LEADERS if leader in maps],
@@ -409,7 +447,7 @@ def run_moa(name: str, args, moas: dict) -> dict:
     maps = {k: (symbols, v) for k, v in raw_maps(tuples, symbols).items()}
     lpm = train_lpm(tuples, PRESET[name], args.seeds, cache=args.cache / f"{name}-lpm.npz", max_epochs=args.max_epochs)
     maps["lpm"] = (symbols, embedding_map(lpm, rows))
-    if not args.no_graph:
+    if args.graph:
         kn = knowledge_without(set(), annotations=("HAS_TARGET",))
         graph = train_lpm(tuples, PRESET[name], args.seeds, knowledge=kn, cache=args.cache / f"{name}-graph-lpm-no-moa.npz",
                           max_epochs=args.max_epochs)
@@ -520,7 +558,7 @@ def markdown(result: dict) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in g["references"]:
             for c in r["compare"]:
-                if not c["other"].startswith("raw") and c["other"] not in ("priors",):
+                if not c["other"].startswith(("raw", "priors", "lpm-listed")):
                     continue
                 v = "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
                 lines.append(f"| {r['reference']} | {c['leader']} | {c['other']} | {c['n_genes']} | "
@@ -586,11 +624,14 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument("--null", type=int, default=relations.N_NULL)
     ap.add_argument("--moa-null", type=int, default=mechanisms.N_NULL)
-    ap.add_argument("--no-graph", action="store_true", help="skip the graph LPM and the priors maps")
+    ap.add_argument("--graph", default="corum,strict",
+                    help="graph LPMs to train: a scored reference's name (its priors leave out that reference only) "
+                         "and/or strict (none of the scored references feeds the priors); empty for none")
     ap.add_argument("--cache", type=Path, default=RESULTS / ".discovery_cache")
     ap.add_argument("--out", default="bench_discovery")
     args = ap.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.graph = [g for g in args.graph.split(",") if g]
     parts = args.part.split(",")
     out = RESULTS / args.out
     result = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.datasets import measurement_datasets
-from lpm_kg.graph.pull import TupleSet, average_replicate_tuples, pull_tuples
+from lpm_kg.graph.pull import TupleSet, average_replicate_tuples, implicit_zeros, pull_tuples, top_list_contexts
 from lpm_kg.model import LPM, LPMConfig, Vocabulary
 from lpm_kg.model.config import DEFAULT_PRESET
 from lpm_kg.model.config import preset as get_preset
@@ -156,11 +156,22 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
     # Training and validation are index views of the pulled arrays, never copies of them.
     train_rows, val_rows = (np.flatnonzero(m).astype(np.int32 if len(val) < 2 ** 31 else np.int64) for m in (~val, val))
+    n_zeros = 0
+    if config.lpm_config().implicit_zeros > 0:  # top lists: the unlisted genes' zeros train too, validation stays measured
+        zeros = implicit_zeros(tuples, top_list_contexts(graph, datasets), config.lpm_config().implicit_zeros,
+                               config.split_seed)
+        n_zeros = len(zeros[3])
+        if n_zeros:
+            arrays = tuple(np.concatenate([a, z.astype(a.dtype)]) for a, z in zip(arrays, zeros))
+            train_rows = np.concatenate([train_rows, np.arange(len(tuples), len(tuples) + n_zeros)]).astype(
+                np.int32 if len(arrays[3]) < 2 ** 31 else np.int64)
     model = make_model(config.lpm_config(), vocab, priors=source)
     checkpoint = checkpoint_path(checkpoint_dir, run_id) if checkpoint_dir else None
     model.fit(arrays, rows=(train_rows, val_rows if len(val_rows) else None), checkpoint=checkpoint,
               show_progress=show_progress)
     metrics: dict = {"n_tuples": int(len(tuples)), "n_train": int((~val).sum()), "n_val": int(val.sum())}
+    if n_zeros:
+        metrics["n_implicit_zeros"] = n_zeros
     if len(val_rows):
         mean, _ = model.predict_ids(*(a[val_rows] for a in arrays[:3]))
         y = arrays[3][val_rows]

@@ -1,5 +1,7 @@
-"""The training pipeline's file handling: a checkpoint path is built only from a valid run id."""
+"""The training pipeline: a checkpoint path is built only from a valid run id; a top list trains
+with the zeros it implies when asked."""
 
+import numpy as np
 import pytest
 
 from lpm_kg.graph.runs import WritebackError, check_run_id
@@ -20,3 +22,55 @@ def test_a_valid_run_id_names_a_file_in_the_runs_folder(tmp_path, run_id):
     path = checkpoint_path(tmp_path / "runs", run_id)
     assert path == tmp_path / "runs" / f"{run_id}.pt" and path.parent == tmp_path / "runs"
     assert check_run_id(run_id) == run_id
+
+
+def test_implicit_zeros_fill_only_unlisted_pairs_of_the_top_list_contexts():
+    from lpm_kg.graph.pull import TupleSet, implicit_zeros
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    t = TupleSet(rng.integers(0, 40, n).astype(np.int32), rng.integers(0, 60, n).astype(np.int32),
+                 rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32),
+                 [f"p{i}" for i in range(40)], [f"r{i}" for i in range(60)], ["top-a", "full", "top-b"], ["d"])
+    p, r, c, v = implicit_zeros(t, ["top-a", "top-b"], ratio=1.0, seed=3)
+    assert (v == 0).all() and set(np.unique(c)) == {0, 2}
+    for ctx in (0, 2):
+        m = t.context == ctx
+        listed = set(zip(t.perturbation[m].tolist(), t.readout[m].tolist()))
+        z = c == ctx
+        drawn = list(zip(p[z].tolist(), r[z].tolist()))
+        assert len(drawn) == len(set(drawn)) == m.sum()  # as many zeros as listed values, none twice
+        assert not (set(drawn) & listed)  # never a listed pair
+        assert set(p[z]) <= set(t.perturbation[m]) and set(r[z]) <= set(t.readout[m])  # measured there
+    again = implicit_zeros(t, ["top-a", "top-b"], ratio=1.0, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((p, r, c, v), again))
+    assert len(implicit_zeros(t, ["full-not-here"], 1.0)[0]) == 0
+
+
+def test_a_top_list_trains_with_its_implied_zeros_and_old_run_ids_stay(graph, load_file, tmp_path):
+    import pandas as pd
+
+    from lpm_kg.model.config import preset
+    from lpm_kg.training import TrainConfig, train_from_graph, training_run_id
+
+    # A tiny top list: 6 knock-downs x 2 cell lines, each listing its top 5 of 12 genes.
+    genes = ["STAT1", "STAT2", "IRF1", "IRF9", "JAK1", "JAK2", "TYK2", "MYC", "MAX", "TP53", "MDM2", "CDKN1A"]
+    rng = np.random.default_rng(0)
+    knocked = ["BRCA1", "ATM", "CHEK2", "RAD51", "PALB2", "BRCA2"]
+    rows = [(ctx, knocked[k], rank + 1, g, 5) for ctx in ("k562", "rpe1") for k in range(6)
+            for rank, g in enumerate(rng.choice(genes, 5, replace=False))]
+    path = tmp_path / "top.parquet"
+    pd.DataFrame(rows, columns=["context", "perturbation", "rank", "gene", "n_ranked"]).to_parquet(path)
+    load_file(path, "ranked-signatures", "toplist", perturbation_type="CRISPRi", scoring="top")
+    plain = TrainConfig(datasets=["toplist"], preset="small", overrides={"max_epochs": 2, "seeds": [13]})
+    zeroed = TrainConfig(datasets=["toplist"], preset="small",
+                         overrides={"max_epochs": 2, "seeds": [13], "implicit_zeros": 1.0})
+    # The setting at its default is left out of the dumped config (stored on runs, hashed by eval):
+    # configs resolved before it existed dump as they did.
+    assert "implicit_zeros" not in preset("small").model_dump()
+    assert preset("small", implicit_zeros=1.0).model_dump()["implicit_zeros"] == 1.0
+    assert training_run_id(graph, zeroed)[2] != training_run_id(graph, plain)[2]
+    result = train_from_graph(graph, zeroed, show_progress=False)
+    listed = 2 * 6 * 5
+    assert result.metrics["n_tuples"] == listed and result.metrics["n_implicit_zeros"] == listed
+    assert "n_implicit_zeros" not in train_from_graph(graph, plain, show_progress=False).metrics

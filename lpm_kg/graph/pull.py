@@ -9,7 +9,7 @@ twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,3 +136,37 @@ def average_replicate_tuples(tuples: TupleSet) -> TupleSet:
     p = (uniq // nr // nc).astype(np.int32)
     return TupleSet(p, r, c, (sums / counts).astype(np.float32), tuples.perturbations, tuples.readouts,
                     tuples.contexts, tuples.datasets)
+
+
+def top_list_contexts(graph: Graph, datasets: list[str]) -> list[str]:
+    """The contexts of ``datasets`` measured by top-list experiments (``value_kind`` top_*: only a
+    perturbation's top genes carry a value)."""
+    rows = graph.read("MATCH (e:Experiment) WHERE e.dataset IN $names AND e.value_kind STARTS WITH 'top_' "
+                      "RETURN DISTINCT e.context AS c ORDER BY c", {"names": list(datasets)})
+    return [r["c"] for r in rows]
+
+
+def implicit_zeros(tuples: TupleSet, contexts: Sequence[str], ratio: float = 1.0, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The zeros a top list implies, as (perturbation, readout, context, value) arrays to add to
+    ``tuples``: in each of ``contexts``, ``ratio`` times as many as the context's listed values (at
+    most every unlisted pair), drawn uniformly among the (perturbation measured there, readout
+    measured there) pairs not listed."""
+    rng = np.random.default_rng(seed)
+    n_r = len(tuples.readouts)
+    parts = []
+    for c in [tuples.contexts.index(x) for x in contexts if x in tuples.contexts]:
+        m = tuples.context == c
+        readouts, perts = np.unique(tuples.readout[m]), np.unique(tuples.perturbation[m])
+        listed = np.unique(tuples.perturbation[m].astype(np.int64) * n_r + tuples.readout[m])
+        want = min(int(ratio * m.sum()), len(readouts) * len(perts) - len(listed))
+        keys = np.zeros(0, np.int64)
+        while len(keys) < want:
+            draw = rng.choice(perts, 2 * want).astype(np.int64) * n_r + rng.choice(readouts, 2 * want)
+            keys = np.unique(np.concatenate([keys, draw[~np.isin(draw, listed)]]))
+        keys = rng.permutation(keys)[:want]
+        parts.append(((keys // n_r).astype(np.int32), (keys % n_r).astype(np.int32), np.full(len(keys), c, np.int32),
+                      np.zeros(len(keys), np.float32)))
+    if not parts:
+        return tuple(np.zeros(0, t) for t in (np.int32, np.int32, np.int32, np.float32))
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from lpm_kg.priors.encoder import PriorSpec
 
@@ -36,6 +36,22 @@ class LPMConfig(BaseModel):
     # (lpm_kg.model.fast; measured in benchmarks/bench_train.py against "reference").
     loop: Literal["fast", "reference"] = Field("fast", description="fast: first layer once per distinct symbol, "
                                                "fused AdamW, cheap CPU dropout masks; reference: the paper's loop")
+    # A top list (Replogle's top-1000-up genes) says of every gene it leaves out that it was not
+    # among the top; trained on the listed values alone the LPM never learns which genes a
+    # perturbation leaves unchanged (benchmarks/bench_discovery.py measured the embeddings).
+    implicit_zeros: float = Field(0.0, ge=0, le=10, description="for top-list experiments (value_kind top_*): "
+                                  "also train on this many zeros per listed value, drawn among the readouts an "
+                                  "experiment left out of its list (0: the listed values only)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # A setting added after runs were named: left out while at its default, so the run id (a
+        # digest of the dumped config) of every run made before it existed stays the same.
+        out = handler(self)
+        if out.get("implicit_zeros") == 0:
+            del out["implicit_zeros"]
+        return out
+
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
