@@ -499,7 +499,15 @@ def run_network(args, refs: dict) -> dict:
     twice = len(targets) - len(symbols)
     log(f"network: {' + '.join(names)} pooled, {len(genes)} perturbed genes ({twice} perturbed in both sets), "
         f"{len(tuples):,} tuples, contexts {tuples.contexts}")
-    model = fit_lpm(tuples, PRESET[names[0]], args.seeds, max_epochs=args.max_epochs)
+    from lpm_kg.graph.pull import TupleSet
+    from lpm_kg.graph.pull import implicit_zeros as zeros_of
+
+    top = [c for c in tuples.contexts if c.startswith("Replogle")]  # the top-list set's contexts
+    extra = zeros_of(tuples, top, 1.0, 0)
+    train = TupleSet(*[np.concatenate([a, z.astype(a.dtype)]) for a, z in zip(
+        (tuples.perturbation, tuples.readout, tuples.context, tuples.value), extra)],
+        tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
+    model = fit_lpm(train, PRESET[names[0]], args.seeds, max_epochs=args.max_epochs)
     t0 = time.perf_counter()
     sims, counts = imputed_maps(tuples, symbols, model)
     seconds = time.perf_counter() - t0
@@ -579,40 +587,99 @@ def markdown(result: dict) -> str:
             lines.append(f"| {c['leader']} | {c['other']} | {c['n_queries']} | {c['ap_leader']:.3f} | "
                          f"{c['ap_other']:.3f} | {_p(c['p_better'])} | {_p(c['p_worse'])} | {v} |")
         lines.append("")
+    net = result.get("network")
+    if net:
+        lines += [f"## Networks by the paper's route: {' + '.join(net['sets'])} pooled "
+                  f"({net['n_genes']} perturbed genes, {net['genes_in_both']} in both; contexts {', '.join(net['contexts'])})",
+                  "", f"The LPM trained on all of it imputed {net['experiments_imputed']} unmeasured (genetic perturbation, "
+                  f"context) experiments beside {net['experiments_measured']} measured ones in {net['seconds_imputing']} s. "
+                  "`imputed`: per-context cosines of the observed-plus-imputed profiles averaged over every context; "
+                  "`raw-mean`: over the contexts both genes were measured in (a pair never measured in a shared "
+                  "context scores nothing and ranks last); `imputed-shared-pairs`: the imputed map on raw's pairs "
+                  "only; `lpm`: the pooled model's embeddings.", "",
+                  "| reference | genes | known pairs | raw's unscored pairs | map | tail recall | p | AUPRC | null | p | gene AP |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in net["references"]:
+            for row in r["table"]:
+                lines.append(f"| {r['reference']} | {row['n_genes']} | {row['n_known']} | {r['raw_unscored_pairs']} | "
+                             f"{row['map']} | {row['tail_recall']:.3f} | {_p(row['tail_recall_p'])} | {row['auprc']:.4f} | "
+                             f"{row['auprc_null']:.4f} | {_p(row['auprc_p'])} | {row['gene_ap']:.4f} |")
+        lines += ["", "| reference | imputed vs raw-mean: genes | imputed AP | raw AP | p better | p worse | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in net["references"]:
+            for c in r["compare"]:
+                v = "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
+                lines.append(f"| {r['reference']} | {c['n_genes']} | {c['gene_ap_leader']:.4f} | {c['gene_ap_other']:.4f} | "
+                             f"{_p(c['p_better'])} | {_p(c['p_worse'])} | {v} |")
+        lines.append("")
+    if result.get("times"):
+        lines += ["## LPM training times (this machine, one torch thread each)", "", "| model | tuples | seeds | seconds |",
+                  "|---|---|---|---|"]
+        lines += [f"| {t['model']} | {t['tuples']:,} | {t['seeds']} | {t['seconds']:.0f} |" for t in result["times"]]
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def plot(result: dict, path: Path) -> None:
+    """Recall of known pairs against the share of pairs taken (best first), per map, with the
+    degree-preserving null's 5-95 % band, for every (set, reference) and the pooled network; and
+    each compound set's mAP per map beside its null."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [(g["set"], r) for g in result.get("genes", []) for r in g["references"]]
-    if not panels:
+    if result.get("network"):
+        panels += [("pooled network", r) for r in result["network"]["references"]]
+    bars = result.get("moa", [])
+    n = len(panels) + len(bars)
+    if not n:
         return
     cols = 4
-    rows = (len(panels) + cols - 1) // cols
+    rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
-    for ax, (name, r) in zip(axes.ravel(), panels):
+    flat = list(axes.ravel())
+    for ax, (name, r) in zip(flat, panels):
         x = np.asarray(r["curve_x"])
         keep = x <= 0.2
-        band = r["null_band"].get("raw-concat") or r["null_band"].get("raw") or next(iter(r["null_band"].values()))
-        band = np.asarray(band)
+        band = np.asarray(next(iter(r["null_band"].values())))
         ax.fill_between(x[keep], band[0][keep], band[2][keep], color="0.85", label="null 5-95 %")
         for m, y in r["curves"].items():
             if m.startswith("raw-") and m not in ("raw-mean", "raw-concat"):
                 continue
             ax.plot(x[keep], np.asarray(y)[keep], label=m, lw=1.5)
         ax.set_title(f"{name}: {r['reference']}", fontsize=9)
-        ax.set_xlabel("top fraction of pairs")
+        ax.set_xlabel("top share of gene pairs")
         ax.set_ylabel("recall of known pairs")
-    for ax in axes.ravel()[len(panels):]:
+        ax.legend(fontsize=6)
+    for ax, m in zip(flat[len(panels):], bars):
+        names = [row["map"] for row in m["table"]]
+        ax.bar(range(len(names)), [row["map_score"] for row in m["table"]], color="C0", label="mAP")
+        ax.scatter(range(len(names)), [row["map_null"] for row in m["table"]], color="k", marker="_", s=300,
+                   label="null mAP", zorder=3)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"{m['set']}: same-MOA retrieval", fontsize=9)
+        ax.legend(fontsize=6)
+    for ax in flat[n:]:
         ax.axis("off")
-    axes.ravel()[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def merge(stems: list[str]) -> dict:
+    """Parts run in parallel (``--out`` each) joined into one result: genes and moa by set, the
+    network part, the training times."""
+    out: dict = {"genes": [], "moa": [], "times": []}
+    for stem in stems:
+        part = json.loads((RESULTS / f"{stem}.json").read_text())
+        out["meta"] = part.get("meta", out.get("meta"))
+        for key in ("genes", "moa", "times"):
+            out[key] += part.get(key, [])
+        if part.get("network"):
+            out["network"] = part["network"]
+    return out
 
 
 def main() -> None:
@@ -629,7 +696,16 @@ def main() -> None:
                          "and/or strict (none of the scored references feeds the priors); empty for none")
     ap.add_argument("--cache", type=Path, default=RESULTS / ".discovery_cache")
     ap.add_argument("--out", default="bench_discovery")
+    ap.add_argument("--merge", default=None, help="comma-separated stems of parts to join into --out (no run)")
     args = ap.parse_args()
+    if args.merge:
+        result = merge(args.merge.split(","))
+        out = RESULTS / args.out
+        out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
+        out.with_suffix(".md").write_text(markdown(result))
+        plot(result, out.with_suffix(".png"))
+        log(f"wrote {out.with_suffix('.md')}")
+        return
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.graph = [g for g in args.graph.split(",") if g]
     parts = args.part.split(",")

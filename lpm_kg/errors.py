@@ -41,3 +41,7 @@ class SyncStopped(LpmKgError):
         self.problem, self.completed = problem, completed
         super().__init__(f"{problem} (the sync stopped there; completed and kept: {'; '.join(completed)}. "
                          "Fix the problem and rerun `lpm-kg sync`: it continues from the completed steps)")
+
+
+class MoaError(LpmKgError, ValueError):
+    """A mechanism-of-action query that cannot be answered as asked."""

@@ -29,12 +29,13 @@ def mechanisms(compound: str | None, k: int, run_id: str | None, n_null: int, no
     the run's metrics under "mechanisms". With COMPOUND: its likely MOAs, voted by its nearest
     annotated compounds (its own annotation left out of the vote and shown beside)."""
     from lpm_kg.discovery import compound_mechanisms as cm
+    from lpm_kg.graph.embeddings import current_embedding_run
     from lpm_kg.graph.runs import merge_run_metrics
 
     with _connect() as graph:
         if compound:
             name, table, own = cm.likely_mechanisms(graph, compound, run_id, k)
-            run = run_id or cm.current_embedding_run(graph)
+            run = run_id or current_embedding_run(graph)
         else:
             result = cm.mechanism_retrieval(graph, run_id, n_null=n_null)
             if not no_write:

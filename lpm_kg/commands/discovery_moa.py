@@ -36,7 +36,7 @@ def _k_list(text: str) -> list[int]:
 def similar(symbol: str, k: int, genetic_only: bool, run_id: str | None, as_json: bool) -> None:
     """The perturbations nearest to SYMBOL in the LPM's perturbation embedding space (cosine,
     scored (1 + cos) / 2)."""
-    from lpm_kg.discovery.moa import nearest_genetic
+    from lpm_kg.graph.embeddings import nearest_genetic
     from lpm_kg.graph.embeddings import most_similar
 
     with _connect() as graph:

@@ -22,10 +22,11 @@ import pandas as pd
 
 from lpm_kg.discovery.inference import cosine_matrix
 from lpm_kg.discovery.mechanisms import N_NULL, compare, score_retrieval
-from lpm_kg.discovery.moa import MoaError, current_embedding_run, signature_similarity
+from lpm_kg.discovery.moa import signature_similarity
+from lpm_kg.errors import MoaError
 from lpm_kg.graph.compounds import compound_mechanisms, find_compound
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.embeddings import read_embeddings
+from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
 from lpm_kg.graph.runs import get_model_run
 
 

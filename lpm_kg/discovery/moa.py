@@ -4,9 +4,9 @@ Compounds and genetic perturbations share the LPM's perturbation (P) embedding s
 compound's nearest genetic perturbations name candidate targets (a statin next to the HMGCR
 knockdown). This module asks that question of the graph and scores it:
 
-* :func:`nearest_genetic`: a compound perturbation's ``k`` nearest genetic perturbations, with
-  their target genes, in one Cypher call (:data:`NEAREST_GENETIC_QUERY` on the vector index
-  ``perturbation_embedding``; :data:`NEAREST_GENETIC_RUN_QUERY`, exact, on a stored run).
+* :func:`lpm_kg.graph.embeddings.nearest_genetic` (the graph layer, where its Cypher lives): a
+  compound perturbation's ``k`` nearest genetic perturbations, with their target genes, in one
+  Cypher call on the vector index ``perturbation_embedding`` (exact on a stored run).
 * :func:`moa_recall`: over compound perturbations with annotated targets
   (``(Compound)-[:HAS_TARGET]->(Gene)``, any annotation dataset) that have a genetic perturbation
   of at least one target among the candidates, how often the annotated targets come up among the
@@ -39,106 +39,24 @@ targets is the gene of a candidate; the targets counted are those that are.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from lpm_kg.discovery.inference import cosine_matrix
-from lpm_kg.errors import LpmKgError
+from lpm_kg.errors import LpmKgError, MoaError
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.embeddings import read_embeddings
+from lpm_kg.graph.compounds import measured_perturbations
+from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
+from lpm_kg.graph.pull import measured_profiles
+from lpm_kg.graph.runs import get_model_run
 from lpm_kg.jsonsafe import json_safe
 
 METHODS = ("lpm-embedding", "raw-signature", "random")
 DEFAULT_K = (1, 5, 10, 20)
 
-#: A compound perturbation's nearest genetic perturbations by the current embeddings, through the
-#: vector index. The index returns the ``$candidates`` nearest perturbations of any kind; the
-#: genetic ones among them are kept, nearest first, at most ``$k``. Scores are the index's cosine
-#: similarity, (1 + cos) / 2 in [0, 1]. Params: ``symbol``, ``k``, ``candidates`` (> k).
-NEAREST_GENETIC_QUERY = (
-    "MATCH (q:Perturbation {symbol: $symbol}) WHERE q.embedding IS NOT NULL "
-    "CALL db.index.vector.queryNodes('perturbation_embedding', $candidates, q.embedding) YIELD node, score "
-    "WITH q, node, score WHERE node.kind = 'genetic' AND node <> q "
-    "OPTIONAL MATCH (node)-[:TARGETS]->(g:Gene) "
-    "WITH node, score, coalesce(min(g.symbol), node.gene) AS target "
-    "RETURN node.symbol AS symbol, target, score ORDER BY score DESC, symbol LIMIT $k")
-
-#: The same, exact, on a stored run's Embedding history (``$run``): every genetic perturbation the
-#: run embeds is scored with ``vector.similarity.cosine`` (same scale as the index).
-NEAREST_GENETIC_RUN_QUERY = (
-    "MATCH (q:Embedding {id: $id}) "
-    "MATCH (e:Embedding {run: $run})-[:EMBEDS]->(node:Perturbation) "
-    "WHERE e.kind = 'perturbations' AND node.kind = 'genetic' AND e <> q "
-    "WITH node, vector.similarity.cosine(q.vector, e.vector) AS score "
-    "OPTIONAL MATCH (node)-[:TARGETS]->(g:Gene) "
-    "WITH node, score, coalesce(min(g.symbol), node.gene) AS target "
-    "RETURN node.symbol AS symbol, target, score ORDER BY score DESC, symbol LIMIT $k")
-
-
-class MoaError(LpmKgError, ValueError):
-    """A mechanism-of-action query that cannot be answered as asked."""
-
-
-# --------------------------------------------------------------------------- nearest genetic perturbations
-
-def nearest_genetic(graph: Graph, symbol: str, k: int = 10, run: str | None = None, *,
-                    candidates: int | None = None) -> list[tuple[str, str | None, float]]:
-    """The ``k`` genetic perturbations nearest to perturbation ``symbol`` (usually a compound's)
-    in the perturbation embedding space: ``(perturbation, target gene, score)``, nearest first,
-    scores (1 + cos) / 2.
-
-    Without ``run``: the current embeddings through the vector index, one call of
-    :data:`NEAREST_GENETIC_QUERY` asking the index for ``candidates`` neighbours (default
-    ``max(10 k, 200)``) and keeping the genetic ones. When that leaves fewer than ``k`` and the index
-    holds more, it asks once more for all of them. With ``run``: exact, on that run's stored
-    vectors (:data:`NEAREST_GENETIC_RUN_QUERY`).
-    """
-    k = int(k)
-    if k < 1:
-        raise MoaError(f"k must be at least 1, not {k}")
-    if run is not None:
-        rows = graph.read(NEAREST_GENETIC_RUN_QUERY, {"id": f"{run}:perturbations:{symbol}", "run": run, "k": k})
-        if not rows:
-            held = graph.read("MATCH (e:Embedding {id: $id}) RETURN count(e) AS n",
-                              {"id": f"{run}:perturbations:{symbol}"})[0]["n"]
-            if not held:
-                raise MoaError(f"run {run!r} holds no perturbation embedding of {symbol!r}; "
-                               "check the symbol and the run (`lpm-kg status`)")
-        return [(r["symbol"], r["target"], float(r["score"])) for r in rows]
-
-    asked = int(candidates) if candidates is not None else max(10 * k, 200)
-    rows = graph.read(NEAREST_GENETIC_QUERY, {"symbol": symbol, "k": k, "candidates": max(asked, k + 1)})
-    if len(rows) < k:
-        n = graph.read("MATCH (q:Perturbation {symbol: $symbol}) "
-                       "RETURN q.embedding IS NOT NULL AS embedded, "
-                       "COUNT { MATCH (p:Perturbation) WHERE p.embedding IS NOT NULL } AS n", {"symbol": symbol})
-        if not n:
-            raise MoaError(f"there is no Perturbation {symbol!r} in the graph")
-        if not n[0]["embedded"]:
-            raise MoaError(f"Perturbation {symbol!r} has no current embedding; train and write back a model "
-                           "(`lpm-kg sync`) or pass a run that embeds it")
-        if n[0]["n"] > asked:
-            rows = graph.read(NEAREST_GENETIC_QUERY, {"symbol": symbol, "k": k, "candidates": int(n[0]["n"])})
-    return [(r["symbol"], r["target"], float(r["score"])) for r in rows]
-
-
 # --------------------------------------------------------------------------- the evaluation set
-
-def current_embedding_run(graph: Graph) -> str | None:
-    """The run whose vectors are the Perturbation nodes' current embeddings, else the newest
-    complete run holding perturbation embeddings, else None."""
-    rows = graph.read("MATCH (p:Perturbation) WHERE p.embedding_run IS NOT NULL "
-                      "RETURN p.embedding_run AS run LIMIT 1")
-    if rows:
-        return rows[0]["run"]
-    rows = graph.read("MATCH (r:ModelRun) WHERE r.status = 'complete' "
-                      "AND EXISTS { MATCH (e:Embedding {run: r.run_id}) WHERE e.kind = 'perturbations' } "
-                      "RETURN r.run_id AS run ORDER BY r.created_at DESC, r.run_id DESC LIMIT 1")
-    return rows[0]["run"] if rows else None
-
 
 @dataclass
 class _EvalSet:
@@ -157,25 +75,17 @@ def _evaluation_set(graph: Graph, runs: list[str]) -> _EvalSet:
     datasets = None
     embedded: set[str] | None = None
     for run in runs:
-        info = graph.read("MATCH (r:ModelRun {run_id: $run}) RETURN r.datasets AS d", {"run": run})
-        if not info:
+        info = get_model_run(graph, run)
+        if info is None:
             raise MoaError(f"there is no model run {run!r}; `lpm-kg status` lists the runs")
-        names = list(info[0]["d"] or [])
+        names = list(info.get("datasets") or [])
         if names:
             datasets = sorted(set(datasets or []) | set(names))
         symbols, _ = read_embeddings(graph, run, "perturbations")
         if not symbols:
             raise MoaError(f"model run {run!r} holds no perturbation embeddings; write them back first")
         embedded = set(symbols) if embedded is None else embedded & set(symbols)
-    measured = graph.read(
-        "MATCH (e:Experiment) WHERE $datasets IS NULL OR e.dataset IN $datasets "
-        "WITH DISTINCT e.perturbation AS s MATCH (p:Perturbation {symbol: s}) "
-        "WHERE p.kind IN ['genetic', 'chemical'] "
-        "RETURN p.symbol AS symbol, p.kind AS kind, "
-        "coalesce(head(COLLECT { MATCH (p)-[:TARGETS]->(g:Gene) RETURN g.symbol ORDER BY g.symbol }), p.gene) AS gene, "
-        "head(COLLECT { MATCH (p)-[:OF_COMPOUND]->(c:Compound) RETURN c.name ORDER BY c.name }) AS compound, "
-        "COLLECT { MATCH (p)-[:OF_COMPOUND]->(:Compound)-[:HAS_TARGET]->(t:Gene) RETURN DISTINCT t.symbol } AS targets "
-        "ORDER BY symbol", {"datasets": datasets})
+    measured = measured_perturbations(graph, datasets)
     genetic = [(r["symbol"], r["gene"]) for r in measured if r["kind"] == "genetic" and r["gene"]
                and (embedded is None or r["symbol"] in embedded)]
     genes = {g for _, g in genetic}
@@ -214,56 +124,6 @@ def compound_embedding_cosine(graph: Graph, run: str, compounds: list[str], gene
     return cosine_matrix(vectors[[index[s] for s in compounds]], vectors[[index[s] for s in genetic]])
 
 
-def _profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None, fetch_size: int = 500):
-    """Per cell line: (readouts, {perturbation: mean measured profile with NaN where unmeasured})."""
-    cell_of = {r["c"]: r["cell"] for r in graph.read(
-        "MATCH (c:Context) RETURN c.symbol AS c, coalesce(c.cell_line, c.symbol) AS cell")}
-    panels: dict[str, list[str]] = {}
-
-    def accumulate(result):  # from scratch: a retried read starts over
-        sums: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
-        counts: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
-        by_cell_panel: dict[str, set] = defaultdict(set)
-        for p, c, panel, v in result:
-            cell = cell_of.get(c, c)
-            arr = np.asarray(v, dtype=np.float64)
-            ok = np.isfinite(arr)
-            key = (p, panel)
-            slot = sums[cell].get(key)
-            if slot is None:
-                sums[cell][key] = np.where(ok, arr, 0.0)
-                counts[cell][key] = ok.astype(np.float64)
-            else:
-                slot += np.where(ok, arr, 0.0)
-                counts[cell][key] += ok
-            by_cell_panel[cell].add(panel)
-        return sums, counts, by_cell_panel
-
-    sums, counts, by_cell_panel = graph.stream(
-        "MATCH (e:Experiment) WHERE e.perturbation IN $perts AND ($datasets IS NULL OR e.dataset IN $datasets) "
-        "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
-        {"perts": perturbations, "datasets": datasets}, accumulate, fetch_size=fetch_size)
-    if by_cell_panel:
-        needed = sorted({p for ps in by_cell_panel.values() for p in ps})
-        panels = {r["id"]: r["readouts"] for r in graph.read(
-            "MATCH (p:ReadoutPanel) WHERE p.id IN $ids RETURN p.id AS id, p.readouts AS readouts", {"ids": needed})}
-    out = {}
-    for cell, entries in sums.items():
-        readouts = sorted({r for pid in by_cell_panel[cell] for r in panels[pid]})
-        r_index = {r: i for i, r in enumerate(readouts)}
-        pos = {pid: np.array([r_index[r] for r in panels[pid]], dtype=np.int64) for pid in by_cell_panel[cell]}
-        total: dict[str, np.ndarray] = {}
-        n: dict[str, np.ndarray] = {}
-        for (p, pid), s in entries.items():
-            if p not in total:
-                total[p], n[p] = np.zeros(len(readouts)), np.zeros(len(readouts))
-            np.add.at(total[p], pos[pid], s)
-            np.add.at(n[p], pos[pid], counts[cell][(p, pid)])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[cell] = (readouts, {p: np.where(n[p] > 0, total[p] / np.maximum(n[p], 1), np.nan) for p in total})
-    return out
-
-
 def signature_similarity(graph: Graph, compounds: list[str], genetic: list[str], datasets: list[str] | None = None,
                          min_shared_readouts: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Cosine [n_compounds, n_genetic] of measured profiles over the readouts measured in both,
@@ -274,7 +134,7 @@ def signature_similarity(graph: Graph, compounds: list[str], genetic: list[str],
     n_cells = np.zeros((len(compounds), len(genetic)), dtype=np.int64)
     if not compounds or not genetic:
         return sim_sum, n_cells
-    profiles = _profiles(graph, sorted(set(compounds) | set(genetic)), datasets)
+    profiles = measured_profiles(graph, sorted(set(compounds) | set(genetic)), datasets)
     for _, (readouts, prof) in profiles.items():
         ci = [i for i, s in enumerate(compounds) if s in prof]
         gi = [j for j, s in enumerate(genetic) if s in prof]

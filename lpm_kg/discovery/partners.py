@@ -24,10 +24,9 @@ import numpy as np
 import pandas as pd
 
 from lpm_kg.discovery.inference import cosine_matrix
-from lpm_kg.discovery.moa import current_embedding_run
 from lpm_kg.gene_network import NetworkError
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.embeddings import read_embeddings
+from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
 from lpm_kg.graph.networks import known_partner_counts, perturbation_targets, relation_evidence
 
 

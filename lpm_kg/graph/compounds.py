@@ -25,3 +25,19 @@ def find_compound(graph: Graph, name: str) -> str | None:
     rows = graph.read("MATCH (c:Compound) WHERE c.name = toLower($name) OR $name IN c.aliases "
                       "OR toLower($name) IN c.aliases RETURN c.name AS name ORDER BY name LIMIT 1", {"name": name})
     return rows[0]["name"] if rows else None
+
+
+def measured_perturbations(graph: Graph, datasets: list[str] | None = None) -> list[dict]:
+    """Every genetic or chemical perturbation measured in ``datasets`` (default: all), sorted by
+    symbol: ``symbol``, ``kind``, ``gene`` (its target gene, the first of several), ``compound`` and
+    the compound's annotated ``targets``."""
+    rows = graph.read(
+        "MATCH (e:Experiment) WHERE $datasets IS NULL OR e.dataset IN $datasets "
+        "WITH DISTINCT e.perturbation AS s MATCH (p:Perturbation {symbol: s}) "
+        "WHERE p.kind IN ['genetic', 'chemical'] "
+        "RETURN p.symbol AS symbol, p.kind AS kind, "
+        "coalesce(head(COLLECT { MATCH (p)-[:TARGETS]->(g:Gene) RETURN g.symbol ORDER BY g.symbol }), p.gene) AS gene, "
+        "head(COLLECT { MATCH (p)-[:OF_COMPOUND]->(c:Compound) RETURN c.name ORDER BY c.name }) AS compound, "
+        "COLLECT { MATCH (p)-[:OF_COMPOUND]->(:Compound)-[:HAS_TARGET]->(t:Gene) RETURN DISTINCT t.symbol } AS targets "
+        "ORDER BY symbol", {"datasets": datasets})
+    return [dict(r) for r in rows]

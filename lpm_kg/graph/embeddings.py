@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from lpm_kg.errors import MoaError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.runs import WritebackError, check_run_id, require_run
 from lpm_kg.graph.write import _chunks, _Values
@@ -225,3 +226,81 @@ def read_embeddings(graph: Graph, run_id: str, kind: str) -> tuple[list[str], np
                       "ORDER BY s", {"run": run_id, "kind": kind})
     dim = len(rows[0]["v"]) if rows else 0
     return [r["s"] for r in rows], np.array([r["v"] for r in rows], dtype=np.float32).reshape(len(rows), dim)
+
+
+def current_embedding_run(graph: Graph) -> str | None:
+    """The run whose vectors are the Perturbation nodes' current embeddings, else the newest
+    complete run holding perturbation embeddings, else None."""
+    rows = graph.read("MATCH (p:Perturbation) WHERE p.embedding_run IS NOT NULL "
+                      "RETURN p.embedding_run AS run LIMIT 1")
+    if rows:
+        return rows[0]["run"]
+    rows = graph.read("MATCH (r:ModelRun) WHERE r.status = 'complete' "
+                      "AND EXISTS { MATCH (e:Embedding {run: r.run_id}) WHERE e.kind = 'perturbations' } "
+                      "RETURN r.run_id AS run ORDER BY r.created_at DESC, r.run_id DESC LIMIT 1")
+    return rows[0]["run"] if rows else None
+
+
+#: A compound perturbation's nearest genetic perturbations by the current embeddings, through the
+#: vector index. The index returns the ``$candidates`` nearest perturbations of any kind; the
+#: genetic ones among them are kept, nearest first, at most ``$k``. Scores are the index's cosine
+#: similarity, (1 + cos) / 2 in [0, 1]. Params: ``symbol``, ``k``, ``candidates`` (> k).
+NEAREST_GENETIC_QUERY = (
+    "MATCH (q:Perturbation {symbol: $symbol}) WHERE q.embedding IS NOT NULL "
+    "CALL db.index.vector.queryNodes('perturbation_embedding', $candidates, q.embedding) YIELD node, score "
+    "WITH q, node, score WHERE node.kind = 'genetic' AND node <> q "
+    "OPTIONAL MATCH (node)-[:TARGETS]->(g:Gene) "
+    "WITH node, score, coalesce(min(g.symbol), node.gene) AS target "
+    "RETURN node.symbol AS symbol, target, score ORDER BY score DESC, symbol LIMIT $k")
+
+#: The same, exact, on a stored run's Embedding history (``$run``): every genetic perturbation the
+#: run embeds is scored with ``vector.similarity.cosine`` (same scale as the index).
+NEAREST_GENETIC_RUN_QUERY = (
+    "MATCH (q:Embedding {id: $id}) "
+    "MATCH (e:Embedding {run: $run})-[:EMBEDS]->(node:Perturbation) "
+    "WHERE e.kind = 'perturbations' AND node.kind = 'genetic' AND e <> q "
+    "WITH node, vector.similarity.cosine(q.vector, e.vector) AS score "
+    "OPTIONAL MATCH (node)-[:TARGETS]->(g:Gene) "
+    "WITH node, score, coalesce(min(g.symbol), node.gene) AS target "
+    "RETURN node.symbol AS symbol, target, score ORDER BY score DESC, symbol LIMIT $k")
+
+
+def nearest_genetic(graph: Graph, symbol: str, k: int = 10, run: str | None = None, *,
+                    candidates: int | None = None) -> list[tuple[str, str | None, float]]:
+    """The ``k`` genetic perturbations nearest to perturbation ``symbol`` (usually a compound's)
+    in the perturbation embedding space: ``(perturbation, target gene, score)``, nearest first,
+    scores (1 + cos) / 2.
+
+    Without ``run``: the current embeddings through the vector index, one call of
+    :data:`NEAREST_GENETIC_QUERY` asking the index for ``candidates`` neighbours (default
+    ``max(10 k, 200)``) and keeping the genetic ones. When that leaves fewer than ``k`` and the index
+    holds more, it asks once more for all of them. With ``run``: exact, on that run's stored
+    vectors (:data:`NEAREST_GENETIC_RUN_QUERY`).
+    """
+    k = int(k)
+    if k < 1:
+        raise MoaError(f"k must be at least 1, not {k}")
+    if run is not None:
+        rows = graph.read(NEAREST_GENETIC_RUN_QUERY, {"id": f"{run}:perturbations:{symbol}", "run": run, "k": k})
+        if not rows:
+            held = graph.read("MATCH (e:Embedding {id: $id}) RETURN count(e) AS n",
+                              {"id": f"{run}:perturbations:{symbol}"})[0]["n"]
+            if not held:
+                raise MoaError(f"run {run!r} holds no perturbation embedding of {symbol!r}; "
+                               "check the symbol and the run (`lpm-kg status`)")
+        return [(r["symbol"], r["target"], float(r["score"])) for r in rows]
+
+    asked = int(candidates) if candidates is not None else max(10 * k, 200)
+    rows = graph.read(NEAREST_GENETIC_QUERY, {"symbol": symbol, "k": k, "candidates": max(asked, k + 1)})
+    if len(rows) < k:
+        n = graph.read("MATCH (q:Perturbation {symbol: $symbol}) "
+                       "RETURN q.embedding IS NOT NULL AS embedded, "
+                       "COUNT { MATCH (p:Perturbation) WHERE p.embedding IS NOT NULL } AS n", {"symbol": symbol})
+        if not n:
+            raise MoaError(f"there is no Perturbation {symbol!r} in the graph")
+        if not n[0]["embedded"]:
+            raise MoaError(f"Perturbation {symbol!r} has no current embedding; train and write back a model "
+                           "(`lpm-kg sync`) or pass a run that embeds it")
+        if n[0]["n"] > asked:
+            rows = graph.read(NEAREST_GENETIC_QUERY, {"symbol": symbol, "k": k, "candidates": int(n[0]["n"])})
+    return [(r["symbol"], r["target"], float(r["score"])) for r in rows]

@@ -9,6 +9,7 @@ twice.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -170,3 +171,53 @@ def implicit_zeros(tuples: TupleSet, contexts: Sequence[str], ratio: float = 1.0
     if not parts:
         return tuple(np.zeros(0, t) for t in (np.int32, np.int32, np.int32, np.float32))
     return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
+
+
+def measured_profiles(graph: Graph, perturbations: list[str], datasets: list[str] | None, fetch_size: int = 500):
+    """Per cell line: (readouts, {perturbation: mean measured profile with NaN where unmeasured})."""
+    cell_of = {r["c"]: r["cell"] for r in graph.read(
+        "MATCH (c:Context) RETURN c.symbol AS c, coalesce(c.cell_line, c.symbol) AS cell")}
+    panels: dict[str, list[str]] = {}
+
+    def accumulate(result):  # from scratch: a retried read starts over
+        sums: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+        counts: dict[str, dict[str, dict[str, np.ndarray]]] = defaultdict(dict)
+        by_cell_panel: dict[str, set] = defaultdict(set)
+        for p, c, panel, v in result:
+            cell = cell_of.get(c, c)
+            arr = np.asarray(v, dtype=np.float64)
+            ok = np.isfinite(arr)
+            key = (p, panel)
+            slot = sums[cell].get(key)
+            if slot is None:
+                sums[cell][key] = np.where(ok, arr, 0.0)
+                counts[cell][key] = ok.astype(np.float64)
+            else:
+                slot += np.where(ok, arr, 0.0)
+                counts[cell][key] += ok
+            by_cell_panel[cell].add(panel)
+        return sums, counts, by_cell_panel
+
+    sums, counts, by_cell_panel = graph.stream(
+        "MATCH (e:Experiment) WHERE e.perturbation IN $perts AND ($datasets IS NULL OR e.dataset IN $datasets) "
+        "RETURN e.perturbation AS p, e.context AS c, e.panel AS panel, e.values AS v",
+        {"perts": perturbations, "datasets": datasets}, accumulate, fetch_size=fetch_size)
+    if by_cell_panel:
+        needed = sorted({p for ps in by_cell_panel.values() for p in ps})
+        panels = {r["id"]: r["readouts"] for r in graph.read(
+            "MATCH (p:ReadoutPanel) WHERE p.id IN $ids RETURN p.id AS id, p.readouts AS readouts", {"ids": needed})}
+    out = {}
+    for cell, entries in sums.items():
+        readouts = sorted({r for pid in by_cell_panel[cell] for r in panels[pid]})
+        r_index = {r: i for i, r in enumerate(readouts)}
+        pos = {pid: np.array([r_index[r] for r in panels[pid]], dtype=np.int64) for pid in by_cell_panel[cell]}
+        total: dict[str, np.ndarray] = {}
+        n: dict[str, np.ndarray] = {}
+        for (p, pid), s in entries.items():
+            if p not in total:
+                total[p], n[p] = np.zeros(len(readouts)), np.zeros(len(readouts))
+            np.add.at(total[p], pos[pid], s)
+            np.add.at(n[p], pos[pid], counts[cell][(p, pid)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[cell] = (readouts, {p: np.where(n[p] > 0, total[p] / np.maximum(n[p], 1), np.nan) for p in total})
+    return out

@@ -9,15 +9,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import clean
 
-from lpm_kg.discovery.moa import (
-    METHODS,
-    MoaError,
-    moa_ranks,
-    moa_recall,
-    nearest_genetic,
-    recall_table,
-    update_run_metrics,
-)
+from lpm_kg.discovery.moa import METHODS, moa_ranks, moa_recall, recall_table, update_run_metrics
+from lpm_kg.errors import MoaError
+from lpm_kg.graph.embeddings import nearest_genetic
 from lpm_kg.graph.runs import get_model_run
 from lpm_kg.simulate import SimulationConfig, simulate
 from lpm_kg.sync import PredictConfig, SourceConfig, SyncConfig, sync
