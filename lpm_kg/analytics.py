@@ -37,8 +37,8 @@ and networkx otherwise; the result's ``engine`` says which ran. Both use Louvain
 PageRank (damping 0.85) weighted by ``weight`` and normalised to sum 1, and the degree as the
 number of neighbours. GDS runs single-threaded so a result is reproducible (``concurrency``).
 
-Stored results (map-free)
--------------------------
+Stored results (map-free; :mod:`lpm_kg.graph.analyses` reads and writes them)
+---------------------------------------------------------------------------
 Each network kind has its own Gene properties, so analyses of the inferred and the reference
 networks live side by side and are one property lookup away::
 
@@ -60,98 +60,30 @@ replaces the older one (genes outside the new network lose the properties), like
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from lpm_kg.errors import LpmKgError
+from lpm_kg.errors import AnalyticsError
+from lpm_kg.graph.analyses import (
+    NetworkSpec,
+    gds_communities,
+    gds_version,
+    inferred_runs,
+    network,
+    network_edges,
+    property_names,
+    write_analysis,
+)
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.pull import pull_columns
 
 
-class AnalyticsError(LpmKgError, ValueError):
-    """A network that cannot be analysed as asked (unknown network, no edges, ambiguous method)."""
-
-
-@dataclass(frozen=True)
-class Network:
-    name: str
-    rel_type: str  # a fixed string from NETWORKS: the only name pasted into Cypher
-    inferred: bool
-
-
-#: The gene networks a caller may choose, by name.
-NETWORKS: dict[str, Network] = {
-    "inferred": Network("inferred", "INFERRED_INTERACTION", True),
-    "string": Network("string", "INTERACTS_WITH", False),
-    "regulates": Network("regulates", "REGULATES", False),
-}
 ENGINES = ("auto", "gds", "networkx")
 #: Inference methods an inferred network defaults to, first present first (lpm_kg.discovery.networks:
 #: the paper's route, then the embedding one; the baselines are never a default).
 PREFERRED_METHODS = ("imputed-correlation", "embedding-similarity")
-
-
-def network(name: str) -> Network:
-    if name not in NETWORKS:
-        raise AnalyticsError(f"unknown network {name!r}; networks: {', '.join(NETWORKS)}")
-    return NETWORKS[name]
-
-
-def property_names(name: str) -> dict[str, str]:
-    """The Gene properties an analysis of network ``name`` writes: community, pagerank, degree."""
-    net = network(name)
-    return {k: f"{k}_{net.name}" for k in ("community", "pagerank", "degree")}
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """One concrete network: which relationships, filtered how. Build it with :func:`resolve_network`."""
-
-    network: Network
-    run: str | None = None
-    method: str | None = None
-    datasets: tuple[str, ...] | None = None
-    min_score: float | None = None
-
-    def params(self) -> dict:
-        return {"run": self.run, "method": self.method,
-                "datasets": list(self.datasets) if self.datasets is not None else None,
-                "min_score": self.min_score}
-
-    def where(self) -> str:
-        """The Cypher condition on relationship ``r`` that selects this network's edges; needs :meth:`params`."""
-        where = ("r.run = $run AND r.method = $method" if self.network.inferred
-                 else "($datasets IS NULL OR r.dataset IN $datasets)")
-        return where + " AND ($min_score IS NULL OR r.score IS NULL OR r.score >= $min_score)"
-
-    def match(self) -> str:
-        """Cypher binding ``a``, ``b`` (each unordered pair once) and ``w`` (its weight); needs :meth:`params`."""
-        return (f"MATCH (a:Gene)-[r:{self.network.rel_type}]-(b:Gene) "
-                f"WHERE elementId(a) < elementId(b) AND {self.where()} "
-                "WITH a, b, max(coalesce(abs(toFloat(r.score)), 1.0)) AS w ")
-
-    def describe(self) -> str:
-        if self.network.inferred:
-            text = f"inferred network of run {self.run} (method {self.method})"
-        else:
-            text = f"{self.network.rel_type} network" + (f" of {', '.join(self.datasets)}" if self.datasets else "")
-        return text + (f", score >= {self.min_score:g}" if self.min_score is not None else "")
-
-
-def inferred_runs(graph: Graph) -> list[dict]:
-    """Runs with INFERRED_INTERACTION edges, newest first (runs with a ModelRun node before those
-    without, then by its ``created_at``), each with its ``methods`` and ``n_edges``."""
-    rows = graph.read("MATCH (:Gene)-[r:INFERRED_INTERACTION]->(:Gene) "
-                      "WITH r.run AS run, r.method AS method, count(*) AS n "
-                      "OPTIONAL MATCH (m:ModelRun {run_id: run}) "
-                      "WITH run, m.created_at AS created, collect([method, n]) AS methods "
-                      "RETURN run, created, methods ORDER BY created IS NULL, created DESC, run DESC")
-    return [{"run": r["run"], "methods": {m: n for m, n in sorted(r["methods"], key=lambda x: str(x[0]))},
-             "n_edges": sum(n for _, n in r["methods"])} for r in rows]
 
 
 def inferred_run(graph: Graph, run: str | None = None, method: str | None = None) -> dict | None:
@@ -199,34 +131,6 @@ def resolve_network(graph: Graph, name: str = "inferred", *, run: str | None = N
         else:
             method = next(iter(methods))
     return NetworkSpec(net, run=chosen["run"], method=method, min_score=None if min_score is None else float(min_score))
-
-
-def network_edges(graph: Graph, spec: NetworkSpec, directed: bool = False) -> pd.DataFrame:
-    """The network's edges: ``source``, ``target`` (gene symbols) and ``weight``, each unordered pair
-    once (``source`` < ``target``), or with ``directed`` each ordered pair once, as stored. Sorted."""
-    frame = pull_columns(graph, f"MATCH (a:Gene)-[r:{spec.network.rel_type}]->(b:Gene) WHERE a <> b AND {spec.where()}",
-                         {"source": "a.symbol", "target": "b.symbol", "weight": "coalesce(abs(toFloat(r.score)), 1.0)"},
-                         spec.params())
-    src, dst = frame["source"].to_numpy(dtype=object), frame["target"].to_numpy(dtype=object)
-    if not directed:
-        swap = src > dst
-        src, dst = np.where(swap, dst, src), np.where(swap, src, dst)
-    edges = pd.DataFrame({"source": src, "target": dst, "weight": frame["weight"].to_numpy(np.float64)})
-    edges = edges.groupby(["source", "target"], sort=True, as_index=False)["weight"].max()
-    return edges.astype({"source": object, "target": object, "weight": np.float64})
-
-
-def gds_version(graph: Graph) -> str | None:
-    """The Graph Data Science library's version on the server, or None when it is not loaded."""
-    try:
-        rows = graph.read("SHOW FUNCTIONS YIELD name WHERE name = 'gds.version' RETURN count(*) AS n")
-        if not rows or not rows[0]["n"]:
-            return None
-        return str(graph.read("RETURN gds.version() AS v")[0]["v"])
-    except LpmKgError:
-        raise
-    except Exception:  # a server that refuses SHOW FUNCTIONS (permissions): no GDS for us
-        return None
 
 
 @dataclass
@@ -320,42 +224,6 @@ def _run_networkx(edges: pd.DataFrame, seed: int, clock: _Clock) -> pd.DataFrame
     return _table(symbols, [label[s] for s in symbols], [pr[s] for s in symbols], [g.degree(s) for s in symbols])
 
 
-def _run_gds(graph: Graph, spec: NetworkSpec, concurrency: int, clock: _Clock) -> tuple[pd.DataFrame, int, float]:
-    name = f"lpm-kg-analytics-{uuid.uuid4().hex[:12]}"
-    params = {**spec.params(), "name": name}
-    algo = {"name": name, "cfg": {"relationshipWeightProperty": "weight", "concurrency": concurrency}}
-    try:
-        projected = graph.query(spec.match() + "WITH gds.graph.project($name, a, b, "
-                                "{relationshipProperties: {weight: w}}, {undirectedRelationshipTypes: ['*']}) AS g "
-                                "RETURN g.nodeCount AS nodes, g.relationshipCount AS rels", params)
-        clock.lap("project")
-        if not projected or not projected[0]["nodes"]:
-            return _table([], [], [], []), 0, 0.0
-        n_edges = int(projected[0]["rels"]) // 2  # undirected: each edge is stored both ways
-        mutated = graph.query("CALL gds.louvain.mutate($name, $cfg) YIELD modularity RETURN modularity",
-                              {**algo, "cfg": {**algo["cfg"], "mutateProperty": "community"}})
-        lou = graph.query("CALL gds.graph.nodeProperty.stream($name, 'community') YIELD nodeId, propertyValue "
-                          "RETURN gds.util.asNode(nodeId).symbol AS s, propertyValue AS c", algo)
-        clock.lap("louvain")
-        pr = graph.query("CALL gds.pageRank.stream($name, $cfg) YIELD nodeId, score "
-                         "RETURN gds.util.asNode(nodeId).symbol AS s, score",
-                         {**algo, "cfg": {**algo["cfg"], "dampingFactor": 0.85, "maxIterations": 1000,
-                                          "tolerance": 1e-10}})
-        clock.lap("pagerank")
-        deg = graph.query("CALL gds.degree.stream($name, {concurrency: $cfg.concurrency}) YIELD nodeId, score "
-                          "RETURN gds.util.asNode(nodeId).symbol AS s, score", algo)
-        clock.lap("degree")
-    finally:
-        graph.query("CALL gds.graph.drop($name, false) YIELD graphName RETURN graphName", {"name": name})
-        clock.lap("drop")
-    community = {r["s"]: r["c"] for r in lou}
-    score = {r["s"]: r["score"] for r in pr}
-    degree = {r["s"]: r["score"] for r in deg}
-    symbols = sorted(community)
-    return (_table(symbols, [community[s] for s in symbols], [score[s] for s in symbols],
-                   [round(degree[s]) for s in symbols]), n_edges, float(mutated[0]["modularity"]))
-
-
 def run_analytics(graph: Graph, network: str = "inferred", *, run: str | None = None, method: str | None = None,
                   datasets: Sequence[str] | None = None, min_score: float | None = None, engine: str = "auto",
                   write: bool = True, seed: int = 0, concurrency: int = 1) -> AnalyticsResult:
@@ -376,7 +244,10 @@ def run_analytics(graph: Graph, network: str = "inferred", *, run: str | None = 
                              "lists plugins); use engine networkx or auto")
     use_gds = version is not None
     if use_gds:
-        table, n_edges, score = _run_gds(graph, spec, concurrency, clock)
+        community, pagerank, degree, n_edges, score = gds_communities(graph, spec, concurrency, clock.lap)
+        symbols = sorted(community)
+        table = _table(symbols, [community[s] for s in symbols], [pagerank[s] for s in symbols],
+                       [degree[s] for s in symbols])
     else:
         import networkx as nx
 
@@ -392,7 +263,10 @@ def run_analytics(graph: Graph, network: str = "inferred", *, run: str | None = 
                              engine_version=version, properties=property_names(spec.network.name))
     result.seconds = time.perf_counter() - started
     if write:
-        write_analytics(graph, result)
+        write_analysis(graph, spec, table, {
+            "engine": result.engine, "engine_version": result.engine_version, "n_nodes": result.n_nodes,
+            "n_edges": result.n_edges, "n_communities": result.n_communities, "modularity": result.modularity,
+            "seconds": result.seconds})
         result.written = True
         clock.lap("write")
     result.timings = clock.timings
@@ -400,49 +274,3 @@ def run_analytics(graph: Graph, network: str = "inferred", *, run: str | None = 
     return result
 
 
-def write_analytics(graph: Graph, result: AnalyticsResult) -> None:
-    """Store a result: its network's Gene properties (replacing an older analysis of that network
-    kind in one transaction) and its ``NetworkAnalysis`` node."""
-    props = property_names(result.spec.network.name)
-    c, p, d = props["community"], props["pagerank"], props["degree"]
-    rows = [{"s": r.symbol, "c": int(r.community), "p": float(r.pagerank), "d": int(r.degree)}
-            for r in result.table.itertuples()]
-    spec = result.spec
-    meta = {"network": spec.network.name, "rel_type": spec.network.rel_type, "run": spec.run, "method": spec.method,
-            "datasets": list(spec.datasets) if spec.datasets else None, "min_score": spec.min_score,
-            "engine": result.engine, "engine_version": result.engine_version, "n_nodes": result.n_nodes,
-            "n_edges": result.n_edges, "n_communities": result.n_communities, "modularity": result.modularity,
-            "seconds": result.seconds, "properties": [c, p, d]}
-
-    def work(tx):
-        # Property names come from property_names(): fixed strings, never user input.
-        tx.run(f"MATCH (g:Gene) WHERE g.{c} IS NOT NULL REMOVE g.{c}, g.{p}, g.{d}").consume()
-        for start in range(0, len(rows), 10_000):
-            tx.run(f"UNWIND $rows AS row MATCH (g:Gene {{symbol: row.s}}) SET g.{c} = row.c, g.{p} = row.p, "
-                   f"g.{d} = row.d", rows=rows[start:start + 10_000]).consume()
-        tx.run("MERGE (a:NetworkAnalysis {network: $meta.network}) SET a = $meta, a.created_at = datetime()",
-               meta=meta).consume()
-
-    graph.write_tx(work)
-
-
-def read_analytics(graph: Graph, network: str = "inferred") -> pd.DataFrame:
-    """The stored analysis of a network kind: symbol, community, pagerank, degree (by pagerank descending)."""
-    props = property_names(network)
-    c, p, d = props["community"], props["pagerank"], props["degree"]
-    rows = graph.read(f"MATCH (g:Gene) WHERE g.{c} IS NOT NULL RETURN g.symbol AS symbol, g.{c} AS community, "
-                      f"g.{p} AS pagerank, g.{d} AS degree ORDER BY pagerank DESC, symbol")
-    return pd.DataFrame([dict(r) for r in rows], columns=["symbol", "community", "pagerank", "degree"])
-
-
-def analysis_record(graph: Graph, network: str = "inferred") -> dict | None:
-    """The ``NetworkAnalysis`` node of a network kind as a dict, or None if it was never analysed."""
-    if network not in NETWORKS:
-        raise AnalyticsError(f"unknown network {network!r}; networks: {', '.join(NETWORKS)}")
-    rows = graph.read("MATCH (a:NetworkAnalysis {network: $n}) RETURN properties(a) AS a", {"n": network})
-    if not rows:
-        return None
-    out = dict(rows[0]["a"])
-    if out.get("created_at") is not None:
-        out["created_at"] = out["created_at"].to_native()
-    return out

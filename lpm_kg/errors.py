@@ -45,3 +45,7 @@ class SyncStopped(LpmKgError):
 
 class MoaError(LpmKgError, ValueError):
     """A mechanism-of-action query that cannot be answered as asked."""
+
+
+class AnalyticsError(LpmKgError, ValueError):
+    """A network that cannot be analysed as asked (unknown network, no edges, ambiguous method)."""

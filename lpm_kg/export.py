@@ -49,7 +49,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lpm_kg.analytics import NETWORKS, NetworkSpec, inferred_run, network_edges, resolve_network
+from lpm_kg.analytics import inferred_run, resolve_network
+from lpm_kg.graph.analyses import NETWORKS, NetworkSpec, network_edges
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.pull import pull_columns
 

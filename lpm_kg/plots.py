@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lpm_kg.analytics import AnalyticsError, analysis_record, property_names, resolve_network
+from lpm_kg.analytics import resolve_network
+from lpm_kg.errors import AnalyticsError
+from lpm_kg.graph.analyses import analysis_record, property_names
 from lpm_kg.graph.connection import Graph
 
 OTHER = "other"

@@ -7,14 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from lpm_kg import analytics
-from lpm_kg.analytics import (
-    AnalyticsError,
-    analysis_record,
-    network_edges,
-    read_analytics,
-    resolve_network,
-    run_analytics,
-)
+from lpm_kg.analytics import resolve_network, run_analytics
+from lpm_kg.errors import AnalyticsError
+from lpm_kg.graph.analyses import analysis_record, network_edges, read_analytics
 from lpm_kg.graph.runs import create_model_run
 
 # Fixture data, not a model's output: two tight gene groups joined by one weak edge, written as

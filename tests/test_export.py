@@ -7,7 +7,8 @@ import torch
 from click.testing import CliRunner
 
 from conftest import clean
-from lpm_kg.analytics import network_edges, resolve_network
+from lpm_kg.analytics import resolve_network
+from lpm_kg.graph.analyses import network_edges
 from lpm_kg.export import (CHANGES, EDGE_TYPES, NODE_TYPES, load_hetero_data, save_hetero_data, to_hetero_data,
                             to_networkx)
 from lpm_kg.simulate import SimulationConfig, simulate

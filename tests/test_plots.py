@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from lpm_kg.analytics import AnalyticsError, run_analytics
+from lpm_kg.analytics import run_analytics
+from lpm_kg.errors import AnalyticsError
 from lpm_kg.plots import bar_chart, embedding_map, gene_neighbourhood, pca_2d, perturbation_classes
 from test_export import sim  # noqa: F401  (the same tiny synced simulation, a module fixture)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from lpm_kg.analytics import ENGINES, NETWORKS
+from lpm_kg.analytics import ENGINES
+from lpm_kg.graph.analyses import NETWORKS
 
 
 from lpm_kg.commands import connect as _connect  # noqa: E402
