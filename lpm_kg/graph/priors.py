@@ -102,3 +102,39 @@ def mark_prior_predictions(graph: Graph, run_id: str, pairs: list[tuple[str, str
     graph.query("MATCH (pr:ModelRun {run_id: $prior}) UNWIND $rows AS row "
                 "MATCH (e:PredictedExperiment {id: row.id}) SET e.source = 'prior', e.prior_run = $prior "
                 "MERGE (e)-[:FROM_PRIORS]->(pr)", {"rows": rows, "prior": prior_run_id})
+
+
+# One fixed query per relation type (a type cannot be a query parameter).
+_PAIR_QUERIES = {
+    "INTERACTS_WITH": "MATCH (a:Gene)-[:INTERACTS_WITH]->(b:Gene) RETURN a.symbol AS a, b.symbol AS b",
+    "REGULATES": "MATCH (a:Gene)-[:REGULATES]->(b:Gene) RETURN a.symbol AS a, b.symbol AS b",
+}
+
+
+def knowledge_tables(graph: Graph, relations, annotations) -> dict:
+    """The reference knowledge as plain tables (what :func:`lpm_kg.priors.read_knowledge` builds its
+    Knowledge from): ``genes`` (every Gene symbol, sorted), ``interacts`` and ``regulates`` (symbol
+    pairs) and ``members`` (gene, "complex:<id>" or "set:<id>") with the ``complexes`` among the
+    groups, for the relation types named in ``relations``; ``targets`` and ``moas`` (compound ->
+    names) for the annotations named in ``annotations``."""
+    genes = [r["s"] for r in graph.read("MATCH (g:Gene) RETURN g.symbol AS s ORDER BY s")]
+
+    def gene_pairs(rel: str):
+        return [(r["a"], r["b"]) for r in graph.read(_PAIR_QUERIES[rel])] if rel in relations else []
+
+    members, complexes = [], []
+    if "MEMBER_OF" in relations:
+        rows = graph.read("MATCH (g:Gene)-[:MEMBER_OF]->(s) RETURN g.symbol AS g, coalesce(s.id, s.name) AS s, "
+                          "s:Complex AS complex")
+        members = [(r["g"], ("complex:" if r["complex"] else "set:") + str(r["s"])) for r in rows]
+        complexes = [s for (_, s), r in zip(members, rows) if r["complex"]]
+    targets: dict[str, list[str]] = {}
+    if "HAS_TARGET" in annotations:
+        for r in graph.read("MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene) RETURN c.name AS c, collect(g.symbol) AS g"):
+            targets[r["c"]] = r["g"]
+    moas: dict[str, list[str]] = {}
+    if "HAS_MOA" in annotations:
+        for r in graph.read("MATCH (c:Compound)-[:HAS_MOA]->(m:MOA) RETURN c.name AS c, collect(m.name) AS m"):
+            moas[r["c"]] = r["m"]
+    return {"genes": genes, "interacts": gene_pairs("INTERACTS_WITH"), "regulates": gene_pairs("REGULATES"),
+            "members": members, "complexes": complexes, "targets": targets, "moas": moas}

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lpm_kg.errors import ConfigError
+
 # Relation type -> what it contributes. MEMBER_OF joins a gene to a Complex (CORUM) or a GeneSet (GMT).
 RELATIONS = ("INTERACTS_WITH", "MEMBER_OF", "REGULATES")
 # Compound annotations that feed a compound's prior. A run scored on mechanism of action leaves
@@ -137,19 +139,10 @@ class Knowledge:
                    tuple(s.get("annotations", ANNOTATIONS)))
 
 
-# One fixed query per relation type (a type cannot be a query parameter).
-_PAIR_QUERIES = {
-    "INTERACTS_WITH": "MATCH (a:Gene)-[:INTERACTS_WITH]->(b:Gene) RETURN a.symbol AS a, b.symbol AS b",
-    "REGULATES": "MATCH (a:Gene)-[:REGULATES]->(b:Gene) RETURN a.symbol AS a, b.symbol AS b",
-}
-
-
 def read_knowledge(graph, relations: Iterable[str] = RELATIONS, annotations: Iterable[str] = ANNOTATIONS) -> Knowledge:
     """The reference relations named in ``relations`` and the compound annotations named in
     ``annotations``, from the graph."""
     relations, annotations = tuple(relations), tuple(annotations)
-    from lpm_kg.errors import ConfigError
-
     unknown = set(relations) - set(RELATIONS)
     if unknown:
         raise ConfigError(f"unknown prior relation(s) {', '.join(sorted(unknown))}; choose from {', '.join(RELATIONS)}")
@@ -157,28 +150,11 @@ def read_knowledge(graph, relations: Iterable[str] = RELATIONS, annotations: Ite
     if unknown:
         raise ConfigError(f"unknown compound annotation(s) {', '.join(sorted(unknown))}; "
                           f"choose from {', '.join(ANNOTATIONS)}")
-    genes = [r["s"] for r in graph.read("MATCH (g:Gene) RETURN g.symbol AS s ORDER BY s")]
+    # Imported here: lpm_kg.priors is imported with every LPMConfig (PriorSpec), and the graph
+    # layer would load the Neo4j driver with it.
+    from lpm_kg.graph.priors import knowledge_tables
 
-    def gene_pairs(rel: str):
-        if rel not in relations:
-            return []
-        rows = graph.read(_PAIR_QUERIES[rel])
-        return [(r["a"], r["b"]) for r in rows]
-
-    members, complexes = [], []
-    if "MEMBER_OF" in relations:
-        rows = graph.read("MATCH (g:Gene)-[:MEMBER_OF]->(s) RETURN g.symbol AS g, coalesce(s.id, s.name) AS s, "
-                          "s:Complex AS complex")
-        members = [(r["g"], ("complex:" if r["complex"] else "set:") + str(r["s"])) for r in rows]
-        complexes = [s for (_, s), r in zip(members, rows) if r["complex"]]
-    targets: dict[str, list[str]] = {}
-    if "HAS_TARGET" in annotations:
-        for r in graph.read("MATCH (c:Compound)-[:HAS_TARGET]->(g:Gene) RETURN c.name AS c, collect(g.symbol) AS g"):
-            targets[r["c"]] = r["g"]
-    moas: dict[str, list[str]] = {}
-    if "HAS_MOA" in annotations:
-        for r in graph.read("MATCH (c:Compound)-[:HAS_MOA]->(m:MOA) RETURN c.name AS c, collect(m.name) AS m"):
-            moas[r["c"]] = r["m"]
-    return Knowledge.from_tables(genes, interacts=gene_pairs("INTERACTS_WITH"), regulates=gene_pairs("REGULATES"),
-                                 members=members, complexes=complexes, compound_targets=targets, compound_moas=moas,
-                                 relations=relations, annotations=annotations)
+    t = knowledge_tables(graph, relations, annotations)
+    return Knowledge.from_tables(t["genes"], interacts=t["interacts"], regulates=t["regulates"],
+                                 members=t["members"], complexes=t["complexes"], compound_targets=t["targets"],
+                                 compound_moas=t["moas"], relations=relations, annotations=annotations)
