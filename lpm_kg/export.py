@@ -52,6 +52,7 @@ import pandas as pd
 from lpm_kg.analytics import inferred_run, resolve_network
 from lpm_kg.graph.analyses import NETWORKS, NetworkSpec, network_edges
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.embeddings import current_embedding_rows
 from lpm_kg.graph.pull import pull_columns
 
 #: node type -> (label, key property). Fixed strings: the only names pasted into Cypher.
@@ -92,13 +93,12 @@ def _nodes(graph: Graph, node_type: str, embeddings_run: str | None) -> dict:
     if node_type == "perturbation":
         out["kind"] = frame["kind"].tolist()
     if node_type in EMBEDDED and embeddings_run is None:
-        rows = graph.read(f"MATCH (n:{label}) WHERE n.embedding IS NOT NULL "
-                          f"RETURN n.{key} AS k, n.embedding AS e, n.embedding_run AS er")
+        rows = current_embedding_rows(graph, label, key)
         index = {k: i for i, k in enumerate(out["symbol"])}
         out["vectors"] = [None] * len(index)
-        for r in rows:
-            out["vectors"][index[r["k"]]] = r["e"]
-        out["runs"] = sorted({r["er"] for r in rows if r["er"] is not None})
+        for k, vector, _ in rows:
+            out["vectors"][index[k]] = vector
+        out["runs"] = sorted({run for _, _, run in rows if run is not None})
     return out
 
 

@@ -15,6 +15,7 @@ from lpm_kg.contract import CompoundTable, ExperimentTable, GeneTable, GroupTabl
 from lpm_kg.errors import ConfigError, InputError
 from lpm_kg.genes import GeneResolver
 from lpm_kg.graph import datasets as ds
+from lpm_kg.graph.datasets import gene_map, gene_map_stamp
 from lpm_kg.graph import write
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.schema import ensure_schema
@@ -104,19 +105,15 @@ _RESOLVERS: dict[tuple, GeneResolver] = {}
 def resolver_from_graph(graph: Graph) -> GeneResolver:
     """The gene map in the graph, cached per server while no gene table has been (re)loaded:
     reading 40k genes costs seconds, and every load needs it."""
-    import pandas as pd
-
-    stamp = graph.read("MATCH (d:Dataset {kind: 'genes'}) RETURN collect([d.name, d.checksum, d.status, "
-                       "toString(d.completed_at)]) AS s")[0]["s"]
+    stamp = gene_map_stamp(graph)
     key = (graph.uri, graph.database, repr(sorted(stamp)))
     if key in _RESOLVERS and all(s[2] == "complete" for s in stamp):
         return _RESOLVERS[key]
-    rows = graph.read("MATCH (g:Gene) RETURN g.symbol AS symbol, g.entrez AS entrez, g.ensembl AS ensembl, "
-                      "coalesce(g.prev_symbols, []) AS prev_symbols, coalesce(g.aliases, []) AS aliases")
-    if not rows:
+    genes = gene_map(graph)
+    if genes.empty:
         raise ConfigError("the graph has no gene id map yet: load one first with "
                           "`lpm-kg load hgnc_complete_set.txt.gz --format hgnc --dataset hgnc`")
-    resolver = GeneResolver(pd.DataFrame([dict(r) for r in rows]))
+    resolver = GeneResolver(genes)
     _RESOLVERS.clear()  # keep one: a changed gene map makes older ones stale
     _RESOLVERS[key] = resolver
     return resolver

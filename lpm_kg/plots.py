@@ -22,7 +22,16 @@ import pandas as pd
 
 from lpm_kg.analytics import resolve_network
 from lpm_kg.errors import AnalyticsError
-from lpm_kg.graph.analyses import analysis_record, property_names
+from lpm_kg.graph.analyses import (
+    analysis_record,
+    gene_exists,
+    inferred_edges_among,
+    inferred_partners,
+    reference_edges_among,
+    stored_communities,
+)
+from lpm_kg.graph.compounds import perturbation_kinds
+from lpm_kg.graph.embeddings import current_perturbation_embeddings, read_embeddings
 from lpm_kg.graph.connection import Graph
 
 OTHER = "other"
@@ -75,10 +84,7 @@ def perturbation_classes(graph: Graph, symbols: Sequence[str]) -> dict[str, str]
     (``OF_COMPOUND`` -> Compound -``HAS_MOA``-> MOA; with several, the one most perturbations
     share, then alphabetically), ``compound: MOA unknown``, ``genetic: <method>``, ``control`` or
     ``combination``."""
-    rows = graph.read("UNWIND $symbols AS s MATCH (p:Perturbation {symbol: s}) "
-                      "OPTIONAL MATCH (p)-[:OF_COMPOUND]->(:Compound)-[:HAS_MOA]->(m:MOA) "
-                      "RETURN p.symbol AS s, p.kind AS kind, p.method AS method, collect(DISTINCT m.name) AS moas",
-                      {"symbols": list(symbols)})
+    rows = perturbation_kinds(graph, symbols)
     counts = Counter(m for r in rows for m in r["moas"])
     out = {}
     for r in rows:
@@ -95,17 +101,10 @@ def perturbation_classes(graph: Graph, symbols: Sequence[str]) -> dict[str, str]
 
 def _perturbation_vectors(graph: Graph, run: str | None) -> tuple[list[str], np.ndarray, str | None]:
     if run is not None:
-        from lpm_kg.graph.embeddings import read_embeddings
-
         symbols, vectors = read_embeddings(graph, run, "perturbations")
         return symbols, vectors, run
-    rows = graph.read("MATCH (p:Perturbation) WHERE p.embedding IS NOT NULL "
-                      "RETURN p.symbol AS s, p.embedding AS v, p.embedding_run AS run ORDER BY s")
-    runs = sorted({r["run"] for r in rows if r["run"]})
-    if not rows:
-        return [], np.zeros((0, 0), np.float32), None
-    vectors = np.array([r["v"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
-    return [r["s"] for r in rows], vectors, ", ".join(runs) or None
+    symbols, vectors, runs = current_perturbation_embeddings(graph)
+    return symbols, vectors, ", ".join(runs) or None
 
 
 def embedding_map(graph: Graph, path, *, run: str | None = None, top: int = 10, title: str | None = None,
@@ -165,29 +164,18 @@ def neighbourhood(graph: Graph, gene: str, *, run: str | None = None, method: st
     if k < 1:
         raise AnalyticsError(f"k must be at least 1, not {k}")
     spec = resolve_network(graph, "inferred", run=run, method=method)
-    params = {**spec.params(), "gene": gene, "k": int(k)}
-    partners = graph.read("MATCH (g:Gene {symbol: $gene})-[r:INFERRED_INTERACTION]-(h:Gene) "
-                          f"WHERE {spec.where()} RETURN h.symbol AS s, r.score AS score "
-                          "ORDER BY score DESC, s LIMIT $k", params)
+    partners = inferred_partners(graph, spec, gene, int(k))
     if not partners:
-        exists = graph.read("MATCH (g:Gene {symbol: $gene}) RETURN g.symbol AS s", {"gene": gene})
         raise AnalyticsError(f"gene {gene!r} has no inferred edges in run {spec.run} (method {spec.method})"
-                             if exists else f"there is no gene {gene!r} in the graph (use its approved symbol)")
+                             if gene_exists(graph, gene) else
+                             f"there is no gene {gene!r} in the graph (use its approved symbol)")
     nodes = [gene] + [r["s"] for r in partners]
-    edges = graph.read("MATCH (a:Gene)-[r:INFERRED_INTERACTION]->(b:Gene) WHERE a.symbol IN $nodes AND "
-                       f"b.symbol IN $nodes AND {spec.where()} RETURN a.symbol AS s, b.symbol AS t, r.score AS score",
-                       {**params, "nodes": nodes})
-    refs = graph.read("MATCH (a:Gene)-[r:INTERACTS_WITH|REGULATES]-(b:Gene) WHERE a.symbol IN $nodes AND "
-                      "b.symbol IN $nodes AND a.symbol < b.symbol "
-                      "RETURN a.symbol AS s, b.symbol AS t, collect(DISTINCT type(r)) AS types", {"nodes": nodes})
-    reference = {frozenset((r["s"], r["t"])): sorted(r["types"]) for r in refs}
+    edges = inferred_edges_among(graph, spec, nodes)
+    reference = {frozenset((r["s"], r["t"])): sorted(r["types"]) for r in reference_edges_among(graph, nodes)}
     communities = {}
     record = analysis_record(graph, "inferred")
     if record and record.get("run") == spec.run and record.get("method") == spec.method:
-        prop = property_names("inferred")["community"]
-        communities = {r["s"]: r["c"] for r in graph.read(
-            f"MATCH (g:Gene) WHERE g.symbol IN $nodes RETURN g.symbol AS s, g.{prop} AS c", {"nodes": nodes})
-            if r["c"] is not None}
+        communities = stored_communities(graph, "inferred", nodes)
     inferred_pairs = {frozenset((r["s"], r["t"])) for r in edges}
     reference_only = [{"source": min(p), "target": max(p), "reference": types}
                       for p, types in sorted(reference.items(), key=lambda kv: sorted(kv[0]))

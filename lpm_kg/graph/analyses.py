@@ -201,3 +201,42 @@ def analysis_record(graph: Graph, network: str = "inferred") -> dict | None:
     if out.get("created_at") is not None:
         out["created_at"] = out["created_at"].to_native()
     return out
+
+
+# --------------------------------------------------------------------------- a gene's neighbourhood
+
+def inferred_partners(graph: Graph, spec: NetworkSpec, gene: str, k: int) -> list[dict]:
+    """``gene``'s ``k`` strongest edges of the inferred network ``spec``: ``s`` (partner), ``score``."""
+    return [dict(r) for r in graph.read("MATCH (g:Gene {symbol: $gene})-[r:INFERRED_INTERACTION]-(h:Gene) "
+                                        f"WHERE {spec.where()} RETURN h.symbol AS s, r.score AS score "
+                                        "ORDER BY score DESC, s LIMIT $k", {**spec.params(), "gene": gene, "k": k})]
+
+
+def gene_exists(graph: Graph, gene: str) -> bool:
+    return bool(graph.read("MATCH (g:Gene {symbol: $gene}) RETURN g.symbol AS s", {"gene": gene}))
+
+
+def inferred_edges_among(graph: Graph, spec: NetworkSpec, genes: list[str]) -> list[dict]:
+    """The inferred network's edges between two of ``genes``: ``s``, ``t``, ``score``."""
+    return [dict(r) for r in graph.read(
+        "MATCH (a:Gene)-[r:INFERRED_INTERACTION]->(b:Gene) WHERE a.symbol IN $nodes AND "
+        f"b.symbol IN $nodes AND {spec.where()} RETURN a.symbol AS s, b.symbol AS t, r.score AS score",
+        {**spec.params(), "nodes": list(genes)})]
+
+
+def reference_edges_among(graph: Graph, genes: list[str]) -> list[dict]:
+    """Pairs of ``genes`` a reference relates (INTERACTS_WITH or REGULATES, either direction): ``s``
+    < ``t`` and the relationship ``types``."""
+    return [dict(r) for r in graph.read(
+        "MATCH (a:Gene)-[r:INTERACTS_WITH|REGULATES]-(b:Gene) WHERE a.symbol IN $nodes AND "
+        "b.symbol IN $nodes AND a.symbol < b.symbol "
+        "RETURN a.symbol AS s, b.symbol AS t, collect(DISTINCT type(r)) AS types", {"nodes": list(genes)})]
+
+
+def stored_communities(graph: Graph, network_name: str, genes: list[str]) -> dict[str, int]:
+    """The stored community of each of ``genes`` in the network kind's last analysis (genes outside
+    it are absent)."""
+    prop = property_names(network_name)["community"]  # a fixed property name, never user input
+    rows = graph.read(f"MATCH (g:Gene) WHERE g.symbol IN $nodes RETURN g.symbol AS s, g.{prop} AS c",
+                      {"nodes": list(genes)})
+    return {r["s"]: r["c"] for r in rows if r["c"] is not None}

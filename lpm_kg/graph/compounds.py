@@ -41,3 +41,13 @@ def measured_perturbations(graph: Graph, datasets: list[str] | None = None) -> l
         "COLLECT { MATCH (p)-[:OF_COMPOUND]->(:Compound)-[:HAS_TARGET]->(t:Gene) RETURN DISTINCT t.symbol } AS targets "
         "ORDER BY symbol", {"datasets": datasets})
     return [dict(r) for r in rows]
+
+
+def perturbation_kinds(graph: Graph, symbols) -> list[dict]:
+    """Per perturbation of ``symbols`` in the graph: ``s``, ``kind``, ``method`` and its compound's
+    MOA names (``moas``, empty for none)."""
+    return [dict(r) for r in graph.read(
+        "UNWIND $symbols AS s MATCH (p:Perturbation {symbol: s}) "
+        "OPTIONAL MATCH (p)-[:OF_COMPOUND]->(:Compound)-[:HAS_MOA]->(m:MOA) "
+        "RETURN p.symbol AS s, p.kind AS kind, p.method AS method, collect(DISTINCT m.name) AS moas",
+        {"symbols": list(symbols)})]

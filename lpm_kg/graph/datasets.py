@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from lpm_kg.errors import ConfigError
 from lpm_kg.graph.connection import Graph
 
@@ -170,3 +172,17 @@ def delete_dataset(graph: Graph, name: str, batch: int = 10_000) -> dict[str, in
     removed.update(delete_orphans(graph, batch))
     graph.query("MATCH (d:Dataset {name: $name}) DETACH DELETE d", {"name": name})
     return {k: v for k, v in removed.items() if v}
+
+
+def gene_map_stamp(graph: Graph) -> list:
+    """What identifies the loaded gene tables: [name, checksum, status, completed_at] per Dataset of
+    kind genes (a changed stamp means a changed gene map)."""
+    return graph.read("MATCH (d:Dataset {kind: 'genes'}) RETURN collect([d.name, d.checksum, d.status, "
+                      "toString(d.completed_at)]) AS s")[0]["s"]
+
+
+def gene_map(graph: Graph):
+    """Every Gene's ids as a frame: symbol, entrez, ensembl, prev_symbols, aliases (empty: no map)."""
+    rows = graph.read("MATCH (g:Gene) RETURN g.symbol AS symbol, g.entrez AS entrez, g.ensembl AS ensembl, "
+                      "coalesce(g.prev_symbols, []) AS prev_symbols, coalesce(g.aliases, []) AS aliases")
+    return pd.DataFrame([dict(r) for r in rows], columns=["symbol", "entrez", "ensembl", "prev_symbols", "aliases"])

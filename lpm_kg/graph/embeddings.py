@@ -304,3 +304,22 @@ def nearest_genetic(graph: Graph, symbol: str, k: int = 10, run: str | None = No
         if n[0]["n"] > asked:
             rows = graph.read(NEAREST_GENETIC_QUERY, {"symbol": symbol, "k": k, "candidates": int(n[0]["n"])})
     return [(r["symbol"], r["target"], float(r["score"])) for r in rows]
+
+
+def current_perturbation_embeddings(graph: Graph) -> tuple[list[str], np.ndarray, list[str]]:
+    """The Perturbation nodes' current embeddings: (symbols sorted, [n, dim] float32, the runs that
+    wrote them)."""
+    rows = graph.read("MATCH (p:Perturbation) WHERE p.embedding IS NOT NULL "
+                      "RETURN p.symbol AS s, p.embedding AS v, p.embedding_run AS run ORDER BY s")
+    if not rows:
+        return [], np.zeros((0, 0), np.float32), []
+    vectors = np.array([r["v"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
+    return [r["s"] for r in rows], vectors, sorted({r["run"] for r in rows if r["run"]})
+
+
+def current_embedding_rows(graph: Graph, label: str, key: str) -> list[tuple]:
+    """(key value, current embedding, the run that wrote it) of every ``label`` node that has one;
+    ``label`` and ``key`` are fixed names of the export's node types, never user input."""
+    rows = graph.read(f"MATCH (n:{label}) WHERE n.embedding IS NOT NULL "
+                      f"RETURN n.{key} AS k, n.embedding AS e, n.embedding_run AS er")
+    return [(r["k"], r["e"], r["er"]) for r in rows]
