@@ -75,7 +75,8 @@ def wrap(module: torch.nn.Module) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     device = next(module.parameters()).device
-    # The graph LPM leaves some parameters out of a step (an MOA bag with no MOA in the batch).
-    unused = type(module).__name__ != "LPMModule"
+    # A module that can leave parameters out of a step says so (the graph LPM's: an MOA bag with no
+    # MOA in the batch).
+    unused = bool(getattr(module, "ddp_find_unused_parameters", False))
     return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None,
                                    find_unused_parameters=unused)

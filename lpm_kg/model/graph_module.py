@@ -30,6 +30,10 @@ from lpm_kg.priors.inputs import METHODS, PAIR_FEATURES, ModelInputs
 
 
 class GraphLPMModule(nn.Module):
+    # A step can leave parameters without a gradient (an MOA bag with no MOA in the batch): DDP must
+    # look for them (lpm_kg.model.distributed.wrap reads this).
+    ddp_find_unused_parameters = True
+
     def __init__(self, n_contexts: int, n_atoms: int, n_readouts: int, atom_matrix: torch.Tensor,
                  inputs: ModelInputs, *, embedding_dim: int, hidden: list[int], dropout: float,
                  embedding_init_std: float = 0.1, free_dropout: float = 0.5, interaction_rank: int = 32,

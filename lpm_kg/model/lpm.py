@@ -17,7 +17,7 @@ from lpm_kg.errors import InputError
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.module import LPMModule
 from lpm_kg.model.train import SeedState, Tensors, resolve_device, train_seed
-from lpm_kg.model.vocab import UnknownSymbolError, Vocabulary
+from lpm_kg.model.vocab import Vocabulary
 
 CHECKPOINT_FORMAT = 1
 
@@ -70,66 +70,42 @@ def save_payload(payload: dict, path: str | Path) -> None:
 
 
 class LPM:
-    """``priors``: a :class:`lpm_kg.priors.inputs.PriorSource`, required when ``config.priors`` is
-    set (the graph-informed LPM); the paper's LPM takes none."""
+    """The paper's LPM. One constructor for both kinds: ``LPM(config, vocab, priors=...)`` with
+    ``config.priors`` set builds the graph-informed LPM (:class:`lpm_kg.model.graph_lpm.GraphLPM`,
+    whose ``priors`` is a :class:`lpm_kg.priors.inputs.PriorSource`); the paper's LPM takes none."""
+
+    #: Whether perturbations and readouts embed from graph priors (:class:`lpm_kg.model.graph_lpm.GraphLPM`).
+    is_graph = False
+    #: The class ``LPM(...)`` builds for a config with priors: the graph LPM registers itself when
+    #: it is defined (lpm_kg.model imports it), so this module never imports it.
+    _graph_kind: type | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.is_graph:
+            LPM._graph_kind = cls
+
+    def __new__(cls, config: LPMConfig, *args, **kwargs):
+        if cls is LPM and config.priors is not None:
+            if LPM._graph_kind is None:  # pragma: no cover - lpm_kg.model always registers it
+                raise RuntimeError("the graph LPM is not registered: import lpm_kg.model")
+            return super().__new__(LPM._graph_kind)
+        return super().__new__(cls)
 
     def __init__(self, config: LPMConfig, vocab: Vocabulary, device: str | None = None, priors=None):
         self.config, self.vocab = config, vocab
         self.device = resolve_device(device or config.device)
         self.modules: dict[int, torch.nn.Module] = {}
         self.states: dict[int, SeedState] = {}
-        if config.priors is not None and priors is None:
-            from lpm_kg.errors import ConfigError
-
-            raise ConfigError("a graph-informed LPM (config.priors set) needs the graph's priors "
-                              "(lpm_kg.priors.PriorSource); train it with `lpm-kg sync` or train_from_graph")
-        self.priors = priors if config.priors is not None else None
-        self.moas: list[str] | None = None  # the MOA vocabulary of the graph LPM, fixed at first build
-        self._trained_masks: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._inputs = None
-
-    @property
-    def is_graph(self) -> bool:
-        return self.priors is not None
-
-    def _model_inputs(self):
-        if self._inputs is None:
-            from lpm_kg.priors.inputs import build_inputs
-
-            self._inputs = build_inputs(self.priors, self.vocab.atoms, self.vocab.readouts, self.moas,
-                                        edges=self.config.priors.encoder == "gcn")
-            self.moas = self._inputs.moas
-        return self._inputs
+        self.priors = None
 
     def _new_module(self, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)  # the initial weights are a function of the seed alone
         c = self.config
-        atom_matrix = torch.as_tensor(self.vocab.atom_matrix())
-        if not self.is_graph:
-            return LPMModule(len(self.vocab.contexts), len(self.vocab.atoms), len(self.vocab.readouts), atom_matrix,
-                             embedding_dim=c.embedding_dim, hidden=c.hidden, dropout=c.dropout,
-                             embedding_init_std=c.embedding_init_std,
-                             factorized=c.loop == "fast").to(self.device)
-        from lpm_kg.model.graph_module import GraphLPMModule
-
-        module = GraphLPMModule(len(self.vocab.contexts), len(self.vocab.atoms), len(self.vocab.readouts),
-                                atom_matrix, self._model_inputs(), embedding_dim=c.embedding_dim, hidden=c.hidden,
-                                dropout=c.dropout, embedding_init_std=c.embedding_init_std,
-                                free_dropout=c.free_dropout, interaction_rank=c.interaction_rank,
-                                encoder=c.priors.encoder).to(self.device)
-        if self._trained_masks is not None:
-            module.atom_trained.copy_(self._trained_masks[0])
-            module.readout_trained.copy_(self._trained_masks[1])
-        return module
-
-    def _set_trained(self, p, r) -> None:
-        """The atoms and readouts of the training tuples: only they get a learned (free) part."""
-        atoms = np.unique(self.vocab.atom_matrix()[np.unique(np.asarray(p))])
-        a = torch.zeros(len(self.vocab.atoms), dtype=torch.bool)
-        a[atoms[atoms < len(self.vocab.atoms)]] = True
-        rd = torch.zeros(len(self.vocab.readouts), dtype=torch.bool)
-        rd[np.unique(np.asarray(r))] = True
-        self._trained_masks = (a.to(self.device), rd.to(self.device))
+        return LPMModule(len(self.vocab.contexts), len(self.vocab.atoms), len(self.vocab.readouts),
+                         torch.as_tensor(self.vocab.atom_matrix()), embedding_dim=c.embedding_dim, hidden=c.hidden,
+                         dropout=c.dropout, embedding_init_std=c.embedding_init_std,
+                         factorized=c.loop == "fast").to(self.device)
 
     # ------------------------------------------------------------------ training
 
@@ -161,9 +137,7 @@ class LPM:
         else:
             train_t = Tensors.from_numpy(*train, self.device)
             val_t = Tensors.from_numpy(*val, self.device) if val is not None else None
-        if self.is_graph:
-            p_rows, r_rows = (train[0], train[1]) if rows is None else (train[0][rows[0]], train[1][rows[0]])
-            self._set_trained(p_rows, r_rows)
+        self._before_fit(train, rows)
         if checkpoint and Path(checkpoint).exists():
             self._resume_from(Path(checkpoint))
         bar = None
@@ -218,64 +192,29 @@ class LPM:
         stacked = torch.stack(preds).cpu().numpy()
         return stacked.mean(axis=0), stacked.std(axis=0)
 
+    def _before_fit(self, train: tuple, rows: tuple | None) -> None:
+        """What a kind of LPM learns from the training tuples before its seeds train (nothing here)."""
+
     def predict(self, perturbations: Sequence[str], readouts: Sequence[str], contexts: Sequence[str]
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Predictions for symbol triples. The graph LPM predicts perturbations and readouts it never
         saw from their graph priors (:meth:`prior_sources` says which); any other unknown symbol
         raises :class:`UnknownSymbolError`, naming what is missing."""
-        model = self._extended(perturbations, readouts) if self.is_graph else self
+        model = self._extended(perturbations, readouts)
         v = model.vocab
         return model.predict_ids(v.ids("perturbations", perturbations), v.ids("readouts", readouts),
                                  v.ids("contexts", contexts))
 
     def prior_sources(self, perturbations: Sequence[str]) -> list[str]:
         """Per perturbation: "learned" when every part was seen in training, else "prior" (its
-        embedding comes, at least in part, from the graph alone)."""
-        module = next(iter(self.modules.values()), None)
-        trained = set()
-        if self.is_graph and module is not None:
-            trained = {a for a, t in zip(self.vocab.atoms, module.atom_trained.tolist()) if t}
-        elif not self.is_graph:
-            trained = set(self.vocab.atoms)
+        embedding comes, at least in part, from the graph alone). The paper's LPM learns every atom."""
+        trained = set(self.vocab.atoms)
         return ["learned" if all(a in trained for a in p.split("+")) else "prior" for p in perturbations]
 
     def _extended(self, perturbations: Sequence[str], readouts: Sequence[str]) -> "LPM":
-        """This model with the unknown perturbations' atoms and readouts added, embedded from their
-        priors (their free parts zero and marked untrained); itself when nothing is new."""
-        v = self.vocab
-        known_atoms, known_readouts = set(v.atoms), set(v.readouts)
-        new_atoms: list[str] = []
-        for p in dict.fromkeys(perturbations):
-            for a in p.split("+"):
-                if a in known_atoms or a in new_atoms:
-                    continue
-                described = self.priors.atom(a)
-                if not described.has_prior:
-                    raise UnknownSymbolError(f"the model has never seen the perturbation {a!r} and the graph "
-                                             f"gives it no prior: {described.reason}")
-                new_atoms.append(a)
-        new_readouts = [r for r in dict.fromkeys(readouts) if r not in known_readouts]
-        for r in new_readouts:
-            if self.priors.readout_gene(r) is None:
-                raise UnknownSymbolError(f"the model has never seen the readout {r!r} and the graph gives it no "
-                                         f"prior: {self.priors.readout_reason(r)}")
-        known_perts = set(v.perturbations)
-        new_perts = [p for p in dict.fromkeys(perturbations) if p not in known_perts]
-        if not (new_atoms or new_readouts or new_perts):
-            return self
-        ext = LPM(self.config, Vocabulary(v.perturbations + new_perts, v.readouts + new_readouts, v.contexts,
-                                          v.atoms + new_atoms), device=str(self.device), priors=self.priors)
-        ext.moas, ext.states = self.moas, self.states
-        for seed, module in self.modules.items():
-            state = module.state_dict()
-            for key, extra in (("atom_free.weight", len(new_atoms)), ("atom_trained", len(new_atoms)),
-                               ("readout_free.weight", len(new_readouts)), ("readout_trained", len(new_readouts))):
-                t = state[key]
-                state[key] = torch.cat([t, t.new_zeros((extra, *t.shape[1:]))])
-            new = ext._new_module(seed)
-            new.load_state_dict(state)
-            ext.modules[seed] = new
-        return ext
+        """This model able to answer for ``perturbations`` and ``readouts``: the paper's LPM knows
+        only its vocabulary (an unknown symbol raises when it is looked up)."""
+        return self
 
     @torch.no_grad()
     def embeddings(self, kind: str, seed: int | None = None) -> np.ndarray:
@@ -286,9 +225,6 @@ class LPM:
         if kind == "perturbations":
             ids = torch.arange(len(self.vocab.perturbations), device=self.device)
             return module.embed_perturbations(ids).cpu().numpy()
-        if kind == "readouts" and self.is_graph:
-            module.eval()
-            return module.readout_embeddings().cpu().numpy()
         table = {"readouts": getattr(module, "readout", None), "contexts": module.context}[kind]
         return table.weight.detach().cpu().numpy().copy()
 
@@ -298,9 +234,6 @@ class LPM:
         """The checkpoint's content: tensors and plain containers only (:func:`_plain`)."""
         payload = {"format": CHECKPOINT_FORMAT, "config": self.config.model_dump(), "vocab": self.vocab.to_dict(),
                    "seeds": {s: vars(st) for s, st in self.states.items()}}
-        if self.is_graph:  # what the graph said when this model trained, so it predicts the same later
-            payload["graph"] = {"knowledge": self.priors.knowledge.to_state(), "priors": self.priors.priors.to_state(),
-                                "moas": list(self._model_inputs().moas)}
         return _plain(payload)
 
     def save(self, path: str | Path) -> None:
@@ -314,18 +247,16 @@ class LPM:
     def from_payload(cls, payload: dict, device: str | None = None, where: str = "checkpoint") -> "LPM":
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{where}: checkpoint format {payload.get('format')} is not {CHECKPOINT_FORMAT}")
-        source = None
-        if payload.get("graph") is not None:
-            from lpm_kg.priors import GenePriors, Knowledge
-            from lpm_kg.priors.inputs import PriorSource
-
-            g = payload["graph"]
-            source = PriorSource(Knowledge.from_state(g["knowledge"]), GenePriors.from_state(g["priors"]))
-        model = cls(LPMConfig(**payload["config"]), Vocabulary.from_dict(payload["vocab"]), device, priors=source)
-        if source is not None:
-            model.moas = list(payload["graph"]["moas"])
+        config = LPMConfig(**payload["config"])
+        kind = LPM._graph_kind if payload.get("graph") is not None else LPM
+        model = kind.restored_from(payload, config, device)
         model._restore(payload)
         return model
+
+    @classmethod
+    def restored_from(cls, payload: dict, config: LPMConfig, device: str | None) -> "LPM":
+        """The model a checkpoint describes, before its seeds are restored."""
+        return cls(config, Vocabulary.from_dict(payload["vocab"]), device)
 
     def _restore(self, payload: dict) -> None:
         for seed, fields in payload["seeds"].items():
