@@ -235,6 +235,7 @@ def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_di
     import lpm_kg
 
     create_model_run(graph, run_id=result.run_id, config=config.model.model_dump(),
+                     resolved=config.model.lpm_config().model_dump(),
                      data_fingerprint=result.fingerprint, datasets=result.datasets, metrics=result.metrics,
                      versions={"lpm_kg": lpm_kg.__version__, "torch": torch.__version__,
                                "neo4j_driver": neo4j.__version__})

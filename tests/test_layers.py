@@ -24,7 +24,7 @@ LAYERS = [
     ["eval"],  # splits, metrics, baselines, the stack's experts
     ["stacked"],  # the default model, built from eval's experts
     ["training"],  # the pipeline from graph to trained model
-    ["discovery", "sync", "demo"],  # what a trained model finds; the sync and demo pipelines
+    ["discovery", "sync", "demo", "replay"],  # what a trained model finds; the sync, demo and replay pipelines
     ["commands"],
     ["cli"],
 ]

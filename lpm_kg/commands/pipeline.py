@@ -106,6 +106,39 @@ def sync_cmd(config_path: Path, break_lock: bool) -> None:
 
 
 @click.command()
+@click.argument("run_id")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+              help="Largest difference of validation RMSE and Pearson that still counts as reproduced.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def replay(run_id: str, tolerance: float, as_json: bool) -> None:
+    """Train model run RUN_ID again from the settings the graph stored for it, on the same data
+    (refused if the data changed), writing nothing, and report whether its metrics reproduce
+    (exit status 1 when they do not)."""
+    from lpm_kg.replay import replay_run
+
+    with _connect() as graph:
+        report = replay_run(graph, run_id, tolerance=tolerance, show_progress=not as_json)
+    if as_json:
+        click.echo(json.dumps({"run_id": report.run_id, "reproduced": report.reproduced, "stored": report.stored,
+                               "replayed": report.replayed, "mismatches": report.mismatches,
+                               "setting_changes": {k: list(v) for k, v in report.setting_changes.items()},
+                               "resolved_stored": report.resolved_stored, "tolerance": report.tolerance,
+                               "seconds": round(report.seconds, 1)}, indent=2, default=str))
+    else:
+        click.echo(f"replayed run {report.run_id} in {report.seconds:.0f} s: "
+                   + ("reproduced" if report.reproduced else f"NOT reproduced ({', '.join(report.mismatches)})"))
+        for key in report.stored:
+            click.echo(f"  {key:<12} stored {report.stored[key]!s:<24} replayed {report.replayed[key]!s}")
+        if not report.resolved_stored:
+            click.echo("note: this run predates stored resolved settings; replayed with its preset as it resolves today")
+        for key, (then, now) in report.setting_changes.items():
+            click.echo(f"note: setting {key} was {then!r} for this run and resolves to {now!r} today "
+                       "(the replay used the run's)")
+    if not report.reproduced:
+        raise SystemExit(1)
+
+
+@click.command()
 def presets() -> None:
     """List the model presets."""
     from lpm_kg.model import PRESETS
@@ -305,4 +338,4 @@ def predict(context, perturbations, readouts, run_id, out, no_write) -> None:
     click.echo(f"run {run['run_id']}" + ("" if no_write else ": stored as PredictedExperiment nodes"))
 
 
-COMMANDS = [demo, sync_cmd, presets, runs, prune, models, eval_cmd, predict]
+COMMANDS = [demo, sync_cmd, replay, presets, runs, prune, models, eval_cmd, predict]

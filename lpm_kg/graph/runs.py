@@ -82,14 +82,17 @@ def runtime_versions() -> dict[str, str]:
 
 
 def create_model_run(graph: Graph, *, run_id: str, config: dict, data_fingerprint: str, datasets: list[str],
-                     metrics: dict | None = None, versions: dict | None = None, kind: str = "lpm") -> str:
+                     metrics: dict | None = None, versions: dict | None = None, kind: str = "lpm",
+                     resolved: dict | None = None) -> str:
     """Record a trained model as ``(:ModelRun {run_id})`` with status ``writing``; returns ``run_id``.
 
     Idempotent: the same run again changes nothing (``metrics``, when given, are updated; the
     creation time and versions are those of the first call). A ``run_id`` that already names a run
     with another kind, config, data fingerprint or datasets raises :class:`WritebackError`.
     ``versions`` defaults to :func:`runtime_versions`. Each dataset in the graph gets a
-    ``TRAINED_ON`` relationship; all names are kept in ``datasets``.
+    ``TRAINED_ON`` relationship; all names are kept in ``datasets``. ``resolved``: the model
+    settings ``config`` resolved to (its preset with the overrides applied), stored as
+    ``resolved_config`` on creation, so the run can be replayed after a preset or a default changed.
     """
     check_run_id(run_id)
     props = {"kind": str(kind), "config": _to_json(config), "data_fingerprint": str(data_fingerprint),
@@ -100,10 +103,11 @@ def create_model_run(graph: Graph, *, run_id: str, config: dict, data_fingerprin
     def work(tx):
         rec = tx.run("MERGE (r:ModelRun {run_id: $id}) "
                      "ON CREATE SET r += $props, r.versions = $versions, r.metrics = $metrics, r.status = 'writing', "
-                     "    r.created_at = datetime() "
+                     "    r.created_at = datetime(), r.resolved_config = $resolved "
                      "RETURN r.kind AS kind, r.config AS config, r.data_fingerprint AS data_fingerprint, "
                      "    r.datasets AS datasets",
-                     id=run_id, props=props, versions=versions_json, metrics=metrics_json).single()
+                     id=run_id, props=props, versions=versions_json, metrics=metrics_json,
+                     resolved=_to_json(resolved)).single()
         stored = {k: rec[k] for k in props}
         if stored != props:
             diff = ", ".join(k for k in props if stored[k] != props[k])
@@ -168,14 +172,15 @@ def merge_run_metrics(graph: Graph, run_id: str, updates: dict, *, deep: bool = 
 
 _RUN_RETURN = ("RETURN r.run_id AS run_id, r.kind AS kind, r.status AS status, r.config AS config, "
                "r.data_fingerprint AS data_fingerprint, r.datasets AS datasets, r.metrics AS metrics, "
-               "r.versions AS versions, r.created_at AS created_at, r.completed_at AS completed_at, "
+               "r.versions AS versions, r.resolved_config AS resolved_config, r.created_at AS created_at, "
+               "r.completed_at AS completed_at, "
                "r.embedding_seed AS embedding_seed, r.embedding_dim AS embedding_dim, r.checkpoint_sha256 AS checkpoint_sha256, "
                "COUNT { (r)<-[:FROM_RUN]-() } AS n_embeddings, COUNT { (r)<-[:PREDICTED_BY]-() } AS n_predictions")
 
 
 def _run_dict(rec) -> dict:
     out = dict(rec)
-    for key in ("config", "metrics", "versions"):
+    for key in ("config", "metrics", "versions", "resolved_config"):
         out[key] = json.loads(out[key]) if out[key] is not None else None
     for key in ("created_at", "completed_at"):
         if out[key] is not None:
