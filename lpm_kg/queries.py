@@ -264,9 +264,20 @@ def run_query(graph, name: str, params: Mapping[str, Any] | None = None) -> list
     """Run cookbook query ``name`` with ``params`` (native values, or strings converted by the
     header's types) on ``graph`` in a read transaction; its rows as dicts (temporal values as ISO
     strings, nodes and relationships as their properties)."""
+    from neo4j.exceptions import ClientError  # the driver, only when a query runs
+
     query = get_query(name)
     bound = query.bind(params)
-    records = graph.read(query.cypher, bound)
+    try:
+        records = graph.read(query.cypher, bound)
+    except ClientError as exc:
+        if "SyntaxError" in (exc.code or ""):  # the query itself is wrong: a bug, not the user's values
+            raise
+        # A value the server refuses (a negative LIMIT, a number out of range): the user's to fix.
+        raise QueryError(f"query {name}: the server refused the parameter values "
+                         f"({', '.join(f'{k}={v!r}' for k, v in bound.items())[:300]}): "
+                         f"{(exc.message or str(exc)).splitlines()[0][:300]}. `lpm-kg queries` describes "
+                         "each parameter") from None
     return [{k: _plain(v) for k, v in record.data().items()} for record in records]
 
 

@@ -365,6 +365,10 @@ def test_unknown_query_and_missing_or_extra_parameters_are_clear_errors(cookbook
         run_query(graph, "similar-perturbations", {"symbol": "CRISPRi_SIMG001", "k": "five"})
     # A symbol the graph lacks is no error: no rows.
     assert run_query(graph, "similar-perturbations", {"symbol": "CRISPRi_NOPE", "k": 5}) == []
+    # A value the server refuses (a negative LIMIT) is the user's to fix, named, not a crash.
+    with pytest.raises(QueryError, match=r"query gene-partners: the server refused the parameter values \(gene='STAT1', "
+                                         r"k=-1\)"):
+        run_query(graph, "gene-partners", {"gene": "STAT1", "k": -1})
 
 
 @pytest.mark.parametrize("text, message", [

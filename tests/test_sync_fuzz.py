@@ -74,6 +74,8 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
     run = graph.read("MATCH (m:ModelRun {kind: 'lpm', status: 'complete'}) RETURN m.run_id AS r")[0]["r"]
     contexts = [r["s"] for r in graph.read("MATCH (c:Context) RETURN c.symbol AS s ORDER BY s")]
     perts = [r["s"] for r in graph.read("MATCH (p:Perturbation) RETURN p.symbol AS s ORDER BY s LIMIT 20")]
+    genes = [r["s"] for r in graph.read("MATCH (p:Perturbation)-[:TARGETS]->(g:Gene) RETURN DISTINCT g.symbol AS s "
+                                        "ORDER BY s LIMIT 10")]
 
     rng = random.Random(20261205)
     failures, outcomes = [], {}
@@ -94,6 +96,11 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
         lambda: ["network", "--run", rng.choice(runs), "--top", rng.choice(NUMBERS), "--no-write"],
         lambda: ["network", "--per-gene", rng.choice(NUMBERS), "--plot", rng.choice(paths)],
         lambda: ["moa", "--run", rng.choice(runs), "--k", rng.choice(NUMBERS)],
+        lambda: ["partners", rng.choice(genes + NAMES), "--top", rng.choice(NUMBERS), "--run", rng.choice(runs)],
+        lambda: ["mechanisms", "--run", rng.choice(runs), "--null", rng.choice(["0", "5", "-1", "abc"]), "--no-write"],
+        lambda: ["mechanisms", rng.choice(perts + NAMES), "--top", rng.choice(NUMBERS), "--run", rng.choice(runs)],
+        # (a valid run would train again: only ids that name no run, or not one sync made)
+        lambda: ["replay", rng.choice(runs[2:] + ["eval-0"]), "--tolerance", rng.choice(NUMBERS)],
         lambda: ["plot", "embeddings", rng.choice(paths)],
         lambda: ["export-pyg", rng.choice(paths[:2] + [str(tmp_path / "g.pt")]), "--embeddings-run", rng.choice(runs)],
         lambda: ["query", "top-effects", "-p", f"k={rng.choice(NUMBERS)}"],
