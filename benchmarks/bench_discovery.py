@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench_accuracy import PRESET, build, log, require, resolver  # noqa: E402
-from bench_priors import REFERENCES  # noqa: E402
+from bench_priors import REFERENCES, reference_knowledge  # noqa: E402
 
 from lpm_kg.discovery import mechanisms, relations  # noqa: E402
 from lpm_kg.discovery.inference import cosine_matrix  # noqa: E402
@@ -112,33 +112,7 @@ def reference_pairs() -> dict[str, tuple[set, set]]:
 def knowledge_without(left_out: set[str], annotations=None):
     """lpm_kg.priors.Knowledge from every reference of bench_priors except the files in
     ``left_out``; ``annotations`` limits the compound annotations (e.g. ("HAS_TARGET",))."""
-    from lpm_kg.priors import Knowledge
-    from lpm_kg.priors.knowledge import ANNOTATIONS
-
-    interacts, regulates, members, complexes, targets, moas = [], [], [], [], {}, {}
-    for fmt, rel in REFERENCES:
-        if rel in left_out:
-            continue
-        table = _read(fmt, rel)
-        if hasattr(table, "rel_type"):
-            pairs = list(zip(table.edges["source"], table.edges["target"]))
-            (interacts if table.rel_type == "INTERACTS_WITH" else regulates).extend(pairs)
-        elif hasattr(table, "members"):
-            prefix = "complex:" if table.label == "Complex" else "set:"
-            rows = [(g, prefix + str(s)) for s, g in zip(table.members["group"], table.members["gene"])]
-            members.extend(rows)
-            if table.label == "Complex":
-                complexes.extend(s for _, s in rows)
-        else:
-            for r in table.compounds.itertuples():
-                if len(r.targets):
-                    targets.setdefault(r.name, []).extend(r.targets)
-                if len(r.moa):
-                    moas.setdefault(r.name, []).extend(r.moa)
-    genes = sorted(resolver().symbols)
-    return Knowledge.from_tables(genes, interacts=interacts, regulates=regulates, members=members,
-                                 complexes=complexes, compound_targets=targets, compound_moas=moas,
-                                 annotations=tuple(annotations or ANNOTATIONS))
+    return reference_knowledge(left_out, annotations)[0]
 
 
 # --------------------------------------------------------------------------- maps
@@ -541,7 +515,35 @@ def run_network(args, refs: dict) -> dict:
 # --------------------------------------------------------------------------- output
 
 def _p(p) -> str:
-    return "n/a" if p is None or not np.isfinite(p) else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "<1e-300" if p == 0 else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+
+
+RELATION_HEADER = ["| reference | genes | known pairs | map | tail recall | null | p | AUPRC | null | p | gene AP |",
+                   "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+
+def _verdict(c: dict) -> str:
+    return "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
+
+
+def relation_rows(references: list[dict]) -> list[str]:
+    """One markdown row per (reference, map) of a relation scoring."""
+    return [f"| {r['reference']} | {row['n_genes']} | {row['n_known']} | {row['map']} | {row['tail_recall']:.3f} | "
+            f"{row['tail_recall_null']:.3f} | {_p(row['tail_recall_p'])} | {row['auprc']:.4f} | {row['auprc_null']:.4f} | "
+            f"{_p(row['auprc_p'])} | {row['gene_ap']:.4f} |" for r in references for row in r["table"]]
+
+
+def compare_rows(references: list[dict], keep=lambda c: True) -> list[str]:
+    """One markdown row per paired comparison (per-gene AP) kept by ``keep``."""
+    return [f"| {r['reference']} | {c['leader']} | {c['other']} | {c['n_genes']} | {c['gene_ap_leader']:.4f} | "
+            f"{c['gene_ap_other']:.4f} | {_p(c['p_better'])} | {_p(c['p_worse'])} | {_verdict(c)} |"
+            for r in references for c in r["compare"] if keep(c)]
+
+
+COMPARE_HEADER = ["| reference | leader | against | genes | leader AP | other AP | p better | p worse | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|"]
 
 
 def markdown(result: dict) -> str:
@@ -552,27 +554,11 @@ def markdown(result: dict) -> str:
         lines += [f"## Gene relationships: {g['set']} ({g['n_genes']} perturbed genes; {', '.join(g['contexts'])})", "",
                   "Tail recall: share of known pairs in the top or bottom 5 % of all pairs (a map that knows nothing: "
                   "0.10). Null: 200 degree-preserving rewirings of the reference; p = share of rewirings scoring as "
-                  "high. Gene AP: mean over genes of the AP of a gene's known partners.", "",
-                  "| reference | genes | known pairs | map | tail recall | null | p | AUPRC | null | p | gene AP |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in g["references"]:
-            for row in r["table"]:
-                lines.append(f"| {r['reference']} | {row['n_genes']} | {row['n_known']} | {row['map']} | "
-                             f"{row['tail_recall']:.3f} | {row['tail_recall_null']:.3f} | {_p(row['tail_recall_p'])} | "
-                             f"{row['auprc']:.4f} | {row['auprc_null']:.4f} | {_p(row['auprc_p'])} | {row['gene_ap']:.4f} |")
-        lines += ["", "Paired over genes (per-gene AP, one-sided Wilcoxon; a tie unless p < 0.05 either way); "
-                  "the graph LPM and the priors of each row leave the scored reference out:", "",
-                  "| reference | leader | against | genes | leader AP | other AP | p better | p worse | verdict |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for r in g["references"]:
-            for c in r["compare"]:
-                if not c["other"].startswith(("raw", "priors", "lpm-listed")):
-                    continue
-                v = "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
-                lines.append(f"| {r['reference']} | {c['leader']} | {c['other']} | {c['n_genes']} | "
-                             f"{c['gene_ap_leader']:.4f} | {c['gene_ap_other']:.4f} | {_p(c['p_better'])} | "
-                             f"{_p(c['p_worse'])} | {v} |")
-        lines.append("")
+                  "high. Gene AP: mean over genes of the AP of a gene's known partners.", "", *RELATION_HEADER,
+                  *relation_rows(g["references"]),
+                  "", "Paired over genes (per-gene AP, one-sided Wilcoxon; a tie unless p < 0.05 either way); "
+                  "the graph LPM and the priors of each row leave the scored reference out:", "", *COMPARE_HEADER,
+                  *compare_rows(g["references"], lambda c: c["other"].startswith(("raw", "priors", "lpm-listed"))), ""]
     for m in result.get("moa", []):
         lines += [f"## Compound mechanisms: {m['set']} ({m['n_compounds']} compounds, "
                   f"{m['table'][0]['n_compounds']} with a MOA, {m['info']['n_moas']} MOAs)", "",
@@ -583,9 +569,8 @@ def markdown(result: dict) -> str:
         lines += ["", "| leader | against | queries | leader AP | other AP | p better | p worse | verdict |",
                   "|---|---|---|---|---|---|---|---|"]
         for c in m["compare"]:
-            v = "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
             lines.append(f"| {c['leader']} | {c['other']} | {c['n_queries']} | {c['ap_leader']:.3f} | "
-                         f"{c['ap_other']:.3f} | {_p(c['p_better'])} | {_p(c['p_worse'])} | {v} |")
+                         f"{c['ap_other']:.3f} | {_p(c['p_better'])} | {_p(c['p_worse'])} | {_verdict(c)} |")
         lines.append("")
     net = result.get("network")
     if net:
@@ -596,22 +581,10 @@ def markdown(result: dict) -> str:
                   "`imputed`: per-context cosines of the observed-plus-imputed profiles averaged over every context; "
                   "`raw-mean`: over the contexts both genes were measured in (a pair never measured in a shared "
                   "context scores nothing and ranks last); `imputed-shared-pairs`: the imputed map on raw's pairs "
-                  "only; `lpm`: the pooled model's embeddings.", "",
-                  "| reference | genes | known pairs | raw's unscored pairs | map | tail recall | p | AUPRC | null | p | gene AP |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in net["references"]:
-            for row in r["table"]:
-                lines.append(f"| {r['reference']} | {row['n_genes']} | {row['n_known']} | {r['raw_unscored_pairs']} | "
-                             f"{row['map']} | {row['tail_recall']:.3f} | {_p(row['tail_recall_p'])} | {row['auprc']:.4f} | "
-                             f"{row['auprc_null']:.4f} | {_p(row['auprc_p'])} | {row['gene_ap']:.4f} |")
-        lines += ["", "| reference | imputed vs raw-mean: genes | imputed AP | raw AP | p better | p worse | verdict |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in net["references"]:
-            for c in r["compare"]:
-                v = "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
-                lines.append(f"| {r['reference']} | {c['n_genes']} | {c['gene_ap_leader']:.4f} | {c['gene_ap_other']:.4f} | "
-                             f"{_p(c['p_better'])} | {_p(c['p_worse'])} | {v} |")
-        lines.append("")
+                  "only; `lpm`: the pooled model's embeddings. Pairs raw cannot score: "
+                  + ", ".join(f"{r['reference']} {r['raw_unscored_pairs']}" for r in net["references"]) + ".", "",
+                  *RELATION_HEADER, *relation_rows(net["references"]), "", *COMPARE_HEADER,
+                  *compare_rows(net["references"]), ""]
     if result.get("times"):
         lines += ["## LPM training times (this machine, one torch thread each)", "", "| model | tuples | seeds | seconds |",
                   "|---|---|---|---|"]

@@ -51,16 +51,21 @@ REFERENCES = [("string", "string/string_v12_human_entrez_ntm700_top3_400.tsv.gz"
               ("lincs-compounds", "signatureSearch/lincs_pert_info2.csv.gz")]
 
 
-def reference_knowledge():
-    """The real references as lpm_kg.priors.Knowledge, through the loaders' readers."""
+def reference_knowledge(left_out=(), annotations=None):
+    """The real references as lpm_kg.priors.Knowledge, through the loaders' readers, and the rows
+    each file gave; ``left_out``: files of REFERENCES to leave out; ``annotations``: the compound
+    annotations kept (default all)."""
     from lpm_kg.loading import LoadContext
     from lpm_kg.priors import Knowledge
+    from lpm_kg.priors.knowledge import ANNOTATIONS
     from lpm_kg.registry import get_loader
 
     genes = sorted(resolver().symbols)
     interacts, regulates, members, complexes, targets, moas = [], [], [], [], {}, {}
     sizes = {}
     for fmt, rel in REFERENCES:
+        if rel in left_out:
+            continue
         path = require(rel)
         ctx = LoadContext("bench", str(path), {}, None, "skip", resolver())
         table = get_loader(fmt).read(path, ctx)
@@ -84,7 +89,8 @@ def reference_knowledge():
             sizes[rel] = len(table.compounds)
     genes = genes or sorted({g for pair in interacts + regulates for g in pair} | {g for g, _ in members})
     kn = Knowledge.from_tables(genes, interacts=interacts, regulates=regulates, members=members, complexes=complexes,
-                               compound_targets=targets, compound_moas=moas)
+                               compound_targets=targets, compound_moas=moas,
+                               annotations=tuple(annotations or ANNOTATIONS))
     return kn, sizes
 
 

@@ -150,3 +150,34 @@ def fuzz_call(runner, args: list[str], graph: Graph, failures: list[str], outcom
         broke, text = True, text + " (the graph changed on a refusal)"
     if broke:
         failures.append(f"{[a[:60] for a in args]} -> exit {out.exit_code}: {text.strip()[-300:]}")
+
+
+def sync_simulation(graph, folder, edit_compounds=None):
+    """The default simulation (genes, measurements, compounds, true network) loaded into a clean
+    graph and a small LPM synced on it; ``edit_compounds(table)`` may change the compound table
+    before it is written. Returns (sync report, simulation)."""
+    import torch
+
+    from lpm_kg.simulate import SimulationConfig, simulate
+    from lpm_kg.sync import PredictConfig, SourceConfig, SyncConfig, sync
+    from lpm_kg.training import TrainConfig
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on a busy 2-core machine train many times slower
+    try:
+        clean(graph)
+        simulation = simulate(SimulationConfig(seed=0))
+        files = simulation.write(folder)
+        if edit_compounds is not None:
+            edit_compounds(simulation.compounds.copy()).to_csv(files["compounds"], sep="\t", index=False)
+        config = SyncConfig(
+            sources=[SourceConfig(path=files["genes"], format="hgnc", dataset="sim-genes"),
+                     SourceConfig(path=files["measurements"], format="long", dataset="sim"),
+                     SourceConfig(path=files["compounds"], format="repurposing-hub", dataset="sim-compounds"),
+                     SourceConfig(path=files["network"], format="trrust", dataset="sim-network")],
+            model=TrainConfig(datasets=["sim"], preset="small", overrides={"max_epochs": 15, "seeds": [13]}),
+            predict=PredictConfig(unperformed=False))
+        report = sync(graph, config, checkpoint_dir=folder / "runs", show_progress=False, echo=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    return report, simulation

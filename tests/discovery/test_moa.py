@@ -7,39 +7,20 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import clean
+from conftest import sync_simulation
 
 from lpm_kg.discovery.moa import METHODS, moa_ranks, moa_recall, recall_table, update_run_metrics
 from lpm_kg.errors import MoaError
 from lpm_kg.graph.embeddings import nearest_genetic
 from lpm_kg.graph.runs import get_model_run
-from lpm_kg.simulate import SimulationConfig, simulate
-from lpm_kg.sync import PredictConfig, SourceConfig, SyncConfig, sync
+from lpm_kg.sync import PredictConfig, SyncConfig, sync
 from lpm_kg.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
 def sim(session_graph, tmp_path_factory):
     """The default simulation synced (loaded, a small LPM trained, written back), once per module."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads on a busy 2-core machine train many times slower
-    try:
-        clean(session_graph)
-        folder = tmp_path_factory.mktemp("moa-sim")
-        simulation = simulate(SimulationConfig(seed=0))
-        files = simulation.write(folder)
-        config = SyncConfig(
-            sources=[SourceConfig(path=files["genes"], format="hgnc", dataset="sim-genes"),
-                     SourceConfig(path=files["measurements"], format="long", dataset="sim"),
-                     SourceConfig(path=files["compounds"], format="repurposing-hub", dataset="sim-compounds"),
-                     SourceConfig(path=files["network"], format="trrust", dataset="sim-network")],
-            model=TrainConfig(datasets=["sim"], preset="small", overrides={"max_epochs": 15, "seeds": [13]}),
-            predict=PredictConfig(unperformed=False))
-        report = sync(session_graph, config, checkpoint_dir=folder / "runs", show_progress=False, echo=lambda *_: None)
-    finally:
-        torch.set_num_threads(threads)
+    report, simulation = sync_simulation(session_graph, tmp_path_factory.mktemp("moa-sim"))
     return session_graph, report, simulation
 
 

@@ -8,39 +8,20 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import clean
+from conftest import sync_simulation
 
 from lpm_kg.discovery.partners import gene_partners
 from lpm_kg.gene_network import NetworkError
-from lpm_kg.simulate import SimulationConfig, simulate
-from lpm_kg.sync import PredictConfig, SourceConfig, SyncConfig, sync
-from lpm_kg.training import TrainConfig
+
+
+def _classes(table):
+    table["moa"] = [f"class-{'ABCD'[k % 4]}" for k in range(len(table))]
+    return table
 
 
 @pytest.fixture(scope="module")
 def sim(session_graph, tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        clean(session_graph)
-        folder = tmp_path_factory.mktemp("partners-sim")
-        simulation = simulate(SimulationConfig(seed=0))
-        files = simulation.write(folder)
-        table = simulation.compounds.copy()
-        table["moa"] = [f"class-{'ABCD'[k % 4]}" for k in range(len(table))]
-        table.to_csv(files["compounds"], sep="\t", index=False)
-        config = SyncConfig(
-            sources=[SourceConfig(path=files["genes"], format="hgnc", dataset="sim-genes"),
-                     SourceConfig(path=files["measurements"], format="long", dataset="sim"),
-                     SourceConfig(path=files["compounds"], format="repurposing-hub", dataset="sim-compounds"),
-                     SourceConfig(path=files["network"], format="trrust", dataset="sim-network")],
-            model=TrainConfig(datasets=["sim"], preset="small", overrides={"max_epochs": 15, "seeds": [13]}),
-            predict=PredictConfig(unperformed=False))
-        report = sync(session_graph, config, checkpoint_dir=folder / "runs", show_progress=False, echo=lambda *_: None)
-    finally:
-        torch.set_num_threads(threads)
+    report, simulation = sync_simulation(session_graph, tmp_path_factory.mktemp("partners-sim"), _classes)
     return session_graph, report, simulation
 
 
