@@ -100,6 +100,9 @@ def mechanism_retrieval(graph: Graph, run: str | None = None, *, n_null: int = N
     and (``raw``) the measured signatures, each against ``n_null`` MOA shuffles."""
     space = compound_space(graph, run)
     annotated = [c for c in space.compounds if space.moas.get(c)]
+    if len(annotated) < 2:
+        raise MoaError(f"{len(annotated)} of the {len(space.compounds)} compounds run {space.run} embeds carry a "
+                       "mechanism of action: nothing to retrieve (load annotations: repurposing-hub, lincs-compounds)")
     maps = {f"embedding ({space.run})": (space.compounds, cosine_matrix(space.vectors))}
     if raw:
         maps["raw signatures"] = (space.compounds, raw_compound_similarity(graph, space))

@@ -75,7 +75,7 @@ def score_retrieval(maps: Mapping[str, tuple[list[str], np.ndarray]], moas: Mapp
     rows, query_ap = [], {}
     for name, (names, sim) in maps.items():
         at = {c: k for k, c in enumerate(names)}
-        rows_ = np.array([at[c] for c in compounds])
+        rows_ = np.array([at[c] for c in compounds], dtype=np.int64)
         s = np.asarray(sim, np.float64)[np.ix_(rows_, rows_)]
         ap, rec = _query_scores(s, relevant, ks)
         null_map = np.array([np.nanmean(_query_scores(s, r, ks)[0]) for r in nulls])

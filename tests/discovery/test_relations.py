@@ -133,3 +133,8 @@ def test_mechanism_retrieval_separates_a_real_signal_from_shuffled_labels():
     assert t.at["noise", "p_value"] > 0.01
     c = mechanisms.compare(report, "signal").iloc[0]
     assert c["p_better"] < 1e-4
+
+
+def test_mechanism_retrieval_with_no_annotated_compound_scores_nothing():
+    report = mechanisms.score_retrieval({"m": (["a", "b"], np.eye(2))}, {}, n_null=0)
+    assert report.table.loc[0, "n_queries"] == 0 and report.compounds == []
