@@ -54,13 +54,16 @@ class PairIndex:
 
     def labels_of(self, edges: np.ndarray) -> np.ndarray:
         """Per-pair labels of an edge list over the same genes (a rewired reference)."""
-        n = len(self.genes)
-        position = np.full(n * n, -1, np.int64)
-        position[self.i * n + self.j] = np.arange(len(self.i))
         out = np.zeros(len(self.i), bool)
-        a, b = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
-        out[position[a * n + b]] = True
+        out[pair_position(edges[:, 0], edges[:, 1], len(self.genes))] = True
         return out
+
+
+def pair_position(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Where the unordered pair (a, b) of ``n`` genes sits in ``np.triu_indices(n, k=1)`` order,
+    without an n x n table (a genome-wide screen has 10^4 genes)."""
+    a, b = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    return a * n - a * (a + 1) // 2 + (b - a - 1)
 
 
 def pair_index(genes: Sequence[str], reference_pairs) -> PairIndex:
@@ -72,10 +75,9 @@ def pair_index(genes: Sequence[str], reference_pairs) -> PairIndex:
              for a, b in reference_pairs if a in index and b in index and a != b}
     edges = np.array(sorted(known), np.int64).reshape(-1, 2)
     i, j = np.triu_indices(len(genes), k=1)
-    n = len(genes)
-    labels = np.zeros(n * n, bool)
-    labels[edges[:, 0] * n + edges[:, 1]] = True
-    return PairIndex(genes, i, j, labels[i * n + j], edges)
+    index = PairIndex(genes, i, j, np.zeros(len(i), bool), edges)
+    index.labels = index.labels_of(edges)
+    return index
 
 
 def rewire(edges: np.ndarray, n_nodes: int, rng: np.random.Generator, swaps_per_edge: float = 2.0) -> np.ndarray:
@@ -110,11 +112,18 @@ def rewire(edges: np.ndarray, n_nodes: int, rng: np.random.Generator, swaps_per_
     return e
 
 
-def null_labels(index: PairIndex, n_null: int = N_NULL, seed: int = 0) -> np.ndarray:
-    """[n_null, pairs] labels of ``n_null`` degree-preserving rewirings of the reference."""
+def null_edges(index: PairIndex, n_null: int = N_NULL, seed: int = 0) -> list[np.ndarray]:
+    """``n_null`` degree-preserving rewirings of the reference, as edge lists."""
     rng = np.random.default_rng(seed)
-    return np.stack([index.labels_of(rewire(index.edges, len(index.genes), rng)) for _ in range(n_null)]) \
-        if n_null else np.zeros((0, len(index.i)), bool)
+    return [rewire(index.edges, len(index.genes), rng) for _ in range(n_null)]
+
+
+def _null_chunks(index: PairIndex, nulls: list[np.ndarray], budget: int = 50_000_000):
+    """The rewirings' per-pair labels, a few at a time ([k, pairs] with k * pairs <= ``budget``):
+    never all of them at once for a large screen."""
+    step = max(1, budget // max(len(index.i), 1))
+    for start in range(0, len(nulls), step):
+        yield np.stack([index.labels_of(e) for e in nulls[start:start + step]])
 
 
 class _Ranked:
@@ -212,7 +221,7 @@ def score_maps(maps: Mapping[str, GeneNetwork], reference_pairs, reference: str,
     index = pair_index(genes, reference_pairs)
     if index.n_known < 2:
         raise NetworkError(f"{reference}: {index.n_known} known pair(s) among the {len(genes)} evaluated genes")
-    nulls = null_labels(index, n_null, seed)
+    nulls = null_edges(index, n_null, seed)
     points = np.linspace(0.0, 1.0, CURVE_POINTS + 1)[1:]
     rows, gene_ap, curves, band = [], {}, {}, {}
     for name, network in maps.items():
@@ -221,8 +230,12 @@ def score_maps(maps: Mapping[str, GeneNetwork], reference_pairs, reference: str,
         recall = float(ranked.recall(index.labels, ranked.in_tail)[0])
         recall_top = float(ranked.recall(index.labels, ranked.in_top)[0])
         auprc = float(ranked.auprc(index.labels)[0])
-        null_recall = ranked.recall(nulls, ranked.in_tail) if n_null else np.zeros(0)
-        null_auprc = ranked.auprc(nulls) if n_null else np.zeros(0)
+        null_recall, null_auprc, null_curves = [np.zeros(0)], [np.zeros(0)], []
+        for chunk in _null_chunks(index, nulls):
+            null_recall.append(ranked.recall(chunk, ranked.in_tail))
+            null_auprc.append(ranked.auprc(chunk))
+            null_curves.append(ranked.curve(chunk, points))
+        null_recall, null_auprc = np.concatenate(null_recall), np.concatenate(null_auprc)
         p = lambda null, obs: float((1 + np.sum(null >= obs - 1e-12)) / (1 + len(null)))  # noqa: E731
         rows.append({"map": name, "reference": reference, "n_genes": len(genes), "n_pairs": len(index.i),
                      "n_known": index.n_known, "tail_recall": recall, "top_recall": recall_top,
@@ -234,7 +247,7 @@ def score_maps(maps: Mapping[str, GeneNetwork], reference_pairs, reference: str,
         gene_ap[name] = per_gene_ap(sim, index)
         curves[name] = ranked.curve(index.labels, points)[0]
         if n_null:
-            band[name] = np.nanquantile(ranked.curve(nulls, points), [0.05, 0.5, 0.95], axis=0)
+            band[name] = np.nanquantile(np.concatenate(null_curves), [0.05, 0.5, 0.95], axis=0)
     table = pd.DataFrame(rows)
     table["gene_ap"] = [float(np.nanmean(gene_ap[m])) for m in table["map"]]
     return RelationReport(reference, table, gene_ap, points, curves, band,

@@ -138,3 +138,10 @@ def test_mechanism_retrieval_separates_a_real_signal_from_shuffled_labels():
 def test_mechanism_retrieval_with_no_annotated_compound_scores_nothing():
     report = mechanisms.score_retrieval({"m": (["a", "b"], np.eye(2))}, {}, n_null=0)
     assert report.table.loc[0, "n_queries"] == 0 and report.compounds == []
+
+
+def test_pair_position_is_the_upper_triangle_order():
+    n = 9
+    i, j = np.triu_indices(n, k=1)
+    assert np.array_equal(relations.pair_position(i, j, n), np.arange(len(i)))
+    assert np.array_equal(relations.pair_position(j, i, n), np.arange(len(i)))  # either order
