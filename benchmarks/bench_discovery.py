@@ -645,9 +645,12 @@ def merge(stems: list[str]) -> dict:
     """Parts run in parallel (``--out`` each) joined into one result: genes and moa by set, the
     network part, the training times."""
     out: dict = {"genes": [], "moa": [], "times": []}
+    seeds = {}
     for stem in stems:
         part = json.loads((RESULTS / f"{stem}.json").read_text())
-        out["meta"] = part.get("meta", out.get("meta"))
+        out["meta"] = dict(part.get("meta", out.get("meta")))
+        seeds[stem] = part.get("meta", {}).get("seeds")
+        out["meta"]["seeds"] = ", ".join(f"{k}: {v}" for k, v in seeds.items())  # the parts may differ
         for key in ("genes", "moa", "times"):
             out[key] += part.get(key, [])
         if part.get("network"):
