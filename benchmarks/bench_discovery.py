@@ -697,21 +697,21 @@ def main() -> None:
         out.with_suffix(".md").write_text(markdown(result))
         plot(result, out.with_suffix(".png"))
 
+    def per_set(key: str, order: list[str], run_one) -> None:
+        """Run ``run_one(set)`` for each set asked, publishing after each (a cut-off run keeps them)."""
+        done = {r["set"]: r for r in result.get(key, [])}
+        for name in (args.sets.split(",") if args.sets else order):
+            done[name] = run_one(name)
+            result[key] = [done[k] for k in order if k in done]
+            publish()
+
     if "genes" in parts:
         all_refs = reference_pairs()
         refs = {k: all_refs[k] for k in args.references.split(",")}
-        done = {g["set"]: g for g in result.get("genes", [])}
-        for name in (args.sets.split(",") if args.sets else GENE_SETS):
-            done[name] = run_genes(name, args, refs)
-            result["genes"] = [done[k] for k in GENE_SETS if k in done]
-            publish()
+        per_set("genes", GENE_SETS, lambda name: run_genes(name, args, refs))
     if "moa" in parts:
         moas = compound_moas()
-        done = {m["set"]: m for m in result.get("moa", [])}
-        for name in (args.sets.split(",") if args.sets else MOA_SETS):
-            done[name] = run_moa(name, args, moas)
-            result["moa"] = [done[k] for k in MOA_SETS if k in done]
-            publish()
+        per_set("moa", MOA_SETS, lambda name: run_moa(name, args, moas))
     if "network" in parts:
         all_refs = reference_pairs()
         result["network"] = run_network(args, {k: all_refs[k] for k in args.references.split(",")})
