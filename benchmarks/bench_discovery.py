@@ -289,15 +289,15 @@ def train_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, cache:
     return {s: out[s] for s in seeds}
 
 
-def implicit_zeros(tuples, ratio: float = 1.0, seed: int = 0):
+def implicit_zeros(tuples, contexts=None, ratio: float = 1.0, seed: int = 0):
     """The set with the zeros its top lists imply added (lpm_kg.graph.pull.implicit_zeros, what
     ``implicit_zeros`` in an LPM config does in training): a top list says of every readout it does
     not list that it was not among the top. Trained on the listed values alone, the LPM never learns
-    which genes a knock-down leaves unchanged."""
+    which genes a knock-down leaves unchanged. ``contexts``: the top-list contexts (default all)."""
     from lpm_kg.graph.pull import TupleSet
     from lpm_kg.graph.pull import implicit_zeros as zeros_of
 
-    extra = zeros_of(tuples, tuples.contexts, ratio, seed)
+    extra = zeros_of(tuples, tuples.contexts if contexts is None else contexts, ratio, seed)
     cat = [np.concatenate([a, z.astype(a.dtype)]) for a, z in
            zip((tuples.perturbation, tuples.readout, tuples.context, tuples.value), extra)]
     return TupleSet(*cat, tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
@@ -473,14 +473,7 @@ def run_network(args, refs: dict) -> dict:
     twice = len(targets) - len(symbols)
     log(f"network: {' + '.join(names)} pooled, {len(genes)} perturbed genes ({twice} perturbed in both sets), "
         f"{len(tuples):,} tuples, contexts {tuples.contexts}")
-    from lpm_kg.graph.pull import TupleSet
-    from lpm_kg.graph.pull import implicit_zeros as zeros_of
-
-    top = [c for c in tuples.contexts if c.startswith("Replogle")]  # the top-list set's contexts
-    extra = zeros_of(tuples, top, 1.0, 0)
-    train = TupleSet(*[np.concatenate([a, z.astype(a.dtype)]) for a, z in zip(
-        (tuples.perturbation, tuples.readout, tuples.context, tuples.value), extra)],
-        tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
+    train = implicit_zeros(tuples, [c for c in tuples.contexts if c.startswith("Replogle")])  # the top-list set's
     model = fit_lpm(train, PRESET[names[0]], args.seeds, max_epochs=args.max_epochs)
     t0 = time.perf_counter()
     sims, counts = imputed_maps(tuples, symbols, model)

@@ -14,6 +14,7 @@ resolves today, and the report says so.
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +52,6 @@ def replay_run(graph: Graph, run_id: str, *, tolerance: float = 1e-4, checkpoint
                show_progress: bool = False) -> ReplayReport:
     """Train run ``run_id`` again from its stored settings on the same data and compare its metrics
     (see the module docstring). Raises :class:`ConfigError` when the run cannot be replayed."""
-    import time
-
     run = get_model_run(graph, run_id)
     if run is None:
         raise ConfigError(f"there is no model run {run_id!r}; `lpm-kg runs` lists the runs")

@@ -143,29 +143,29 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
     fingerprint, datasets, run_id, knowledge = identity or training_run_id(graph, config)
     if not datasets:
         raise ValueError("no complete measurement dataset to train on; load one first (`lpm-kg load`)")
+    lpm_config = config.lpm_config()
     source = priors = None
     if knowledge is not None:
         from lpm_kg.priors import fit_gene_priors
         from lpm_kg.priors.inputs import PriorSource
 
-        priors = fit_gene_priors(knowledge, config.lpm_config().priors)
+        priors = fit_gene_priors(knowledge, lpm_config.priors)
         source = PriorSource(knowledge, priors)
     tuples = average_replicate_tuples(pull_tuples(graph, datasets))
     vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
     val = validation_mask(tuples, config.validation_fraction, config.split_seed)
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
-    # Training and validation are index views of the pulled arrays, never copies of them.
-    train_rows, val_rows = (np.flatnonzero(m).astype(np.int32 if len(val) < 2 ** 31 else np.int64) for m in (~val, val))
     n_zeros = 0
-    if config.lpm_config().implicit_zeros > 0:  # top lists: the unlisted genes' zeros train too, validation stays measured
-        zeros = implicit_zeros(tuples, top_list_contexts(graph, datasets), config.lpm_config().implicit_zeros,
-                               config.split_seed)
+    if lpm_config.implicit_zeros > 0:  # top lists: the unlisted genes' zeros train too, validation stays measured
+        zeros = implicit_zeros(tuples, top_list_contexts(graph, datasets), lpm_config.implicit_zeros, config.split_seed)
         n_zeros = len(zeros[3])
-        if n_zeros:
+        if n_zeros:  # appended after the measured tuples, so the validation rows stay where they were
             arrays = tuple(np.concatenate([a, z.astype(a.dtype)]) for a, z in zip(arrays, zeros))
-            train_rows = np.concatenate([train_rows, np.arange(len(tuples), len(tuples) + n_zeros)]).astype(
-                np.int32 if len(arrays[3]) < 2 ** 31 else np.int64)
-    model = make_model(config.lpm_config(), vocab, priors=source)
+    # Training and validation are index views of the arrays, never copies of them.
+    row_type = np.int32 if len(arrays[3]) < 2 ** 31 else np.int64
+    train_rows = np.concatenate([np.flatnonzero(~val), np.arange(len(tuples), len(arrays[3]))]).astype(row_type)
+    val_rows = np.flatnonzero(val).astype(row_type)
+    model = make_model(lpm_config, vocab, priors=source)
     checkpoint = checkpoint_path(checkpoint_dir, run_id) if checkpoint_dir else None
     model.fit(arrays, rows=(train_rows, val_rows if len(val_rows) else None), checkpoint=checkpoint,
               show_progress=show_progress)

@@ -15,6 +15,7 @@ its own annotation left out of the vote (so an annotated compound can be checked
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,11 +70,11 @@ def raw_compound_similarity(graph: Graph, space: CompoundSpace, datasets: list[s
     symbols = [s for c in space.compounds for s in space.perturbations[c]]
     owner = np.array([n for n, c in enumerate(space.compounds) for _ in space.perturbations[c]])
     sim, _ = signature_similarity(graph, symbols, symbols, datasets)
-    n = len(space.compounds)
-    total, count = np.zeros((n, n)), np.zeros((n, n))
+    member = np.zeros((len(space.compounds), len(symbols)))  # compound x its perturbations
+    member[owner, np.arange(len(symbols))] = 1.0
     ok = np.isfinite(sim)
-    np.add.at(total, (owner[:, None].repeat(len(owner), 1), owner[None, :].repeat(len(owner), 0)), np.where(ok, sim, 0))
-    np.add.at(count, (owner[:, None].repeat(len(owner), 1), owner[None, :].repeat(len(owner), 0)), ok)
+    total = member @ np.where(ok, sim, 0.0) @ member.T
+    count = member @ ok @ member.T
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
@@ -87,8 +88,6 @@ class RetrievalResult:
     n_annotated: int
 
     def to_json(self) -> dict:
-        import json
-
         return {"run": self.run, "n_compounds": self.n_compounds, "n_annotated": self.n_annotated,
                 "table": json.loads(self.table.to_json(orient="records")),
                 "compare": json.loads(self.compare.to_json(orient="records"))}

@@ -72,17 +72,24 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return sim
 
 
+def gene_vectors(symbols: Sequence[str], vectors: np.ndarray, targets: Mapping[str, str]
+                 ) -> tuple[list[str], np.ndarray, int]:
+    """(genes sorted, [genes, dim] float64, perturbations used): the mean of each gene's genetic
+    perturbations' vectors (``vectors[k]`` embeds ``symbols[k]``)."""
+    genes, rows, group = _gene_groups(list(symbols), targets)
+    if not genes:
+        raise NetworkError("no genetic perturbation among the embedded symbols")
+    return genes, _group_mean(np.asarray(vectors, dtype=np.float64)[rows], group, len(genes)), len(rows)
+
+
 def embedding_similarity(symbols: Sequence[str], vectors: np.ndarray, targets: Mapping[str, str], *,
                          absolute: bool = False) -> GeneNetwork:
     """Cosine similarity of perturbation embeddings (``vectors[k]`` embeds ``symbols[k]``), a
     gene's perturbations averaged. Signed by default (similar effects score high)."""
-    genes, rows, group = _gene_groups(list(symbols), targets)
-    if not genes:
-        raise NetworkError("no genetic perturbation among the embedded symbols")
-    v = _group_mean(np.asarray(vectors, dtype=np.float64)[rows], group, len(genes))
+    genes, v, n_perturbations = gene_vectors(symbols, vectors, targets)
     sim = cosine_matrix(v)
     return GeneNetwork("embedding-similarity", genes, _upper_symmetric(np.abs(sim) if absolute else sim),
-                       {"n_perturbations": int(len(rows)), "dim": int(v.shape[1]), "absolute": absolute})
+                       {"n_perturbations": n_perturbations, "dim": int(v.shape[1]), "absolute": absolute})
 
 
 def random_network(genes: Sequence[str], seed: int = 0) -> GeneNetwork:

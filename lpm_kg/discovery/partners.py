@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lpm_kg.discovery.inference import cosine_matrix
+from lpm_kg.discovery.inference import cosine_matrix, gene_vectors
 from lpm_kg.gene_network import NetworkError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
-from lpm_kg.graph.networks import known_partner_counts, perturbation_targets, relation_evidence
+from lpm_kg.graph.networks import perturbation_targets, relation_evidence
 
 
 @dataclass
@@ -40,20 +40,6 @@ class Partners:
     known_in_top: int
     expected_in_top: float
     enrichment_p: float
-
-
-def gene_vectors(symbols: list[str], vectors: np.ndarray, targets: dict[str, str]) -> tuple[list[str], np.ndarray]:
-    """(genes sorted, [genes, dim]) the mean embedding of each gene's genetic perturbations, centred."""
-    genes = sorted({targets[s] for s in symbols if s in targets})
-    at = {g: k for k, g in enumerate(genes)}
-    sums = np.zeros((len(genes), vectors.shape[1]))
-    counts = np.zeros(len(genes))
-    for s, v in zip(symbols, vectors):
-        if s in targets:
-            sums[at[targets[s]]] += v
-            counts[at[targets[s]]] += 1
-    out = sums / counts[:, None]
-    return genes, out - out.mean(axis=0)
 
 
 def gene_partners(graph: Graph, gene: str, k: int = 20, run: str | None = None) -> Partners:
@@ -69,14 +55,14 @@ def gene_partners(graph: Graph, gene: str, k: int = 20, run: str | None = None) 
     if not symbols:
         raise NetworkError(f"run {run!r} stored no perturbation embeddings (`lpm-kg runs` lists the runs)")
     targets = perturbation_targets(graph, symbols)
-    genes, v = gene_vectors(symbols, vectors, targets)
+    genes, v, _ = gene_vectors(symbols, vectors, targets) if targets else ([], None, 0)
     if gene not in genes:
         hint = ", ".join(genes[:8]) + (" ..." if len(genes) > 8 else "")
         raise NetworkError(f"{gene!r} is not a perturbed gene of run {run} (no genetic perturbation of it was "
                            f"embedded); its perturbed genes: {hint or 'none'}")
     if len(genes) < 3:
         raise NetworkError(f"run {run} embeds {len(genes)} perturbed genes: too few to rank partners")
-    sim = cosine_matrix(v)
+    sim = cosine_matrix(v - v.mean(axis=0))  # centred: what every knock-down shares is no similarity
     q = genes.index(gene)
     i, j = np.triu_indices(len(genes), k=1)
     all_pairs = np.sort(sim[i, j][np.isfinite(sim[i, j])])
@@ -84,15 +70,16 @@ def gene_partners(graph: Graph, gene: str, k: int = 20, run: str | None = None) 
     row = sim[q, others]
     order = others[np.argsort(-np.where(np.isfinite(row), row, -np.inf), kind="stable")][:k]
     partners = [genes[n] for n in order]
-    evidence = relation_evidence(graph, gene, partners)
+    # What the references know of every other perturbed gene: the evidence shown for the nearest,
+    # and the base rate their enrichment is measured against, from one read.
+    evidence = relation_evidence(graph, gene, [genes[n] for n in others])
     cos = sim[q, order]
     # Share of all pairs with a similarity at least this high (1 / n_pairs at best).
     pair_p = (len(all_pairs) - np.searchsorted(all_pairs, cos - 1e-12, side="left")) / max(len(all_pairs), 1)
     table = pd.DataFrame({"rank": np.arange(1, len(order) + 1), "partner": partners, "cosine": cos,
                           "pair_p": np.maximum(pair_p, 1 / max(len(all_pairs), 1)),
                           "known": [evidence.get(p, []) for p in partners]})
-    others_genes = [genes[n] for n in others]
-    known_total = known_partner_counts(graph, gene, others_genes)
+    known_total = len(evidence)
     known_in_top = int(sum(bool(x) for x in table["known"]))
     n_top = len(order)
     expected = n_top * known_total / max(len(others), 1)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lpm_kg.discovery.network_metrics import average_precision
 from lpm_kg.eval.stats import wilcoxon_greater
 from lpm_kg.gene_network import GeneNetwork, NetworkError
 
@@ -174,7 +175,7 @@ def per_gene_ap(similarity: np.ndarray, index: PairIndex) -> np.ndarray:
     out = np.full(n, np.nan)
     for g in np.flatnonzero(related.any(axis=1)):
         others = np.r_[0:g, g + 1:n]
-        out[g] = _Ranked(similarity[g, others], TAIL).auprc(related[g, others])[0]
+        out[g] = average_precision(related[g, others], similarity[g, others])
     return out
 
 

@@ -218,14 +218,3 @@ def relation_evidence(graph: Graph, gene: str, partners: Sequence[str]) -> dict[
         "RETURN p.symbol AS partner, collect(DISTINCT line) AS lines",
         {"gene": gene, "partners": list(partners)})
     return {r["partner"]: sorted(r["lines"]) for r in rows if r["lines"]}
-
-
-def known_partner_counts(graph: Graph, gene: str, genes: Sequence[str]) -> int:
-    """How many of ``genes`` the reference knowledge links to ``gene`` at all (any relation of
-    :func:`relation_evidence`): the base rate a learned neighbour list is compared with."""
-    rows = graph.read(
-        "MATCH (g:Gene {symbol: $gene}) UNWIND $genes AS symbol MATCH (p:Gene {symbol: symbol}) WHERE p <> g "
-        "AND (EXISTS { (g)-[:INTERACTS_WITH|REGULATES]-(p) } "
-        "     OR EXISTS { (g)-[:MEMBER_OF]->(:Complex|GeneSet)<-[:MEMBER_OF]-(p) }) "
-        "RETURN count(DISTINCT p) AS n", {"gene": gene, "genes": list(genes)})
-    return int(rows[0]["n"]) if rows else 0

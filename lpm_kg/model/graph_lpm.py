@@ -12,7 +12,7 @@ import torch
 from lpm_kg.errors import ConfigError
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.graph_module import GraphLPMModule
-from lpm_kg.model.lpm import LPM, _plain
+from lpm_kg.model.lpm import LPM
 from lpm_kg.model.vocab import UnknownSymbolError, Vocabulary
 
 
@@ -77,10 +77,9 @@ class GraphLPM(LPM):
         rd[np.unique(np.asarray(r))] = True
         self._trained_masks = (a.to(self.device), rd.to(self.device))
 
-    def prior_sources(self, perturbations: Sequence[str]) -> list[str]:
+    def _trained_atoms(self) -> set[str]:
         module = next(iter(self.modules.values()), None)
-        trained = set() if module is None else {a for a, t in zip(self.vocab.atoms, module.atom_trained.tolist()) if t}
-        return ["learned" if all(a in trained for a in p.split("+")) else "prior" for p in perturbations]
+        return set() if module is None else {a for a, t in zip(self.vocab.atoms, module.atom_trained.tolist()) if t}
 
     def _extended(self, perturbations: Sequence[str], readouts: Sequence[str]) -> "GraphLPM":
         """This model with the unknown perturbations' atoms and readouts added, embedded from their
@@ -128,9 +127,7 @@ class GraphLPM(LPM):
             return module.readout_embeddings().cpu().numpy()
         return super().embeddings(kind, seed)
 
-    def to_payload(self) -> dict:
-        payload = super().to_payload()
+    def _payload_extra(self) -> dict:
         # What the graph said when this model trained, so it predicts the same later.
-        payload["graph"] = {"knowledge": self.priors.knowledge.to_state(), "priors": self.priors.priors.to_state(),
-                            "moas": list(self._model_inputs().moas)}
-        return _plain(payload)
+        return {"graph": {"knowledge": self.priors.knowledge.to_state(), "priors": self.priors.priors.to_state(),
+                          "moas": list(self._model_inputs().moas)}}

@@ -208,8 +208,11 @@ class LPM:
     def prior_sources(self, perturbations: Sequence[str]) -> list[str]:
         """Per perturbation: "learned" when every part was seen in training, else "prior" (its
         embedding comes, at least in part, from the graph alone). The paper's LPM learns every atom."""
-        trained = set(self.vocab.atoms)
+        trained = self._trained_atoms()
         return ["learned" if all(a in trained for a in p.split("+")) else "prior" for p in perturbations]
+
+    def _trained_atoms(self) -> set[str]:
+        return set(self.vocab.atoms)
 
     def _extended(self, perturbations: Sequence[str], readouts: Sequence[str]) -> "LPM":
         """This model able to answer for ``perturbations`` and ``readouts``: the paper's LPM knows
@@ -233,8 +236,12 @@ class LPM:
     def to_payload(self) -> dict:
         """The checkpoint's content: tensors and plain containers only (:func:`_plain`)."""
         payload = {"format": CHECKPOINT_FORMAT, "config": self.config.model_dump(), "vocab": self.vocab.to_dict(),
-                   "seeds": {s: vars(st) for s, st in self.states.items()}}
+                   "seeds": {s: vars(st) for s, st in self.states.items()}, **self._payload_extra()}
         return _plain(payload)
+
+    def _payload_extra(self) -> dict:
+        """What a kind of LPM adds to its checkpoint (nothing here)."""
+        return {}
 
     def save(self, path: str | Path) -> None:
         save_payload(self.to_payload(), path)
