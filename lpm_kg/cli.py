@@ -275,11 +275,11 @@ def delete(dataset: str, yes: bool) -> None:
 
 def _add_feature_commands() -> None:
     """Commands that live beside their features in lpm_kg/commands; each module lists its COMMANDS."""
-    from lpm_kg.commands import (analytics, discovery_mechanisms, discovery_moa, discovery_network, discovery_partners,
-                                 pipeline, query)
+    from lpm_kg.commands import (analytics, design_suggest, discovery_mechanisms, discovery_moa, discovery_network,
+                                 discovery_partners, pipeline, query)
 
-    for module in (pipeline, discovery_moa, discovery_mechanisms, discovery_network, discovery_partners, query,
-                   analytics):
+    for module in (pipeline, discovery_moa, discovery_mechanisms, discovery_network, discovery_partners, design_suggest,
+                   query, analytics):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -152,10 +152,10 @@ def fuzz_call(runner, args: list[str], graph: Graph, failures: list[str], outcom
         failures.append(f"{[a[:60] for a in args]} -> exit {out.exit_code}: {text.strip()[-300:]}")
 
 
-def sync_simulation(graph, folder, edit_compounds=None):
+def sync_simulation(graph, folder, edit_compounds=None, seeds=(13,)):
     """The default simulation (genes, measurements, compounds, true network) loaded into a clean
-    graph and a small LPM synced on it; ``edit_compounds(table)`` may change the compound table
-    before it is written. Returns (sync report, simulation)."""
+    graph and a small LPM synced on it (``seeds``: its ensemble); ``edit_compounds(table)`` may
+    change the compound table before it is written. Returns (sync report, simulation)."""
     import torch
 
     from lpm_kg.simulate import SimulationConfig, simulate
@@ -175,7 +175,7 @@ def sync_simulation(graph, folder, edit_compounds=None):
                      SourceConfig(path=files["measurements"], format="long", dataset="sim"),
                      SourceConfig(path=files["compounds"], format="repurposing-hub", dataset="sim-compounds"),
                      SourceConfig(path=files["network"], format="trrust", dataset="sim-network")],
-            model=TrainConfig(datasets=["sim"], preset="small", overrides={"max_epochs": 15, "seeds": [13]}),
+            model=TrainConfig(datasets=["sim"], preset="small", overrides={"max_epochs": 15, "seeds": list(seeds)}),
             predict=PredictConfig(unperformed=False))
         report = sync(graph, config, checkpoint_dir=folder / "runs", show_progress=False, echo=lambda *_: None)
     finally:

@@ -26,7 +26,7 @@ from lpm_kg.queries import QueryError, get_query, list_queries, parse_query, run
 COOKBOOK = {"datasets", "dataset-contents", "perturbation-experiments", "experiment-profile", "readout-values",
             "top-effects", "gene-changes", "prediction", "top-predictions", "similar-perturbations", "gene-partners",
             "model-runs", "model-run", "moa-compounds", "compound", "prior-prediction", "learned-partners",
-            "compound-mechanisms"}
+            "compound-mechanisms", "next-plate"}
 
 # The demo's own sources and settings, trained briefly.
 DEMO_TOML = demo.DEMO_TOML.replace('preset = "stack-small"', 'preset = "small"\noverrides = { max_epochs = 5, seeds = [13] }')
@@ -94,7 +94,15 @@ def cookbook(session_graph, neo4j_server, tmp_path_factory):
                                 "--context", "demo_SIM-A_CRISPRi", "--perturbation", NEVER_PERTURBED], env=env,
                                capture_output=True, text=True, timeout=600)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
+    # The next plate from the graph run: two genes it trained on and one it knows only by its priors.
+    plate = folder / "plate.txt"
+    plate.write_text(f"SIMG001\nSIMG004\n{NEVER_PERTURBED.split('_', 1)[1]}\n")
+    suggested = subprocess.run([sys.executable, "-m", "lpm_kg.cli", "suggest", "--run", graph_report.run_id,
+                                "--available", str(plate), "--batch", "4", "--json"], env=env, capture_output=True,
+                               text=True, timeout=600)
+    assert suggested.returncode == 0, suggested.stderr[-3000:]
     return SimpleNamespace(graph=graph, run_id=report.run_id, graph_run_id=graph_report.run_id,
+                           plan=json.loads(suggested.stdout),
                            prior_run=graph_report.metrics["prior_run"], server=neo4j_server)
 
 
@@ -291,6 +299,18 @@ def _prior_prediction(rows, cb):
     assert all(r["std"] > 0 for r in rows)  # two seeds: a spread
 
 
+def _next_plate(rows, cb):
+    plan = cb.plan
+    assert plan["run"] == cb.graph_run_id and plan["strategy"] == "diverse"
+    assert [(r["rank"], r["perturbation"], r["context"]) for r in rows] == [
+        (s["rank"], s["perturbation"], s["context"]) for s in plan["suggestions"]]
+    assert {r["run"] for r in rows} == {cb.graph_run_id} and len(rows) == 4
+    assert {r["perturbation"] for r in rows} <= {"CRISPRi_SIMG001", "CRISPRi_SIMG004", NEVER_PERTURBED}
+    assert all(r["uncertainty"] > 0 and r["uncertain_readouts"] for r in rows)
+    # The gene never perturbed is a candidate in every CRISPRi context, from its priors.
+    assert plan["n_candidates"] >= 4 and not plan["skipped"]
+
+
 CHECKS = {"datasets": _datasets, "dataset-contents": _dataset_contents,
           "perturbation-experiments": _perturbation_experiments, "experiment-profile": _experiment_profile,
           "readout-values": _readout_values, "top-effects": _top_effects, "gene-changes": _gene_changes,
@@ -298,7 +318,8 @@ CHECKS = {"datasets": _datasets, "dataset-contents": _dataset_contents,
           "similar-perturbations": _similar_perturbations, "gene-partners": _gene_partners,
           "model-runs": _model_runs, "model-run": _model_run, "moa-compounds": _moa_compounds,
           "compound": _compound, "prior-prediction": _prior_prediction,
-          "learned-partners": _learned_partners, "compound-mechanisms": _compound_mechanisms}
+          "learned-partners": _learned_partners, "compound-mechanisms": _compound_mechanisms,
+          "next-plate": _next_plate}
 
 
 def test_gene_partners_puts_inferred_edges_beside_the_reference(cookbook):

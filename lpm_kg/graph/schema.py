@@ -8,7 +8,7 @@ from importlib import resources
 from lpm_kg.graph.connection import Graph
 
 # Raised whenever the graph model changes in a way readers must know about.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def schema_statements() -> list[tuple[str, str]]:

@@ -179,8 +179,8 @@ class LPM:
     # ------------------------------------------------------------------ prediction
 
     @torch.no_grad()
-    def predict_ids(self, p, r, c, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
-        """Seed mean and seed standard deviation for id arrays."""
+    def seed_predictions_ids(self, p, r, c, chunk: int = 1 << 16) -> np.ndarray:
+        """(n_seeds, n): each seed's predictions for id arrays."""
         if not self.modules:
             raise RuntimeError("the model is not trained")
         p, r, c = (torch.as_tensor(np.asarray(a), dtype=torch.long, device=self.device) for a in (p, r, c))
@@ -189,8 +189,20 @@ class LPM:
             module.eval()
             preds.append(torch.cat([module(p[i:i + chunk], r[i:i + chunk], c[i:i + chunk])
                                     for i in range(0, len(p), chunk)]) if len(p) else torch.zeros(0))
-        stacked = torch.stack(preds).cpu().numpy()
+        return torch.stack(preds).cpu().numpy()
+
+    def predict_ids(self, p, r, c, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+        """Seed mean and seed standard deviation for id arrays."""
+        stacked = self.seed_predictions_ids(p, r, c, chunk)
         return stacked.mean(axis=0), stacked.std(axis=0)
+
+    def seed_predictions(self, perturbations: Sequence[str], readouts: Sequence[str], contexts: Sequence[str]
+                         ) -> np.ndarray:
+        """(n_seeds, n): each seed's predictions for symbol triples (the symbols :meth:`predict` takes)."""
+        model = self._extended(perturbations, readouts)
+        v = model.vocab
+        return model.seed_predictions_ids(v.ids("perturbations", perturbations), v.ids("readouts", readouts),
+                                          v.ids("contexts", contexts))
 
     def _before_fit(self, train: tuple, rows: tuple | None) -> None:
         """What a kind of LPM learns from the training tuples before its seeds train (nothing here)."""
