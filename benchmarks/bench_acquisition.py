@@ -76,7 +76,11 @@ def markdown(result: dict) -> str:
             lines.append(f"| {row['strategy']} | {row['share_of_random']:.2f} ({per_seed}) | {row['mean_gain']:+.4f} | "
                          f"{row['p_better']:.3g} | {row['p_worse']:.3g} |")
         frame = pd.DataFrame(res["rows"])
-        lines += ["", "Test centered r (mean over seeds) by experiments acquired:", ""]
+        # Seeds every strategy has finished (a partial run's means would mix seeds).
+        done = frame.groupby("seed")["strategy"].nunique()
+        frame = frame[frame["seed"].isin(done[done == frame["strategy"].nunique()].index)]
+        lines += ["", f"Test centered r (mean over seeds {sorted(frame['seed'].unique().tolist())}) by experiments "
+                  "acquired:", ""]
         piv = frame.pivot_table(index="n_acquired", columns="strategy", values="test_pearson_centered")
         lines += ["| acquired | " + " | ".join(piv.columns) + " |", "|---" * (len(piv.columns) + 1) + "|"]
         for n, vals in piv.iterrows():

@@ -49,6 +49,8 @@ def delete_runs(graph: Graph, doomed: list[str]) -> None:
         delete_in_batches(graph, "MATCH (x:Embedding {run: $run})", {"run": run_id})
         delete_in_batches(graph, "MATCH (x:PredictedExperiment {run: $run})", {"run": run_id})
         delete_networks(graph, run_id)  # inferred gene-gene edges name their run too
+        delete_in_batches(graph, "MATCH (x:Suggestion {run_id: $run})", {"run": run_id})  # lpm-kg suggest's plans
+        delete_in_batches(graph, "MATCH (x:SuggestionPlan {run_id: $run})", {"run": run_id})
         for kind, (label, _) in KINDS.items():
             if graph.in_batches(f"MATCH (n:{label}) WHERE n.embedding_run = $run WITH n LIMIT $batch "
                                 "REMOVE n.embedding, n.embedding_run RETURN count(*) AS n", {"run": run_id},

@@ -109,3 +109,13 @@ def test_a_run_of_one_seed_is_refused_unless_random(sim):
     with pytest.raises(ConfigError, match="one seed"):
         suggest(graph, run, one, SuggestSettings(), write=False)
     assert len(suggest(graph, run, one, SuggestSettings(strategy="random", batch=4), write=False).table) == 4
+
+
+def test_pruning_the_run_deletes_its_plans(sim):  # last: it deletes the module's run
+    from lpm_kg.graph.prune import delete_runs
+
+    graph, run, model, _, _ = sim
+    suggest(graph, run, model, SuggestSettings(batch=2))
+    assert graph.read("MATCH (s:Suggestion {run_id: $run}) RETURN count(s) AS n", {"run": run["run_id"]})[0]["n"]
+    delete_runs(graph, [run["run_id"]])
+    assert graph.read("MATCH (n) WHERE n:Suggestion OR n:SuggestionPlan RETURN count(n) AS n")[0]["n"] == 0
