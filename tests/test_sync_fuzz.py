@@ -86,6 +86,8 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
         fuzz_call(runner, ["sync", "--config", str(path)], graph, failures, outcomes)
 
     runs = [run, run, "lpm-000000000000", "../../etc/passwd", ""]
+    plate = tmp_path / "plate.txt"  # what a lab can run: some of the graph's perturbations, and nonsense
+    plate.write_text("\n".join(perts[:5] + [n for n in NAMES if n and "\x00" not in n]) + "\n")
     paths = [str(tmp_path / "missing" / "out.png"), str(tmp_path), str(tmp_path / "ok.png")]
     templates = [
         lambda: ["predict", "--context", rng.choice(contexts + NAMES), "--perturbation", rng.choice(perts + NAMES),
@@ -99,6 +101,11 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
         lambda: ["partners", rng.choice(genes + NAMES), "--top", rng.choice(NUMBERS), "--run", rng.choice(runs)],
         lambda: ["mechanisms", "--run", rng.choice(runs), "--null", rng.choice(["0", "5", "-1", "abc"]), "--no-write"],
         lambda: ["mechanisms", rng.choice(perts + NAMES), "--top", rng.choice(NUMBERS), "--run", rng.choice(runs)],
+        lambda: ["suggest", "--run", rng.choice(runs), "--batch", rng.choice(NUMBERS), "--no-write",
+                 "--context", rng.choice(contexts + NAMES), "--kind", rng.choice(["genetic", "chemical", "x"])],
+        lambda: ["suggest", "--available", rng.choice(paths + [str(plate)]), "--budget", rng.choice(NUMBERS),
+                 "--strategy", rng.choice(["random", "uncertainty", "related", "diverse"]),
+                 "--plot", rng.choice(paths), "--out", rng.choice(paths)],
         # (a valid run would train again: only ids that name no run, or not one sync made)
         lambda: ["replay", rng.choice(runs[2:] + ["eval-0"]), "--tolerance", rng.choice(NUMBERS)],
         lambda: ["plot", "embeddings", rng.choice(paths)],

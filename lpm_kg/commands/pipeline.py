@@ -236,9 +236,11 @@ def eval_cmd(datasets, old_datasets, targets, seeds, model_names, old_models, pr
     overrides = {"max_epochs": max_epochs} if max_epochs else {}
     lpm_config = get_preset(preset, **overrides)
     try:
-        split_seeds = [int(s) for s in _csv(seeds)]
+        split_seeds = [int(s) for s in _csv(seeds) or []]
     except ValueError:
         raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers", param_hint="--seeds") from None
+    if not split_seeds:
+        raise click.BadParameter("name at least one split seed, e.g. --seeds 0,1,2", param_hint="--seeds")
     if len(set(split_seeds)) != len(split_seeds):
         raise click.BadParameter(f"{seeds!r} repeats a seed", param_hint="--seeds")
     with _connect() as graph:
