@@ -1,13 +1,80 @@
-"""Loaders are components looked up by name: ``lpm-kg formats`` lists them, ``--format`` picks one."""
+"""Components looked up by name, PyKEEN-style: one :class:`Registry` per kind (loaders here; LPM
+presets, benchmark models, acquisition strategies beside their code), each listed by the CLI, an
+unknown name refused with the known ones named."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from lpm_kg.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class UnknownName(ConfigError, KeyError):
+    """A name no component of a registry has (a KeyError too, so ``mapping[name]`` habits hold)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class Registry(Mapping[str, T], Generic[T]):
+    """Name -> component, in registration order. ``register`` adds one (as a decorator on a class
+    or function with a ``name`` attribute, or with the name given); a name registers once."""
+
+    def __init__(self, kind: str, listed_by: str | None = None):
+        self.kind, self.listed_by = kind, listed_by
+        self._items: dict[str, T] = {}
+
+    def register(self, name_or_obj=None, obj=None):
+        if obj is not None or isinstance(name_or_obj, str):
+            name = name_or_obj
+
+            def deco(o):
+                self._add(name or getattr(o, "name"), o)
+                return o
+
+            return deco(obj) if obj is not None else deco
+        self._add(getattr(name_or_obj, "name"), name_or_obj)
+        return name_or_obj
+
+    def _add(self, name: str, obj: T) -> None:
+        if not name:
+            raise RuntimeError(f"a {self.kind} needs a name")
+        if name in self._items:
+            raise RuntimeError(f"{self.kind} {name!r} registered twice")
+        self._items[name] = obj
+
+    def update(self, items: Mapping[str, T]) -> None:
+        for name, obj in items.items():
+            self._add(name, obj)
+
+    def __getitem__(self, name: str) -> T:
+        if name not in self._items:
+            where = f"`{self.listed_by}` lists them: " if self.listed_by else f"{self.kind}s: "
+            raise UnknownName(f"unknown {self.kind} {name!r}; {where}{', '.join(self._items)}")
+        return self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self._items)})"
+
+    def describe(self) -> dict[str, str]:
+        """Name -> one line: the component's ``description``, else its docstring's first line."""
+        out = {}
+        for name, obj in self._items.items():
+            text = getattr(obj, "description", None) or (getattr(obj, "__doc__", None) or "").strip()
+            out[name] = str(text).splitlines()[0] if text else ""
+        return out
 
 
 @dataclass(frozen=True)
@@ -25,15 +92,14 @@ class LoaderSpec:
         return self.files(path, options) if self.files else [path]
 
 
-_LOADERS: dict[str, LoaderSpec] = {}
+_LOADERS: Registry[LoaderSpec] = Registry("format", "lpm-kg formats")
 
 
 def register(name: str, kind: str, description: str, *, options: dict[str, str] | None = None,
              files=None, needs_genes: bool = True, version: int = 1):
     def deco(fn):
-        if name in _LOADERS:
-            raise RuntimeError(f"loader {name!r} registered twice")
-        _LOADERS[name] = LoaderSpec(name, kind, description, fn, dict(options or {}), files, needs_genes, version)
+        _LOADERS.register(name, LoaderSpec(name, kind, description, fn, dict(options or {}), files, needs_genes,
+                                           version))
         return fn
 
     return deco
@@ -50,6 +116,4 @@ def loaders() -> list[LoaderSpec]:
 
 def get_loader(name: str) -> LoaderSpec:
     _ensure_registered()
-    if name not in _LOADERS:
-        raise ConfigError(f"unknown format {name!r}; `lpm-kg formats` lists them: {', '.join(sorted(_LOADERS))}")
     return _LOADERS[name]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from lpm_kg.errors import ConfigError
+from lpm_kg.registry import Registry
 
 
 @dataclass
@@ -172,13 +172,13 @@ class Diverse(Related):
         return picks
 
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (Random, Uncertainty, Related, Diverse)}
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "lpm-kg suggest --help")
+for _cls in (Random, Uncertainty, Related, Diverse):
+    STRATEGIES.register(_cls)
 #: What ``lpm-kg suggest`` uses unless told: the strategy that measured best on the real sets
 #: (benchmarks/results/bench_acquisition.md).
 DEFAULT_STRATEGY = "diverse"
 
 
 def get_strategy(name: str) -> Strategy:
-    if name not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {name!r}; strategies: {', '.join(STRATEGIES)}")
     return STRATEGIES[name]()

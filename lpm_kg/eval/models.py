@@ -17,16 +17,14 @@ from lpm_kg.eval.graph_models import GraphLPMModel, GraphNeighbourTransfer, Line
 from lpm_kg.eval.lpm_model import LPMModel
 from lpm_kg.eval.sibling import AnnotationTransfer, SiblingTransfer
 from lpm_kg.eval.stack import StackedLPM
+from lpm_kg.registry import Registry
 
 
-def _registry() -> dict[str, type[Baseline]]:
-    return {**BASELINES, SiblingTransfer.name: SiblingTransfer, LPMModel.name: LPMModel,
-            GraphNeighbourTransfer.name: GraphNeighbourTransfer, LinearPriors.name: LinearPriors,
-            GraphLPMModel.name: GraphLPMModel, AnnotationTransfer.name: AnnotationTransfer,
-            StackedLPM.name: StackedLPM}
-
-
-MODELS: dict[str, type[Baseline]] = _registry()
+MODELS: Registry[type[Baseline]] = Registry("model", "lpm-kg models")
+MODELS.update(BASELINES)
+for _cls in (SiblingTransfer, LPMModel, GraphNeighbourTransfer, LinearPriors, GraphLPMModel, AnnotationTransfer,
+             StackedLPM):
+    MODELS.register(_cls)
 #: The model lpm-kg trains by default (the ``stack-*`` presets): benchmarks/results/bench_default.md.
 DEFAULT_MODEL = "lpm-stack"
 
@@ -42,8 +40,6 @@ def describe_models() -> dict[str, str]:
 
 
 def make_model(name: str, **options) -> Baseline:
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
     return MODELS[name](**options)
 
 

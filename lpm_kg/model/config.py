@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from lpm_kg.priors.encoder import PriorSpec
+from lpm_kg.registry import Registry
 
 
 class LPMConfig(BaseModel):
@@ -79,7 +80,8 @@ class LPMConfig(BaseModel):
                                            "sibling transfer and the median, weights fitted on validation")
 
 
-PRESETS: dict[str, LPMConfig] = {
+PRESETS: Registry[LPMConfig] = Registry("model preset", "lpm-kg presets")
+PRESETS.update({
     "l1000": LPMConfig(),
     "replogle-k562": LPMConfig(embedding_dim=32, hidden=[512, 512], dropout=0.0, batch_size=5000,
                                learning_rate=0.002, lr_decay=0.99),
@@ -88,7 +90,7 @@ PRESETS: dict[str, LPMConfig] = {
     # Small and quick, for the demo and tests: a few seeds, small tables.
     "small": LPMConfig(embedding_dim=32, hidden=[128, 128], dropout=0.0, batch_size=512, learning_rate=0.003,
                        lr_decay=0.98, max_epochs=40, patience=5, seeds=[13, 14, 15], embedding_init_std=0.1),
-}
+})
 
 
 # Each preset again with graph priors: the graph-informed LPM ("graph-l1000", ...), and as the
