@@ -24,8 +24,8 @@ LAYERS = [
     ["eval"],  # splits, metrics, baselines, the stack's experts
     ["stacked"],  # the default model, built from eval's experts
     ["training"],  # the pipeline from graph to trained model
-    ["discovery", "design", "sync", "demo", "replay"],  # what a trained model finds or asks to measure next; the
-    # sync, demo and replay pipelines
+    # what a trained model finds or asks to measure next; the sync, eval, demo and replay pipelines
+    ["discovery", "design", "sync", "evaluate", "demo", "replay"],
     ["commands"],
     ["cli"],
 ]

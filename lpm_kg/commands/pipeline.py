@@ -12,7 +12,6 @@ import click
 from lpm_kg.commands import connect as _connect
 from lpm_kg.commands import output_file
 from lpm_kg.commands.options import list_option, names, renamed
-from lpm_kg.errors import ConfigError
 from lpm_kg.settings import Settings
 
 
@@ -224,13 +223,9 @@ def eval_cmd(datasets, old_datasets, targets, seeds, model_names, old_models, pr
     """Benchmark the LPM against the baselines on a split, per target context, and record the run
     in the graph. The graph models (graph-lpm, graph-neighbour-transfer, linear-priors) run when
     named, and by default on the perturbation and readout splits."""
-    import lpm_kg
-    from lpm_kg.eval.benchmark import run_benchmark, summary
-    from lpm_kg.graph.pull import pull_tuples
-    from lpm_kg.graph.runs import complete_model_run, create_model_run
-    from lpm_kg.run_ids import derived_run_id
+    from lpm_kg.eval.benchmark import summary
+    from lpm_kg.evaluate import evaluate
     from lpm_kg.model.config import preset as get_preset
-    from lpm_kg.training import data_fingerprint
 
     datasets, targets, model_names = names(datasets, old_datasets), names(targets), names(model_names, old_models)
     overrides = {"max_epochs": max_epochs} if max_epochs else {}
@@ -244,46 +239,9 @@ def eval_cmd(datasets, old_datasets, targets, seeds, model_names, old_models, pr
     if len(set(split_seeds)) != len(split_seeds):
         raise click.BadParameter(f"{seeds!r} repeats a seed", param_hint="--seeds")
     with _connect() as graph:
-        fingerprint, dataset_names = data_fingerprint(graph, datasets)
-        if not dataset_names:
-            raise ConfigError("no complete measurement dataset to evaluate on" +
-                              (f" among {datasets!r}" if datasets else "") + "; load one first (`lpm-kg load`, "
-                              "`lpm-kg status` lists the datasets)")
-        tuples = pull_tuples(graph, dataset_names)
-        from lpm_kg.eval.models import MODELS
-
-        named = model_names or list(MODELS)
-        knowledge = None
-        if split != "context" or any(getattr(MODELS.get(n), "needs_knowledge", False)
-                                     or getattr(MODELS.get(n), "uses_knowledge", False) for n in named):
-            from lpm_kg.priors import read_knowledge
-
-            knowledge = read_knowledge(graph)
-            sizes = knowledge.sizes()
-            if not any(sizes[k] for k in ("interacts", "regulates", "memberships", "annotated_compounds")) and \
-                    not any(getattr(MODELS.get(n), "needs_knowledge", False) for n in model_names or []):
-                knowledge = None  # no reference relation loaded: the models that read none
-        try:
-            table = run_benchmark(tuples, targets, split_seeds, model_names, lpm_config=lpm_config,
-                                  show_progress=not as_json, split=split, knowledge=knowledge)
-        except (ValueError, KeyError) as exc:  # a split the data cannot make, an unknown model or context
-            raise ConfigError(f"cannot evaluate: {str(exc).strip(chr(39))}") from None
-        if table.empty:
-            raise ConfigError("no target context has enough perturbations shared with another context for the "
-                              f"{split} split; try --split perturbation, or load a set measured in several contexts")
-        config = {"datasets": dataset_names, "targets": targets, "seeds": split_seeds, "models": model_names,
-                  "lpm": lpm_config.model_dump(), "split": split,
-                  "knowledge": knowledge.fingerprint() if knowledge is not None else None}
-        run_id = derived_run_id("eval", fingerprint, json.dumps(config, sort_keys=True))
-        summ = summary(table)
-        tests = _default_model_tests(table.attrs.pop("experiments"))
-        metrics = {"summary": json.loads(summ.reset_index().to_json(orient="records")),
-                   "rows": json.loads(table.to_json(orient="records")),
-                   "tests": json.loads(tests.to_json(orient="records"))}
-        create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=dataset_names,
-                         metrics=metrics, kind="eval",
-                         versions={"lpm_kg": lpm_kg.__version__})
-        complete_model_run(graph, run_id)
+        result = evaluate(graph, datasets=datasets, targets=targets, seeds=split_seeds, model_names=model_names,
+                          lpm_config=lpm_config, split=split, show_progress=not as_json)
+    run_id, table, tests, metrics = result.run_id, result.table, result.tests, result.metrics
     if as_json:
         click.echo(json.dumps({"run_id": run_id, **metrics}, indent=2, default=str))
         return
@@ -294,20 +252,6 @@ def eval_cmd(datasets, old_datasets, targets, seeds, model_names, old_models, pr
         shown = tests[["metric", "other", "n_pairs", "leader_mean", "other_mean", "p_value", "verdict"]]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     click.echo(f"\nrecorded as ModelRun {run_id}")
-
-
-def _default_model_tests(experiments):
-    """The default model (when it was run) against every other model, on the centered Pearson and the
-    discrimination score: :func:`lpm_kg.eval.stats.paired_tests`."""
-    import pandas as pd
-
-    from lpm_kg.eval.models import DEFAULT_MODEL
-    from lpm_kg.eval.stats import paired_tests
-
-    if experiments.empty or DEFAULT_MODEL not in set(experiments["model"]):
-        return pd.DataFrame()
-    return pd.concat([paired_tests(experiments, DEFAULT_MODEL, metric=m) for m in ("pearson_centered", "discrimination")],
-                     ignore_index=True)
 
 
 @click.command()
