@@ -103,14 +103,12 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from lpm_kg.plots import figure, save_figure
 
     sets = list(result["sets"])
-    fig, axes = plt.subplots(1, max(1, len(sets)), figsize=(5 * max(1, len(sets)), 4), squeeze=False)
-    for ax, name in zip(axes[0], sets):
+    fig = figure(5 * max(1, len(sets)), 4)
+    for i, name in enumerate(sets):
+        ax = fig.add_subplot(1, len(sets), i + 1)
         frame = pd.DataFrame(result["sets"][name]["rows"])
         for strategy, grp in frame.groupby("strategy"):
             g = grp.groupby("n_acquired")["test_pearson_centered"]
@@ -122,9 +120,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_xlabel("experiments acquired")
         ax.set_ylabel("test centered Pearson (band: seeds' range)")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
