@@ -39,6 +39,7 @@ from lpm_kg.design.strategies import STRATEGIES  # noqa: E402
 from lpm_kg.graph.pull import average_replicate_tuples  # noqa: E402
 from lpm_kg.model.config import preset  # noqa: E402
 
+COLOURS = {"random": "black", "uncertainty": "tab:orange", "related": "tab:green", "diverse": "tab:blue"}
 METRICS = {"test_pearson_centered": "test centered r", "test_rmse": "test RMSE",
            "pool_pearson_centered": "pool centered r"}
 
@@ -114,8 +115,8 @@ def plot(result: dict, path: Path) -> None:
             g = grp.groupby("n_acquired")["test_pearson_centered"]
             m, lo, hi = g.mean(), g.min(), g.max()
             ax.plot(m.index, m.values, marker="o", ms=3, label=strategy, lw=2 if strategy == "random" else 1.2,
-                    color="black" if strategy == "random" else None)
-            ax.fill_between(m.index, lo.values, hi.values, alpha=0.12)
+                    color=COLOURS.get(strategy))
+            ax.fill_between(m.index, lo.values, hi.values, alpha=0.12, color=COLOURS.get(strategy))
         ax.set_title(name)
         ax.set_xlabel("experiments acquired")
         ax.set_ylabel("test centered Pearson (band: seeds' range)")
