@@ -150,10 +150,19 @@ def main() -> None:
         "torch_threads": os.environ.get("LPM_KG_TORCH_THREADS"), "lpm_seeds": lpm_seeds,
         "batch_size": args.batch_size, "preset": args.preset}})
 
-    if args.merge:  # sets run in parallel processes, one file each
+    if args.merge:  # sets (or strategies and seeds of one set) run in parallel processes, one file each
         for stem in args.merge.split(","):
             part = json.loads((RESULTS / stem).with_suffix(".json").read_text())
-            result["sets"].update(part.get("sets", {}))
+            for name, entry in part.get("sets", {}).items():
+                have = result["sets"].get(name)
+                if have is None:
+                    result["sets"][name] = entry
+                    continue
+                rows = pd.DataFrame(have["rows"] + entry["rows"]).drop_duplicates(["strategy", "seed", "round"])
+                have.update({"rows": rows.to_dict(orient="records"), "compare": compare_to_random(rows).to_dict(
+                    orient="records"), "seeds": sorted(set(have["seeds"]) | set(entry["seeds"])),
+                    "wall_seconds": have["wall_seconds"] + entry["wall_seconds"],
+                    "partial": bool(have.get("partial") or entry.get("partial"))})
             result["setup"], result["meta"] = part["setup"], part["meta"]
             if part.get("warm_check"):
                 result["warm_check"] = part["warm_check"]
