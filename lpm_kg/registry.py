@@ -23,24 +23,16 @@ class UnknownName(ConfigError, KeyError):
 
 
 class Registry(Mapping[str, T], Generic[T]):
-    """Name -> component, in registration order. ``register`` adds one (as a decorator on a class
-    or function with a ``name`` attribute, or with the name given); a name registers once."""
+    """Name -> component, in registration order. ``register`` adds one under ``name`` or its own
+    ``name`` attribute (so it also decorates a named class); a name registers once."""
 
     def __init__(self, kind: str, listed_by: str | None = None):
         self.kind, self.listed_by = kind, listed_by
         self._items: dict[str, T] = {}
 
-    def register(self, name_or_obj=None, obj=None):
-        if obj is not None or isinstance(name_or_obj, str):
-            name = name_or_obj
-
-            def deco(o):
-                self._add(name or getattr(o, "name"), o)
-                return o
-
-            return deco(obj) if obj is not None else deco
-        self._add(getattr(name_or_obj, "name"), name_or_obj)
-        return name_or_obj
+    def register(self, obj: T, name: str | None = None) -> T:
+        self._add(name or getattr(obj, "name", None), obj)
+        return obj
 
     def _add(self, name: str, obj: T) -> None:
         if not name:
@@ -98,8 +90,7 @@ _LOADERS: Registry[LoaderSpec] = Registry("format", "lpm-kg formats")
 def register(name: str, kind: str, description: str, *, options: dict[str, str] | None = None,
              files=None, needs_genes: bool = True, version: int = 1):
     def deco(fn):
-        _LOADERS.register(name, LoaderSpec(name, kind, description, fn, dict(options or {}), files, needs_genes,
-                                           version))
+        _LOADERS.register(LoaderSpec(name, kind, description, fn, dict(options or {}), files, needs_genes, version))
         return fn
 
     return deco

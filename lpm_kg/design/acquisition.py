@@ -95,9 +95,9 @@ def run_strategy(tuples: TupleSet, strategy: str, seed: int, setup: AcquisitionS
     out = []
     for rnd in range(setup.rounds + 1):
         train_rows = rows_of(np.asarray(revealed))
-        learner.fit(tuples.perturbation[train_rows], tuples.readout[train_rows], tuples.context[train_rows], tuples.value[train_rows])
-        reference = context_readout_means(tuples.readout[train_rows], tuples.context[train_rows], tuples.value[train_rows],
-                                          len(tuples.readouts), len(tuples.contexts))
+        p, r, c, y = (a[train_rows] for a in (tuples.perturbation, tuples.readout, tuples.context, tuples.value))
+        learner.fit(p, r, c, y)
+        reference = context_readout_means(r, c, y, len(tuples.readouts), len(tuples.contexts))
         started = time.perf_counter()
         test = _metrics(learner, tuples, test_rows, reference)
         hidden = _metrics(learner, tuples, rows_of(pool), reference)
@@ -110,15 +110,15 @@ def run_strategy(tuples: TupleSet, strategy: str, seed: int, setup: AcquisitionS
             # pool only: a strategy that saw the pool alone could tell where the test set is (a
             # perturbation with few unmeasured pairs in the pool has its others in the test set).
             unmeasured = np.concatenate([pool, split.test])
-            cands, _ = candidates(learner, pair_p[unmeasured], pair_c[unmeasured], context_readouts,
+            cands = candidates(learner, pair_p[unmeasured], pair_c[unmeasured], context_readouts,
                                   eligible=np.arange(len(unmeasured)) < len(pool),
                                   k=setup.k, cross_context=setup.cross_context)
-            picks = picker.select(cands, batch, budget=setup.budget, seed=seed * 1000 + rnd)
-            chosen = unmeasured[[pick.index for pick in picks]]
+            picks = [pick.index for pick in picker.select(cands, batch, budget=setup.budget, seed=seed * 1000 + rnd)]
+            row["mean_uncertainty_picked"] = float(cands.uncertainty[picks].mean())
+            row["mean_uncertainty_pool"] = float(cands.uncertainty[:len(pool)].mean())
+            chosen = unmeasured[picks]
             revealed += chosen.tolist()
             pool = np.setdiff1d(pool, chosen)
-            row["mean_uncertainty_picked"] = float(cands.uncertainty[[pick.index for pick in picks]].mean())
-            row["mean_uncertainty_pool"] = float(cands.uncertainty[:len(pool)].mean())
         row["score_seconds"] = time.perf_counter() - started
         out.append(row)
         log(f"   {strategy} seed {seed} round {rnd}: {row['n_revealed']} revealed, test centered r "

@@ -44,10 +44,10 @@ class EnsembleLearner:
     @torch.no_grad()
     def seed_predictions(self, p, r, c, chunk: int = 1 << 16) -> np.ndarray:
         """(n_seeds, n) predictions, one row per seed. A perturbation never trained takes, in each
-        seed, the embedding of a trained perturbation drawn at random (another in each seed): the seeds then disagree
-        on it as much as the known perturbations differ, which is what the model knows of it. Its
-        own initial vector would say nothing (small, so the seeds agree on it: the artefact would
-        steer acquisition away from everything new)."""
+        seed, the embedding of a trained perturbation drawn at random (another in each seed): the
+        seeds then disagree on it as much as the known perturbations differ, which is what the model
+        knows of it. Its own initial vector would say nothing (small, so the seeds agree on it: the
+        artefact would steer acquisition away from everything new)."""
         v = self.model.vocab
         atoms = np.unique(v.atom_matrix()[np.unique(self.trained[0])])
         untrained = np.setdiff1d(np.arange(len(v.atoms)), atoms)
@@ -90,21 +90,18 @@ def disagreement(seed_preds: np.ndarray, reference: np.ndarray | None = None) ->
 def candidates(learner: EnsembleLearner, pair_p: np.ndarray, pair_c: np.ndarray,
                context_readouts: dict[int, np.ndarray], *,
                eligible: np.ndarray | None = None, k: int = 10,
-               cross_context: float = 0.5) -> tuple[Candidates, dict[int, np.ndarray]]:
+               cross_context: float = 0.5) -> Candidates:
     """Candidates for the pairs (``pair_p[i]``, ``pair_c[i]``), each predicted over its context's
-    readouts; also, per candidate, its readouts' disagreement (for the reasons a suggestion gives)."""
+    readouts."""
     uncertainty = np.zeros(len(pair_p))
-    profiles, stds = {}, {}
+    profiles = {}
     for c in np.unique(pair_c):
         idx = np.flatnonzero(pair_c == c)
         reads = context_readouts[int(c)]
         pp = np.repeat(pair_p[idx], len(reads))
         rr = np.tile(reads, len(idx))
         preds = learner.seed_predictions(pp, rr, np.full(len(pp), c)).reshape(-1, len(idx), len(reads))
-        mean, std = preds.mean(axis=0), disagreement(preds)
-        uncertainty[idx] = std.mean(axis=1)
-        profiles[int(c)] = (idx, mean)
-        for j, i in enumerate(idx):
-            stds[int(i)] = std[j]
+        uncertainty[idx] = disagreement(preds).mean(axis=1)
+        profiles[int(c)] = (idx, preds.mean(axis=0))
     related = relatedness(pair_p, pair_c, profiles, k=k, cross_context=cross_context)
-    return Candidates(np.asarray(pair_p), np.asarray(pair_c), uncertainty, related, eligible), stds
+    return Candidates(np.asarray(pair_p), np.asarray(pair_c), uncertainty, related, eligible)

@@ -109,9 +109,9 @@ class Strategy:
         for i in np.argsort(-score, kind="stable"):
             if len(picks) == batch:
                 break
-            c = int(cands.context[i])
             if not eligible[i]:
                 continue
+            c = int(cands.context[i])
             if budget is not None and used.get(c, 0) >= budget:
                 continue
             used[c] = used.get(c, 0) + 1

@@ -94,6 +94,9 @@ def suggest(graph: Graph, run: dict, model, settings: SuggestSettings, *, write:
     if unknown:
         raise ConfigError(f"the run {run['run_id']} never trained in context(s) {', '.join(unknown)}; it knows "
                           f"{', '.join(vocab.contexts)}")
+    known_readouts = set(vocab.readouts)
+    readouts = {c: [r for r in context_readouts(graph, c) if r in known_readouts] or list(vocab.readouts)
+                for c in contexts}
     trained = [p for p in vocab.perturbations if "+" not in p]
     skipped: dict[str, str] = {}
     if settings.available:
@@ -101,7 +104,6 @@ def suggest(graph: Graph, run: dict, model, settings: SuggestSettings, *, write:
         pool = _available(graph, settings.available, methods)
         known = set(vocab.perturbations)
         new = [p for p in pool if p not in known]
-        readouts = {c: [r for r in context_readouts(graph, c) if r in set(vocab.readouts)] for c in contexts}
         some = next(((c, rs[0]) for c, rs in readouts.items() if rs), None)
         if new and some:
             ok, skipped = _predictable(model, new, *some)
@@ -137,7 +139,7 @@ def suggest(graph: Graph, run: dict, model, settings: SuggestSettings, *, write:
         idx = np.flatnonzero(pair_c == ci)
         if not len(idx):
             continue
-        reads = [r for r in context_readouts(graph, c) if r in set(vocab.readouts)] or list(vocab.readouts)
+        reads = readouts[c]
         ps = [pairs[i][0] for i in idx]
         triples = (np.repeat(ps, len(reads)).tolist(), reads * len(ps), [c] * (len(ps) * len(reads)))
         mean = model.predict(*triples)[0].reshape(len(idx), len(reads))

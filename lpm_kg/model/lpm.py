@@ -212,10 +212,8 @@ class LPM:
         """Predictions for symbol triples. The graph LPM predicts perturbations and readouts it never
         saw from their graph priors (:meth:`prior_sources` says which); any other unknown symbol
         raises :class:`UnknownSymbolError`, naming what is missing."""
-        model = self._extended(perturbations, readouts)
-        v = model.vocab
-        return model.predict_ids(v.ids("perturbations", perturbations), v.ids("readouts", readouts),
-                                 v.ids("contexts", contexts))
+        stacked = self.seed_predictions(perturbations, readouts, contexts)
+        return stacked.mean(axis=0), stacked.std(axis=0)
 
     def prior_sources(self, perturbations: Sequence[str]) -> list[str]:
         """Per perturbation: "learned" when every part was seen in training, else "prior" (its
