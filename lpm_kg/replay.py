@@ -7,8 +7,10 @@ run saw (a replay on other data proves nothing: refused), trains the model again
 resolved settings (so a preset or a default that changed since does not change the replay; the
 differences are reported), writes nothing to the graph, and compares the metrics: the number of
 tuples, training and validation rows and epochs exactly, validation RMSE and Pearson within
-``tolerance``. A run from before resolved settings were stored is replayed with its preset as it
-resolves today, and the report says so.
+``tolerance``. A run that stores its spec (lpm_kg.training.RunSpec) must also resolve to its own run
+id again: a spec edited in the graph, or reference knowledge that changed, is refused. A run from
+before resolved settings were stored is replayed with its preset as it resolves today, and the
+report says so.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from lpm_kg.errors import ConfigError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.runs import get_model_run
 from lpm_kg.model.config import LPMConfig
-from lpm_kg.training import TrainConfig, data_fingerprint, train_from_graph
+from lpm_kg.training import RunSpec, TrainConfig, data_fingerprint, resolve_run, train_from_graph
 
 EXACT = ("n_tuples", "n_train", "n_val", "epochs")
 CLOSE = ("val_rmse", "val_pearson")
@@ -42,6 +46,13 @@ class ReplayReport:
 
 
 def _resolved(run: dict, config: TrainConfig) -> tuple[LPMConfig, bool]:
+    if run.get("spec") is not None:
+        try:
+            return RunSpec(**run["spec"]).model, True
+        except ValidationError as exc:
+            raise ConfigError(f"run {run['run_id']}'s stored spec is not one this lpm-kg reads "
+                              f"({str(exc).splitlines()[0]}): replay it with the lpm-kg that made it "
+                              f"(versions: {run.get('versions')})") from None
     stored = run.get("resolved_config")
     if stored is None:
         return config.lpm_config(), False
@@ -73,10 +84,19 @@ def replay_run(graph: Graph, run_id: str, *, tolerance: float = 1e-4, checkpoint
     changes = {k: (then.get(k), today.get(k)) for k in sorted(set(then) | set(today)) if then.get(k) != today.get(k)}
     # The stored settings in full as overrides: the preset's current values cannot leak in.
     replay_config = config.model_copy(update={"overrides": then})
+    if run.get("spec") is not None:  # the spec, not the config that named it, says what the run trained on
+        spec = run["spec"]
+        replay_config = replay_config.model_copy(update={k: spec[k] for k in ("datasets", "validation_fraction",
+                                                                                "split_seed")})
+    identity = resolve_run(graph, replay_config)
+    if run.get("spec") is not None and identity.run_id != run_id:
+        raise ConfigError(f"run {run_id}'s settings resolve to run {identity.run_id} on this graph: its stored spec "
+                          "was edited or the reference knowledge its priors came from changed since, so a replay "
+                          "would train another run")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lpm-kg-replay-") as tmp:
         result = train_from_graph(graph, replay_config, checkpoint_dir=checkpoint_dir or Path(tmp),
-                                  show_progress=show_progress)
+                                  show_progress=show_progress, identity=identity)
     stored = {k: (run.get("metrics") or {}).get(k) for k in EXACT + CLOSE}
     replayed = {k: result.metrics.get(k) for k in EXACT + CLOSE}
     mismatches = [k for k in EXACT if stored[k] is not None and stored[k] != replayed[k]]

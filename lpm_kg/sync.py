@@ -16,9 +16,12 @@ The config (TOML) declares sources and model settings::
     unperformed = true                 # predict experiments never performed
     max_experiments = 2000
 
-Every step is idempotent: loads skip unchanged files, a training run is named by the data
-fingerprint and its config (so an interrupted sync resumes its checkpoint and a second sync with
-nothing changed finds the finished run and stops), and write-back MERGEs on the run id.
+Every step is idempotent: loads skip unchanged files, a training run is named by its resolved
+spec (lpm_kg.training.RunSpec: the data fingerprint and the settings the preset resolved to, so an
+interrupted sync resumes its checkpoint, a second sync with nothing changed finds the finished run
+and stops, and a preset that changed trains anew), and write-back MERGEs on the run id. A run named
+before run specs (by its preset's name) stays the up-to-date run while its stored resolved
+settings are today's.
 """
 
 from __future__ import annotations
@@ -201,7 +204,7 @@ def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_di
     from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run, record_checkpoint_digest
     from lpm_kg.loading import load
     from lpm_kg.model.distributed import barrier, world
-    from lpm_kg.training import checkpoint_path, file_digest, train_from_graph, training_run_id
+    from lpm_kg.training import checkpoint_path, file_digest, legacy_run_for, resolve_run, train_from_graph
 
     # Under torchrun every process trains; only rank 0 loads and writes (lpm_kg.model.distributed).
     main_rank = world().is_main
@@ -212,8 +215,8 @@ def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_di
         echo(f"  {src.dataset}: {'unchanged' if result.skipped else 'loaded'}")
     barrier()  # the other processes read the graph only once rank 0 has loaded it
 
-    identity = training_run_id(graph, config.model)
-    _fingerprint, datasets, run_id, _knowledge = identity
+    identity = resolve_run(graph, config.model)
+    run_id, datasets = identity.run_id, identity.spec.datasets
     if not datasets:
         raise ConfigError("no measurement dataset to train on: add a [[sources]] entry with measurements")
     existing = get_model_run(graph, run_id)
@@ -221,6 +224,14 @@ def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_di
         report.run_id = run_id
         echo(f"  model run {run_id} is up to date with the data: nothing to train")
         return report
+    legacy, why = legacy_run_for(graph, config.model, identity)
+    if legacy is not None:
+        report.run_id = legacy
+        echo(f"  model run {legacy} (named before run specs) is up to date with the data and its settings: "
+             "nothing to train")
+        return report
+    if why:
+        echo(f"  {why}")
 
     echo(f"  training {run_id} on {', '.join(datasets)}")
     result = train_from_graph(graph, config.model, checkpoint_dir=checkpoint_dir, show_progress=show_progress,
@@ -235,7 +246,7 @@ def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_di
     import lpm_kg
 
     create_model_run(graph, run_id=result.run_id, config=config.model.model_dump(),
-                     resolved=config.model.lpm_config().model_dump(),
+                     resolved=result.spec.model.model_dump(), spec=result.spec.model_dump(),
                      data_fingerprint=result.fingerprint, datasets=result.datasets, metrics=result.metrics,
                      versions={"lpm_kg": lpm_kg.__version__, "torch": torch.__version__,
                                "neo4j_driver": neo4j.__version__})

@@ -15,9 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.datasets import measurement_datasets
 from lpm_kg.graph.pull import TupleSet, average_replicate_tuples, implicit_zeros, pull_tuples, top_list_contexts
+from lpm_kg.graph.runs import WritebackError, check_run_id, get_model_run
 from lpm_kg.model import LPM, LPMConfig, Vocabulary
 from lpm_kg.model.config import DEFAULT_PRESET
 from lpm_kg.model.config import preset as get_preset
+from lpm_kg.priors import fit_gene_priors, read_knowledge
+from lpm_kg.priors.inputs import PriorSource
 from lpm_kg.stacked import StackedModel, make_model
 
 
@@ -43,9 +46,35 @@ def data_fingerprint(graph: Graph, datasets: list[str] | None) -> tuple[str, lis
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16], [p[0] for p in pairs]
 
 
-def run_id_for(fingerprint: str, config: TrainConfig, knowledge_fingerprint: str | None = None) -> str:
-    """Deterministic: an interrupted run resumes its own checkpoint, a changed one starts anew.
-    A graph-informed model also changes with the reference knowledge its priors come from."""
+#: Bump when what a run spec holds, or how its run id is derived, changes: the ModelRun stores it.
+RUN_SPEC_VERSION = 1
+
+
+class RunSpec(BaseModel):
+    """A run's *resolved* settings: the data it trains on (by checksum), the model settings its
+    preset and overrides resolved to, the validation split, and the reference knowledge of a
+    graph-informed model. Its digest is the run id and it is stored on the ``ModelRun``, so a
+    preset or a default that changes gives a new run, never a stale "up to date"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec_version: int = RUN_SPEC_VERSION
+    data_fingerprint: str
+    datasets: list[str]
+    model: LPMConfig
+    validation_fraction: float
+    split_seed: int
+    knowledge_fingerprint: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        """Deterministic: an interrupted run resumes its own checkpoint, a changed one starts anew."""
+        return f"lpm-{hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]}"
+
+
+def legacy_run_id(fingerprint: str, config: TrainConfig, knowledge_fingerprint: str | None = None) -> str:
+    """The run id of a run made before run specs (lpm-kg <= 0.x stored no ``spec``): a digest of
+    the preset's *name* and overrides. Only read, to recognise such a run (lpm_kg.sync)."""
     digest = hashlib.sha256((fingerprint + config.model_dump_json() + (knowledge_fingerprint or "")).encode()
                             ).hexdigest()[:12]
     return f"lpm-{digest}"
@@ -55,8 +84,6 @@ def checkpoint_path(runs_dir: Path, run_id: str) -> Path:
     """Where run ``run_id``'s checkpoint lives: ``runs_dir/<run_id>.pt``. The run id is checked
     first (run ids come back from the graph, which anyone with write access can edit), so no run id
     can name a file outside ``runs_dir``; an invalid one raises a :class:`WritebackError`."""
-    from lpm_kg.graph.runs import WritebackError, check_run_id
-
     try:
         check_run_id(run_id)
     except WritebackError as e:
@@ -114,50 +141,87 @@ class TrainResult:
     datasets: list[str]
     run_id: str
     metrics: dict
+    spec: RunSpec
     knowledge: object | None = None  # lpm_kg.priors.Knowledge, for a graph-informed model
     priors: object | None = None  # lpm_kg.priors.GenePriors
 
 
 def read_model_knowledge(graph: Graph, config: TrainConfig):
     """The reference knowledge a graph-informed model's priors come from (None for the paper's LPM)."""
-    spec = config.lpm_config().priors
-    if spec is None:
+    prior_spec = config.lpm_config().priors
+    if prior_spec is None:
         return None
-    from lpm_kg.priors import read_knowledge
-
-    return read_knowledge(graph, spec.relations, spec.annotations)
+    return read_knowledge(graph, prior_spec.relations, prior_spec.annotations)
 
 
-def training_run_id(graph: Graph, config: TrainConfig):
-    """(data fingerprint, datasets, run id, knowledge or None): what names a run before it trains."""
+@dataclass(frozen=True)
+class RunIdentity:
+    """What names a run before it trains: its resolved spec and, for a graph-informed model, the
+    reference knowledge its priors come from (read once, reused by the training)."""
+
+    spec: RunSpec
+    knowledge: object | None  # lpm_kg.priors.Knowledge
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+
+def resolve_run(graph: Graph, config: TrainConfig) -> RunIdentity:
+    """Resolve ``config`` against the graph (its datasets and their checksums, the preset's
+    settings, the reference knowledge) into the run it names."""
     fingerprint, datasets = data_fingerprint(graph, config.datasets)
     knowledge = read_model_knowledge(graph, config)
-    return fingerprint, datasets, run_id_for(fingerprint, config, knowledge.fingerprint() if knowledge else None), \
-        knowledge
+    spec = RunSpec(data_fingerprint=fingerprint, datasets=datasets, model=config.lpm_config(),
+                   validation_fraction=config.validation_fraction, split_seed=config.split_seed,
+                   knowledge_fingerprint=knowledge.fingerprint() if knowledge else None)
+    return RunIdentity(spec, knowledge)
+
+
+def legacy_run_for(graph: Graph, config: TrainConfig, identity: RunIdentity) -> tuple[str | None, str | None]:
+    """A complete run made before run specs under ``config`` on the same data (its old run id), whose
+    stored resolved settings are the spec's: that run *is* this one, kept under its old id rather
+    than trained again. Returns ``(its run id, None)``; ``(None, why)`` when such a run exists but
+    cannot stand for this one (its preset resolves otherwise today: the stale "up to date" a run id
+    of preset names gave); ``(None, None)`` when there is none."""
+    spec = identity.spec
+    old_id = legacy_run_id(spec.data_fingerprint, config, spec.knowledge_fingerprint)
+    run = get_model_run(graph, old_id)
+    if run is None or run.get("spec") is not None or run.get("status") != "complete":
+        return None, None
+    stored = run.get("resolved_config")
+    if stored is None:
+        return None, (f"model run {old_id} predates run specs and stored no resolved settings, so it cannot be "
+                      f"shown to be this run: training {identity.run_id}")
+    today = spec.model.model_dump()
+    changed = sorted(k for k in set(stored) | set(today) if stored.get(k) != today.get(k))
+    if not changed:
+        return old_id, None
+    return None, (f"model run {old_id} was trained with settings its preset no longer resolves to "
+                  f"({', '.join(changed)}): training {identity.run_id}")
 
 
 def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path | None = None,
-                     show_progress: bool = True, identity: tuple | None = None) -> TrainResult:
-    """``identity``: what :func:`training_run_id` returned for this graph and config, when the
-    caller already has it (the reference knowledge is then not read a second time)."""
-    fingerprint, datasets, run_id, knowledge = identity or training_run_id(graph, config)
+                     show_progress: bool = True, identity: RunIdentity | None = None) -> TrainResult:
+    """``identity``: what :func:`resolve_run` returned for this graph and config, when the caller
+    already has it (the reference knowledge is then not read a second time)."""
+    identity = identity or resolve_run(graph, config)
+    spec, knowledge, run_id = identity.spec, identity.knowledge, identity.run_id
+    fingerprint, datasets = spec.data_fingerprint, spec.datasets
     if not datasets:
         raise ValueError("no complete measurement dataset to train on; load one first (`lpm-kg load`)")
-    lpm_config = config.lpm_config()
+    lpm_config = spec.model
     source = priors = None
     if knowledge is not None:
-        from lpm_kg.priors import fit_gene_priors
-        from lpm_kg.priors.inputs import PriorSource
-
         priors = fit_gene_priors(knowledge, lpm_config.priors)
         source = PriorSource(knowledge, priors)
     tuples = average_replicate_tuples(pull_tuples(graph, datasets))
     vocab = Vocabulary(tuples.perturbations, tuples.readouts, tuples.contexts)
-    val = validation_mask(tuples, config.validation_fraction, config.split_seed)
+    val = validation_mask(tuples, spec.validation_fraction, spec.split_seed)
     arrays = (tuples.perturbation, tuples.readout, tuples.context, tuples.value)
     n_zeros = 0
     if lpm_config.implicit_zeros > 0:  # top lists: the unlisted genes' zeros train too, validation stays measured
-        zeros = implicit_zeros(tuples, top_list_contexts(graph, datasets), lpm_config.implicit_zeros, config.split_seed)
+        zeros = implicit_zeros(tuples, top_list_contexts(graph, datasets), lpm_config.implicit_zeros, spec.split_seed)
         n_zeros = len(zeros[3])
         if n_zeros:  # appended after the measured tuples, so the validation rows stay where they were
             arrays = tuple(np.concatenate([a, z.astype(a.dtype)]) for a, z in zip(arrays, zeros))
@@ -183,4 +247,4 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, checkpoint_dir: Path 
     if priors is not None:
         metrics["prior_run"] = priors.run_id
         metrics["genes_with_prior"] = int(priors.has_prior.sum())
-    return TrainResult(model, tuples, val, fingerprint, datasets, run_id, metrics, knowledge, priors)
+    return TrainResult(model, tuples, val, fingerprint, datasets, run_id, metrics, spec, knowledge, priors)

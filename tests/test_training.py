@@ -51,7 +51,7 @@ def test_a_top_list_trains_with_its_implied_zeros_and_old_run_ids_stay(graph, lo
     import pandas as pd
 
     from lpm_kg.model.config import preset
-    from lpm_kg.training import TrainConfig, train_from_graph, training_run_id
+    from lpm_kg.training import TrainConfig, resolve_run, train_from_graph
 
     # A tiny top list: 6 knock-downs x 2 cell lines, each listing its top 5 of 12 genes.
     genes = ["STAT1", "STAT2", "IRF1", "IRF9", "JAK1", "JAK2", "TYK2", "MYC", "MAX", "TP53", "MDM2", "CDKN1A"]
@@ -69,8 +69,31 @@ def test_a_top_list_trains_with_its_implied_zeros_and_old_run_ids_stay(graph, lo
     # configs resolved before it existed dump as they did.
     assert "implicit_zeros" not in preset("small").model_dump()
     assert preset("small", implicit_zeros=1.0).model_dump()["implicit_zeros"] == 1.0
-    assert training_run_id(graph, zeroed)[2] != training_run_id(graph, plain)[2]
+    assert resolve_run(graph, zeroed).run_id != resolve_run(graph, plain).run_id
     result = train_from_graph(graph, zeroed, show_progress=False)
     listed = 2 * 6 * 5
     assert result.metrics["n_tuples"] == listed and result.metrics["n_implicit_zeros"] == listed
     assert "n_implicit_zeros" not in train_from_graph(graph, plain, show_progress=False).metrics
+
+
+def test_the_run_id_follows_the_resolved_settings_not_the_preset_name(graph, load_file, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from lpm_kg.model.config import PRESETS, preset
+    from lpm_kg.training import TrainConfig, resolve_run
+
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"perturbation": ["CRISPRi_TP53", "CRISPRi_MYC"] * 2, "context": ["k562"] * 4, "readout": ["STAT1"] * 2 + ["IRF1"] * 2,
+                  "value": [0.5, -1.0, 0.25, 2.0]}).to_csv(path, index=False)
+    load_file(path, "long", "tiny")
+    small = TrainConfig(datasets=["tiny"], preset="small")
+    first = resolve_run(graph, small)
+    # Two names for the same settings are one run ...
+    same = TrainConfig(datasets=["tiny"], preset="l1000", overrides=preset("small").model_dump())
+    assert resolve_run(graph, same).run_id == first.run_id
+    # ... and a preset that resolves otherwise today is another run, under the same name.
+    monkeypatch.setitem(PRESETS._items, "small", PRESETS["small"].model_copy(update={"learning_rate": 0.01}))
+    assert resolve_run(graph, small).run_id != first.run_id
+    monkeypatch.undo()
+    assert resolve_run(graph, small).run_id == first.run_id
+    assert resolve_run(graph, small.model_copy(update={"split_seed": 1})).run_id != first.run_id

@@ -52,6 +52,8 @@ from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
 from lpm_kg.graph.pull import measured_profiles
 from lpm_kg.graph.runs import get_model_run
 from lpm_kg.jsonsafe import json_safe
+from lpm_kg.model.config import LPMConfig
+from lpm_kg.training import TrainConfig
 
 METHODS = ("lpm-embedding", "raw-signature", "random")
 DEFAULT_K = (1, 5, 10, 20)
@@ -193,12 +195,10 @@ def embedding_method(graph: Graph, run: str) -> tuple[str, bool]:
     """The method name a run's embeddings are scored under (``lpm-embedding`` for the paper's LPM,
     ``graph-lpm-embedding`` for the graph-informed one) and whether they are circular for this
     evaluation (its compound priors use ``HAS_TARGET``, the very annotation scored)."""
-    from lpm_kg.graph.runs import get_model_run
-    from lpm_kg.training import TrainConfig
-
     info = get_model_run(graph, run) or {}
-    try:
-        priors = TrainConfig(**(info.get("config") or {})).lpm_config().priors
+    try:  # the settings the run resolved to; a run from before they were stored: its preset today
+        resolved = info.get("resolved_config")
+        priors = (LPMConfig(**resolved) if resolved else TrainConfig(**(info.get("config") or {})).lpm_config()).priors
     except (ValueError, TypeError, LpmKgError):  # not a sync's config: scored as the paper's LPM
         priors = None
     if priors is None:

@@ -34,7 +34,7 @@ from lpm_kg.graph.connection import Graph
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 # A trained LPM's identity (data fingerprint, run id, checkpoint path) is lpm_kg.training's
-# training_run_id and checkpoint_path; the run ids of records derived from it are derived_run_id's.
+# RunSpec (its run id) and checkpoint_path; the run ids of records derived from it are derived_run_id's.
 
 
 class WritebackError(LpmKgError, ValueError):
@@ -83,7 +83,7 @@ def runtime_versions() -> dict[str, str]:
 
 def create_model_run(graph: Graph, *, run_id: str, config: dict, data_fingerprint: str, datasets: list[str],
                      metrics: dict | None = None, versions: dict | None = None, kind: str = "lpm",
-                     resolved: dict | None = None) -> str:
+                     resolved: dict | None = None, spec: dict | None = None) -> str:
     """Record a trained model as ``(:ModelRun {run_id})`` with status ``writing``; returns ``run_id``.
 
     Idempotent: the same run again changes nothing (``metrics``, when given, are updated; the
@@ -93,6 +93,8 @@ def create_model_run(graph: Graph, *, run_id: str, config: dict, data_fingerprin
     ``TRAINED_ON`` relationship; all names are kept in ``datasets``. ``resolved``: the model
     settings ``config`` resolved to (its preset with the overrides applied), stored as
     ``resolved_config`` on creation, so the run can be replayed after a preset or a default changed.
+    ``spec``: the run's resolved spec (lpm_kg.training.RunSpec, whose digest is the run id), stored
+    as ``spec`` with its ``spec_version`` on creation.
     """
     check_run_id(run_id)
     props = {"kind": str(kind), "config": _to_json(config), "data_fingerprint": str(data_fingerprint),
@@ -103,11 +105,13 @@ def create_model_run(graph: Graph, *, run_id: str, config: dict, data_fingerprin
     def work(tx):
         rec = tx.run("MERGE (r:ModelRun {run_id: $id}) "
                      "ON CREATE SET r += $props, r.versions = $versions, r.metrics = $metrics, r.status = 'writing', "
-                     "    r.created_at = datetime(), r.resolved_config = $resolved "
+                     "    r.created_at = datetime(), r.resolved_config = $resolved, r.spec = $spec, "
+                     "    r.spec_version = $spec_version "
                      "RETURN r.kind AS kind, r.config AS config, r.data_fingerprint AS data_fingerprint, "
                      "    r.datasets AS datasets",
                      id=run_id, props=props, versions=versions_json, metrics=metrics_json,
-                     resolved=_to_json(resolved)).single()
+                     resolved=_to_json(resolved), spec=_to_json(spec),
+                     spec_version=(spec or {}).get("spec_version")).single()
         stored = {k: rec[k] for k in props}
         if stored != props:
             diff = ", ".join(k for k in props if stored[k] != props[k])
@@ -172,7 +176,7 @@ def merge_run_metrics(graph: Graph, run_id: str, updates: dict, *, deep: bool = 
 
 _RUN_RETURN = ("RETURN r.run_id AS run_id, r.kind AS kind, r.status AS status, r.config AS config, "
                "r.data_fingerprint AS data_fingerprint, r.datasets AS datasets, r.metrics AS metrics, "
-               "r.versions AS versions, r.resolved_config AS resolved_config, r.created_at AS created_at, "
+               "r.versions AS versions, r.resolved_config AS resolved_config, r.spec AS spec, r.created_at AS created_at, "
                "r.completed_at AS completed_at, "
                "r.embedding_seed AS embedding_seed, r.embedding_dim AS embedding_dim, r.checkpoint_sha256 AS checkpoint_sha256, "
                "COUNT { (r)<-[:FROM_RUN]-() } AS n_embeddings, COUNT { (r)<-[:PREDICTED_BY]-() } AS n_predictions")
@@ -180,7 +184,7 @@ _RUN_RETURN = ("RETURN r.run_id AS run_id, r.kind AS kind, r.status AS status, r
 
 def _run_dict(rec) -> dict:
     out = dict(rec)
-    for key in ("config", "metrics", "versions", "resolved_config"):
+    for key in ("config", "metrics", "versions", "resolved_config", "spec"):
         out[key] = json.loads(out[key]) if out[key] is not None else None
     for key in ("created_at", "completed_at"):
         if out[key] is not None:
