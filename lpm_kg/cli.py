@@ -276,10 +276,10 @@ def delete(dataset: str, yes: bool) -> None:
 def _add_feature_commands() -> None:
     """Commands that live beside their features in lpm_kg/commands; each module lists its COMMANDS."""
     from lpm_kg.commands import (analytics, design_suggest, discovery_mechanisms, discovery_moa, discovery_network,
-                                 discovery_partners, pipeline, query)
+                                 discovery_partners, pipeline, query, registries)
 
     for module in (pipeline, discovery_moa, discovery_mechanisms, discovery_network, discovery_partners, design_suggest,
-                   query, analytics):
+                   query, analytics, registries):
         for command in module.COMMANDS:
             main.add_command(command)
 

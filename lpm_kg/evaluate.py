@@ -14,6 +14,7 @@ import lpm_kg
 from lpm_kg.errors import ConfigError
 from lpm_kg.eval.benchmark import run_benchmark, summary
 from lpm_kg.eval.models import DEFAULT_MODEL, MODELS
+from lpm_kg.eval.split import SPLITS
 from lpm_kg.eval.stats import paired_tests
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.pull import pull_tuples
@@ -58,6 +59,7 @@ def _knowledge(graph: Graph, split: str, model_names: Sequence[str] | None):
 def evaluate(graph: Graph, *, datasets: Sequence[str] | None, targets: Sequence[str] | None, seeds: Sequence[int],
              model_names: Sequence[str] | None, lpm_config: LPMConfig, split: str = "context",
              show_progress: bool = True) -> Evaluation:
+    SPLITS[split]  # an unknown split is refused (with the known ones) before the graph is read
     fingerprint, dataset_names = data_fingerprint(graph, list(datasets) if datasets else None)
     if not dataset_names:
         raise ConfigError("no complete measurement dataset to evaluate on" +

@@ -214,9 +214,9 @@ def _csv(text: str | None) -> list[str] | None:
 @renamed("--models", "--model", "old_models", multiple=True)
 @click.option("--preset", default="l1000", show_default=True, help="LPM preset (`lpm-kg presets`).")
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
-@click.option("--split", type=click.Choice(["context", "perturbation", "readout"]), default="context",
-              show_default=True, help="context: the paper's unseen experiments; perturbation: perturbations held out "
-                                      "of every context; readout: readouts held out in the target context.")
+@click.option("--split", default="context", show_default=True,
+              help="context: the paper's unseen experiments; perturbation: perturbations held out of every context; "
+                   "readout: readouts held out in the target context (`lpm-kg list splits`).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def eval_cmd(datasets, old_datasets, targets, seeds, model_names, old_models, preset, max_epochs, split,
              as_json) -> None:

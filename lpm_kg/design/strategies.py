@@ -172,7 +172,7 @@ class Diverse(Related):
         return picks
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "lpm-kg suggest --help")
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "lpm-kg list strategies")
 for _cls in (Random, Uncertainty, Related, Diverse):
     STRATEGIES.register(_cls)
 #: What ``lpm-kg suggest`` uses unless told: the strategy that measured best on the real sets

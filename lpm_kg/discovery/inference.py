@@ -1,20 +1,20 @@
 """Gene-gene networks inferred from perturbation data and the LPM, in NumPy (no graph access).
 
-The methods (:data:`METHODS`) and what each computes are described in :mod:`lpm_kg.discovery.networks`.
+The methods (:data:`NETWORK_METHODS`, one registry) and what each computes are described in
+:mod:`lpm_kg.discovery.networks`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from lpm_kg.gene_network import GeneNetwork, NetworkError
 from lpm_kg.graph.pull import TupleSet
-
-METHODS = ("embedding-similarity", "imputed-correlation", "raw-correlation", "zero-filled-correlation", "random")
+from lpm_kg.registry import Registry
 
 
 def _gene_groups(symbols: Sequence[str], targets: Mapping[str, str]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -274,6 +274,63 @@ def model_tuples(tuples: TupleSet, model) -> TupleSet:
                     tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
 
 
+@dataclass(frozen=True)
+class NetworkInputs:
+    """What a network method may read: the tuples (restricted to the model's vocabulary when there
+    is a model), perturbation -> target gene, the model, embeddings (symbols, vectors), the
+    contexts to profile over, whether correlations are absolute, the random seed, and the gene set
+    every network is returned over."""
+
+    tuples: TupleSet
+    targets: Mapping[str, str]
+    model: object | None
+    embeddings: tuple[Sequence[str], np.ndarray] | None
+    contexts: object
+    absolute: bool
+    seed: int
+    genes: list[str]
+
+
+@dataclass(frozen=True)
+class NetworkMethod:
+    """A network inference method by name: ``infer(inputs)`` returns its :class:`GeneNetwork`.
+    ``needs_model``: it reads the trained LPM (``embedding-similarity`` only without given
+    embeddings)."""
+
+    name: str
+    description: str
+    needs_model: bool
+    infer: Callable[[NetworkInputs], GeneNetwork]
+
+
+def _embedding_network(x: NetworkInputs) -> GeneNetwork:
+    symbols, vectors = x.embeddings if x.embeddings is not None else (
+        x.model.vocab.perturbations, x.model.embeddings("perturbations"))
+    return embedding_similarity(symbols, vectors, x.targets)
+
+
+#: The methods ``lpm-kg network --method`` takes, in the order they run and are reported.
+NETWORK_METHODS: Registry[NetworkMethod] = Registry("network method", "lpm-kg list network-methods")
+for _method in (
+    NetworkMethod("embedding-similarity", "cosine similarity of the LPM's perturbation embeddings (one seed), a "
+                  "gene's perturbations averaged", True, _embedding_network),
+    NetworkMethod("imputed-correlation", "the paper's route: observed profiles with every unmeasured (perturbation, "
+                  "context) filled in by the LPM, correlated across genes", True,
+                  lambda x: imputed_correlation(x.tuples, x.model, x.targets, contexts=x.contexts, absolute=x.absolute)),
+    NetworkMethod("raw-correlation", "the same correlation on observed values only (each pair over the readouts "
+                  "both measured)", False,
+                  lambda x: raw_correlation(x.tuples, x.targets, contexts=x.contexts, absolute=x.absolute)),
+    NetworkMethod("zero-filled-correlation", "every unmeasured value taken as 0 (no effect), then the same "
+                  "correlation: the naive imputation the LPM must beat", False,
+                  lambda x: zero_filled_correlation(x.tuples, x.targets, contexts=x.contexts, absolute=x.absolute)),
+    NetworkMethod("random", "uniform random scores: the floor every method must beat", False,
+                  lambda x: random_network(x.genes, seed=x.seed)),
+):
+    NETWORK_METHODS.register(_method)
+#: The method names (kept for callers that take a tuple of names).
+METHODS = tuple(NETWORK_METHODS)
+
+
 def infer_networks(methods: Sequence[str], *, tuples: TupleSet, targets: Mapping[str, str], model=None,
                    embeddings: tuple[Sequence[str], np.ndarray] | None = None, contexts="genetic",
                    absolute: bool = False, seed: int = 0) -> dict[str, GeneNetwork]:
@@ -281,34 +338,25 @@ def infer_networks(methods: Sequence[str], *, tuples: TupleSet, targets: Mapping
     (and, when there is a model, in its vocabulary). ``embeddings`` (symbols, vectors) default to
     the model's first seed's perturbation table. Every network is returned over the same genes.
     ``absolute`` applies to the correlation methods (embedding similarity stays signed)."""
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in NETWORK_METHODS]
     if unknown:
-        raise NetworkError(f"unknown method(s) {', '.join(unknown)}; methods: {', '.join(METHODS)}")
-    needs_model = {"imputed-correlation"} | (set() if embeddings is not None else {"embedding-similarity"})
-    if model is None and needs_model & set(methods):
-        raise NetworkError(f"method(s) {', '.join(sorted(needs_model & set(methods)))} need a trained LPM")
+        raise NetworkError(f"unknown method(s) {', '.join(unknown)}; methods: {', '.join(NETWORK_METHODS)}")
+    needs_model = {m for m in methods if NETWORK_METHODS[m].needs_model}
+    if embeddings is not None:
+        needs_model.discard("embedding-similarity")
+    if model is None and needs_model:
+        raise NetworkError(f"method(s) {', '.join(sorted(needs_model))} need a trained LPM")
     if model is not None:
         tuples = model_tuples(tuples, model)
     present = np.unique(tuples.perturbation)
     genes = sorted({targets[tuples.perturbations[k]] for k in present if tuples.perturbations[k] in targets})
     if len(genes) < 2:
         raise NetworkError(f"{len(genes)} perturbed gene(s) in the data: a network needs at least 2")
+    inputs = NetworkInputs(tuples, targets, model, embeddings, contexts, absolute, seed, genes)
     out: dict[str, GeneNetwork] = {}
     for method in methods:
         started = time.perf_counter()
-        if method == "embedding-similarity":
-            symbols, vectors = embeddings if embeddings is not None else (
-                model.vocab.perturbations, model.embeddings("perturbations"))
-            net = embedding_similarity(symbols, vectors, targets)
-        elif method == "imputed-correlation":
-            net = imputed_correlation(tuples, model, targets, contexts=contexts, absolute=absolute)
-        elif method == "raw-correlation":
-            net = raw_correlation(tuples, targets, contexts=contexts, absolute=absolute)
-        elif method == "zero-filled-correlation":
-            net = zero_filled_correlation(tuples, targets, contexts=contexts, absolute=absolute)
-        else:
-            net = random_network(genes, seed=seed)
-        net = _on_genes(net, genes)
+        net = _on_genes(NETWORK_METHODS[method].infer(inputs), genes)
         net.info["seconds"] = round(time.perf_counter() - started, 3)
         out[method] = net
     return out

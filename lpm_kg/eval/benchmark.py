@@ -22,14 +22,11 @@ import pandas as pd
 
 from lpm_kg.eval.baselines import context_readout_means
 from lpm_kg.eval.field_metrics import discrimination_by_context, experiment_metrics, targeted_mask
-from lpm_kg.eval.metrics import TOP_K, compute_metrics
+from lpm_kg.eval.metrics import TOP_K, compute_metrics, metric_columns
 from lpm_kg.eval.models import resolve_models
-from lpm_kg.eval.split import eligible_target_contexts, split_perturbations, split_readouts, split_target_context
+from lpm_kg.eval.split import SPLITS, eligible_target_contexts
 from lpm_kg.graph.pull import TupleSet, average_replicate_tuples
 
-#: The splits: the paper's unseen (perturbation, context) experiments, unseen perturbations (held
-#: out of every context) and unseen readouts (held out in the target context).
-SPLITS = ("context", "perturbation", "readout")
 
 KEYS = ["target_context", "seed", "model"]
 
@@ -100,14 +97,13 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     training whole (:func:`lpm_kg.eval.split.split_perturbations`). The rows' target_context is
     then these contexts, joined by "+".
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
+    kind = SPLITS[split]
     if test_contexts is not None and split != "perturbation":
         raise ValueError("test_contexts (train on all, test one set) goes with split='perturbation'")
     tuples = average_replicate_tuples(tuples)
     factories = resolve_models(models, lpm_config, knowledge)
     # The perturbation split holds perturbations out of every context at once: one "target".
-    targets = [-1] if split == "perturbation" else _context_ids(tuples, target_contexts, min_perturbations)
+    targets = _context_ids(tuples, target_contexts, min_perturbations) if kind.per_context else [-1]
     n_p, n_r, n_c = len(tuples.perturbations), len(tuples.readouts), len(tuples.contexts)
     p, r, c, y = tuples.perturbation, tuples.readout, tuples.context, tuples.value
     from lpm_kg.model import Vocabulary  # the LPM's; the baselines only look up Control in it
@@ -126,12 +122,7 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     rows, experiments = [], []
     for target in targets:
         for seed in seeds:
-            if split == "perturbation":
-                parts = split_perturbations(tuples, seed, fractions, contexts=test_contexts)
-            elif split == "readout":
-                parts = split_readouts(tuples, target, seed, fractions)
-            else:
-                parts = split_target_context(tuples, target, seed, fractions, known_only=known_only)
+            parts = kind.make(tuples, target, seed, fractions, known_only=known_only, test_contexts=test_contexts)
             tr, va, te = parts.train, parts.val, parts.test
             scored = te & ~targeted
             reference = context_readout_means(r[tr], c[tr], y[tr], n_r, n_c)
@@ -156,7 +147,7 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
                 else:
                     per_exp["discrimination"] = np.nan
                 extra = {k: float(per_exp[k].mean()) if len(per_exp) else float("nan")
-                         for k in ("discrimination", "top_de_overlap", "top_de_direction")}
+                         for k in metric_columns(top_k, "experiments")}
                 key = {"target_context": "+".join(test_contexts) if test_contexts and target < 0 else
                        _target_name(tuples, target), "split": split, "seed": seed, "model": name}
                 rows.append({**key, **parts.sizes(), "n_test_perturbations": len(parts.test_perturbations),
@@ -177,9 +168,7 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     return df
 
 
-METRIC_COLUMNS = ["rmse", "mae", "r2", "pearson", "pearson_per_experiment", f"pearson_per_experiment_top{TOP_K}",
-                  "pearson_centered_per_experiment", "pearson_centered", "discrimination", "top_de_overlap",
-                  "top_de_direction"]
+METRIC_COLUMNS = metric_columns()
 
 
 def summary(df: pd.DataFrame, by: Sequence[str] = ("target_context", "model"), *, as_text: bool = False,

@@ -18,10 +18,60 @@ Conventions, so that every model is scored the same way:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
+
+from lpm_kg.registry import Registry
 
 TOP_K = 20
 _REL_CONST = 1e-12  # squared relative spread under which a group counts as constant
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column of a benchmark's table. ``over``: ``tuples`` when :func:`compute_metrics`
+    computes it over a split's test tuples; ``experiments`` when it is the mean of
+    :func:`lpm_kg.eval.field_metrics.experiment_metrics`' column of that name (the benchmark adds
+    those). ``{k}`` in a name is the top-k setting."""
+
+    name: str
+    description: str
+    higher_is_better: bool = True
+    over: Literal["tuples", "experiments"] = "tuples"
+
+    def column(self, top_k: int = TOP_K) -> str:
+        return self.name.format(k=top_k)
+
+
+#: Every metric a benchmark reports, in table order: the one declaration the summary columns,
+#: an empty split's row and ``lpm-kg list metrics`` come from.
+METRICS: Registry[Metric] = Registry("metric", "lpm-kg list metrics")
+for _metric in (
+    Metric("rmse", "root mean squared error over the test tuples", higher_is_better=False),
+    Metric("mae", "mean absolute error over the test tuples", higher_is_better=False),
+    Metric("r2", "coefficient of determination over the test tuples"),
+    Metric("pearson", "Pearson r over the test tuples, pooled"),
+    Metric("pearson_per_experiment", "mean over test experiments of each one's Pearson r"),
+    Metric("pearson_per_experiment_top{k}", "the same on each experiment's k readouts with the largest |value|"),
+    Metric("pearson_centered_per_experiment", "mean over test experiments of the Pearson r of the deviations from "
+                                              "the per-(context, readout) training mean (the paper's metric)"),
+    Metric("pearson_centered", "the centered Pearson r, pooled over the test tuples"),
+    Metric("discrimination", "per experiment, 1 - the normalised rank of its measured profile among the context's "
+                             "test profiles by distance to its prediction (1: the nearest, 0.5: chance)",
+           over="experiments"),
+    Metric("top_de_overlap", "per experiment, the share of its k most changed readouts the prediction also ranks "
+                             "in its top k", over="experiments"),
+    Metric("top_de_direction", "per experiment, the share of its k most changed readouts whose predicted "
+                               "deviation from the training mean has the measured sign", over="experiments"),
+):
+    METRICS.register(_metric)
+
+
+def metric_columns(top_k: int = TOP_K, over: str | None = None) -> list[str]:
+    """The benchmark table's metric columns (those computed ``over`` tuples or experiments only)."""
+    return [m.column(top_k) for m in METRICS.values() if over is None or m.over == over]
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -100,9 +150,7 @@ def compute_metrics(y, pred, p, r, c, *, reference=None, top_k: int = TOP_K) -> 
     nan = float("nan")
     out: dict[str, float] = {"n_tuples": len(y)}
     if len(y) == 0:
-        return out | {k: nan for k in ("rmse", "mae", "r2", "pearson", "pearson_per_experiment",
-                                        f"pearson_per_experiment_top{top_k}", "pearson_centered_per_experiment",
-                                        "pearson_centered")} | {"n_experiments": 0}
+        return out | {k: nan for k in metric_columns(top_k, "tuples")} | {"n_experiments": 0}
     if not np.all(np.isfinite(pred)):
         raise ValueError(f"{int((~np.isfinite(pred)).sum())} predictions are not finite")
     err = pred - y

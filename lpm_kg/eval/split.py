@@ -17,10 +17,12 @@ nothing touches the database. The draw is a function of ``seed`` alone
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from lpm_kg.registry import Registry
 from lpm_kg.symbols import CONTROL
 
 
@@ -178,3 +180,30 @@ def split_readouts(tuples_or_arrays, target_context: int | str, seed: int,
     val, test = in_target & np.isin(r, val_r), in_target & np.isin(r, test_r)
     return Split(~(val | test), val, test, target, int(seed), np.setdiff1d(candidates, np.r_[val_r, test_r]),
                  val_r, test_r)
+
+
+@dataclass(frozen=True)
+class SplitKind:
+    """A benchmark split by name. ``per_context``: one split per target context (else one over
+    every context at once, target -1). ``make(tuples, target, seed, fractions, known_only=...,
+    test_contexts=...)`` draws it."""
+
+    name: str
+    description: str
+    per_context: bool
+    make: Callable[..., Split]
+
+
+#: The splits ``lpm-kg eval --split`` and the benchmarks take.
+SPLITS: Registry[SplitKind] = Registry("split", "lpm-kg list splits")
+SPLITS.register(SplitKind(
+    "context", "the paper's unseen experiments: perturbations known from other contexts, held out of a target "
+    "context", True, lambda t, target, seed, fractions, known_only=True, test_contexts=None:
+    split_target_context(t, target, seed, fractions, known_only=known_only)))
+SPLITS.register(SplitKind(
+    "perturbation", "unseen perturbations: held out of every context (train on all, test one set with "
+    "test_contexts)", False, lambda t, target, seed, fractions, known_only=True, test_contexts=None:
+    split_perturbations(t, seed, fractions, contexts=test_contexts)))
+SPLITS.register(SplitKind(
+    "readout", "unseen readouts: held out in a target context, measured elsewhere", True,
+    lambda t, target, seed, fractions, known_only=True, test_contexts=None: split_readouts(t, target, seed, fractions)))

@@ -77,3 +77,23 @@ def test_unknown_model_and_context(sim_tuples):
         run_benchmark(sim_tuples, ["SIM-A"], models=["nope"], show_progress=False)
     with pytest.raises(ValueError):
         run_benchmark(sim_tuples, ["NOPE"], models=["global-mean"], show_progress=False)
+
+
+def test_the_metric_registry_is_the_table_and_each_split_runs_by_name(sim_tuples):
+    from lpm_kg.eval.metrics import METRICS, metric_columns
+    from lpm_kg.eval.split import SPLITS
+    from lpm_kg.registry import UnknownName
+
+    for split in SPLITS:
+        df = run_benchmark(sim_tuples, ["SIM-A"], seeds=[0], models=["global-mean", "additive-transfer"],
+                           split=split, show_progress=False)
+        # Every registered metric is a column (on the paper's split with a value for a model that
+        # predicts something; held-out readouts have no training mean to centre on, nor a top 20).
+        assert set(metric_columns()) <= set(df.columns)
+        assert split != "context" or np.isfinite(df.set_index("model").loc["additive-transfer", metric_columns()].to_numpy(float)).all()
+        if SPLITS[split].per_context:  # the named target context; else one split over every context
+            assert (df["target_context"] == "SIM-A").all()
+    assert [m for m in summary(df).columns if m in metric_columns()] == metric_columns()
+    assert not METRICS["rmse"].higher_is_better and METRICS["pearson_centered"].higher_is_better
+    with pytest.raises(UnknownName, match="lpm-kg list splits"):
+        run_benchmark(sim_tuples, ["SIM-A"], models=["global-mean"], split="contexts", show_progress=False)
