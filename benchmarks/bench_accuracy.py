@@ -174,7 +174,7 @@ def build(name: str, max_readouts: int):
         note = {"n_genes": len(sim.genes), "n_readouts_used": int(frame["readout"].nunique())}
         return tuples_from_frame(frame, "sim"), note
     if name in ("l1000", "l1000-kd"):
-        from loaders.gct import to_experiments
+        from loaders.gct import GctCsvOptions, to_experiments
         from loaders.gct_files import parse_triple
         from lpm_kg.loading import LoadContext
 
@@ -183,7 +183,7 @@ def build(name: str, max_readouts: int):
             ("cmapR-l1000/kd_gct_matrix.csv.gz", {"cell_line": "KD017"})
         path = require(rel)
         ctx = LoadContext("bench", str(path), options, None, "skip", resolver())
-        table = to_experiments(*parse_triple(path, options), ctx, str(path))
+        table = to_experiments(*parse_triple(path, ctx.opts(GctCsvOptions)), ctx, str(path))
         frame, note = table_frame(table, "L1000" if name == "l1000" else "L1000-kd", max_readouts)
         note["unmapped_ids_dropped"] = ctx.notes.get("unmapped_ids", 0)
         if name == "l1000":

@@ -156,7 +156,7 @@ def _old_h5_meta(group) -> pd.DataFrame:
 def old_to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ctx, file: str
                    ) -> ExperimentTable:
     values = matrix.to_numpy(np.float64)
-    gene_field = ctx.option("gene_field") or first_field(row_meta, ("pr_gene_id", "pr_gene_symbol", "id"))
+    gene_field = first_field(row_meta, ("pr_gene_id", "pr_gene_symbol", "id"))  # option gene_field unset
     if gene_field not in row_meta.columns:
         raise InputError(file, f"row metadata has no field {gene_field!r}", "pass --option gene_field=<field>",
                          field=gene_field)
@@ -174,13 +174,13 @@ def old_to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: p
                          "keep one row per gene (or average them) before loading, or pick another "
                          "--option gene_field", row=str(ids.iat[i]), field=gene_field)
 
-    level = ctx.option("level")
+    level = None  # option level unset (the bench passes none)
     if level is None:
         level = "3" if (values.min() >= 0 and np.median(values) > 2) else "5"
     if level not in ("3", "5"):
         raise InputError(file, f"option level={level!r}", "pass level=3 or level=5", field="level")
 
-    cell_option = ctx.option("cell_line")
+    cell_option = None  # option cell_line unset
     if "cell_id" not in col_meta.columns and not cell_option:
         raise InputError(file, "the column metadata has no cell_id field and the cell line is not recorded",
                          "pass --option cell_line=<name>", field="cell_id")
@@ -206,7 +206,7 @@ def old_to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: p
     times = [time_h_of(row) for _, row in col_meta.iterrows()]
 
     if level == "3":
-        plate_field = ctx.option("plate_field") or first_field(col_meta, ("det_plate", "rna_plate"))
+        plate_field = first_field(col_meta, ("det_plate", "rna_plate"))  # option plate_field unset
         plates = col_meta[plate_field].astype(str).to_numpy() if plate_field else np.array(["plate"] * len(col_meta))
         is_ctl = np.array([p.kind == "control" for p in perts])
         changes = np.empty_like(values)

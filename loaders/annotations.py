@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from loaders.table_helpers import open_text, read_checked, reject_shifted, resolve_ids
 from lpm_kg.contract import CompoundTable
 from lpm_kg.errors import InputError
-from lpm_kg.registry import register
+from lpm_kg.registry import LoaderOptions, register
 from lpm_kg.symbols import normalize_compound
 from lpm_kg.validate import check_no_duplicates, require_columns
 
@@ -134,21 +135,22 @@ def _samples_path(path: Path, value: str) -> Path:
     return p
 
 
-def _hub_files(path: Path, options: dict) -> list[Path]:
-    return [path] + ([_samples_path(path, options["samples"])] if options.get("samples") else [])
+class HubOptions(LoaderOptions):
+    samples: str | None = Field(None, description="repurposing_samples_*.txt of the same release, to add Broad ids "
+                                "(pert_ids), InChIKey and SMILES (a relative path is also looked up beside the drugs "
+                                "file); unset: none")
 
 
-HUB_OPTIONS = {
-    "samples": "repurposing_samples_*.txt of the same release, to add Broad ids (pert_ids), InChIKey and SMILES "
-               "(default: none; a relative path is also looked up beside the drugs file)",
-}
+def _hub_files(path: Path, options: HubOptions) -> list[Path]:
+    return [path] + ([_samples_path(path, options.samples)] if options.samples else [])
 
 
 @register("repurposing-hub", "compounds", "Broad Drug Repurposing Hub drugs table (repurposing_drugs_*.txt: "
           "pert_iname, clinical_phase, moa, target; '|'-separated lists; '!' comment lines): Compound nodes with "
-          "HAS_MOA and HAS_TARGET.", options=HUB_OPTIONS, files=_hub_files)
+          "HAS_MOA and HAS_TARGET.", options=HubOptions, files=_hub_files)
 def read_repurposing_hub(path: Path, ctx) -> CompoundTable:
     file = str(path)
+    opts = ctx.opts(HubOptions)
     df = _read_commented(path)
     require_columns(df, ["pert_iname", "moa", "target"], file)
     _require_names(df, "pert_iname", file)
@@ -156,8 +158,8 @@ def read_repurposing_hub(path: Path, ctx) -> CompoundTable:
     targets = _resolve_targets(ctx, [_split(t, "|") for t in df["target"]], "target")
     phases = df["clinical_phase"] if "clinical_phase" in df else [None] * len(df)
     extra: dict[str, dict] = {}
-    if ctx.option("samples"):
-        extra = _read_samples(_samples_path(path, ctx.option("samples")), ctx)
+    if opts.samples:
+        extra = _read_samples(_samples_path(path, opts.samples), ctx)
     records = []
     for raw, moa, tg, phase in zip(df["pert_iname"], df["moa"], targets, phases):
         key, aliases = _names(raw)
@@ -200,11 +202,14 @@ def _read_samples(path: Path, ctx) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------- LINCS compound table
 
-LINCS_OPTIONS = {
-    "target_col": "column of ';'-separated target genes (default target, the curated CLUE targets; "
-                  "t_gn_sym or mergeTargets add ChEMBL/DrugBank targets, metabolising enzymes included)",
-    "moa_col": "column of ';'-separated mechanisms of action (default MOA; mergeMOA adds ChEMBL's wording)",
-}
+class LincsCompoundOptions(LoaderOptions):
+    target_col: str = Field("target", description="column of ';'-separated target genes (target: the curated CLUE "
+                            "targets; t_gn_sym or mergeTargets add ChEMBL/DrugBank targets, metabolising enzymes "
+                            "included)")
+    moa_col: str = Field("MOA", description="column of ';'-separated mechanisms of action (mergeMOA adds ChEMBL's "
+                         "wording)")
+
+
 # ChEMBL max_phase, written in the Repurposing Hub's words so that both sources agree.
 _MAX_PHASE = {4.0: "Launched", 3.0: "Phase 3", 2.0: "Phase 2", 1.0: "Phase 1", 0.5: "Early Phase 1",
               0.0: "Preclinical"}
@@ -222,10 +227,11 @@ def _phase(value) -> str | None:
 
 @register("lincs-compounds", "compounds", "LINCS compound table (lincs_pert_info2.csv[.gz]: pert_id, pert_iname, "
           "target, MOA, inchi_key, canonical_smiles, max_phase; ';'-separated lists): Compound nodes with HAS_MOA "
-          "and HAS_TARGET, one per pert_iname (its pert_ids listed).", options=LINCS_OPTIONS)
+          "and HAS_TARGET, one per pert_iname (its pert_ids listed).", options=LincsCompoundOptions)
 def read_lincs_compounds(path: Path, ctx) -> CompoundTable:
     file = str(path)
-    target_col, moa_col = ctx.option("target_col", "target"), ctx.option("moa_col", "MOA")
+    opts = ctx.opts(LincsCompoundOptions)
+    target_col, moa_col = opts.target_col, opts.moa_col
     df = read_checked(path, dtype=str)
     require_columns(df, ["pert_id", "pert_iname", target_col, moa_col], file)
     _require_names(df, "pert_iname", file)

@@ -10,34 +10,57 @@ replicate wells are averaged.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
+from loaders.options import Collisions, collisions_field
 from lpm_kg import collisions
 from lpm_kg.contract import ExperimentTable, replicate_groups
 from lpm_kg.errors import InputError
-from lpm_kg.registry import register
+from lpm_kg.registry import LoaderOptions, register
 from lpm_kg.validate import check_matrix_finite
 from loaders.gct_files import gctx_files, parse_gct, parse_gctx, parse_triple, triple_files, with_sig_info
 from loaders.lincs_fields import (COLUMN_ALIASES, first_field, is_control, landmark_rows, perturbations_of,
                                   select_columns, times_of)
 
-OPTIONS = {
-    "level": "5 (signatures: values are changes) or 3 (expression: subtract the plate's controls); "
-             "default: 3 when every value is >= 0 with median > 2, else 5",
-    "gene_field": "row metadata field holding gene ids (default pr_gene_id, else pr_gene_symbol, else id)",
-    "cell_line": "cell line for every column, when the column metadata has no cell_id",
-    "plate_field": "column metadata field naming the plate, for level 3 (default det_plate, else rna_plate)",
-    "genes": "all (default) or landmark: only the rows the row metadata marks landmark (pr_is_lm 1, or "
-             "feature_space landmark)",
-    "where": "keep only signatures whose column metadata match, field:value1|value2;field2:value, e.g. "
-             "'is_hiq:1;pert_type:trt_cp|trt_xpr;pert_idose:10 uM;pert_itime:24 h' (default: all)",
-    "collisions": collisions.option_text("mean", "the first row of a gene, and the signatures of an "
-                                         "experiment's first perturbation name") + "; signatures under one "
-                                         "name are replicates and always average",
-}
 GCTX_CHUNK = 10_000
+
+
+class GctOptions(LoaderOptions):
+    level: Literal["3", "5"] | None = Field(None, description="5 (signatures: values are changes) or 3 (expression: "
+                                            "subtract the plate's controls); unset: 3 when every value is >= 0 "
+                                            "with median > 2, else 5")
+    gene_field: str | None = Field(None, description="row metadata field holding gene ids; unset: pr_gene_id, "
+                                   "else pr_gene_symbol, else id")
+    cell_line: str | None = Field(None, description="cell line for every column, when the column metadata has no "
+                                  "cell_id; unset: cell_id")
+    plate_field: str | None = Field(None, description="column metadata field naming the plate, for level 3; unset: "
+                                    "det_plate, else rna_plate")
+    genes: Literal["all", "landmark"] = Field("all", description="all, or landmark: only the rows the row metadata "
+                                              "marks landmark (pr_is_lm 1, or feature_space landmark)")
+    where: str | None = Field(None, description="keep only signatures whose column metadata match, "
+                              "field:value1|value2;field2:value, e.g. 'is_hiq:1;pert_type:trt_cp|trt_xpr;"
+                              "pert_idose:10 uM;pert_itime:24 h'; unset: all")
+    collisions: Collisions = collisions_field(
+        "mean", "the first row of a gene, and the signatures of an experiment's first perturbation name",
+        "; signatures under one name are replicates and always average")
+
+
+class GctxOptions(GctOptions):
+    sig_info: str | None = Field(None, description="signature table beside the GCTX (TSV/CSV keyed by sig_id, e.g. "
+                                 "LINCS siginfo_beta.txt): its fields join the file's /0/META/COL for where, "
+                                 "perturbations and cell lines; unset: the GCTX's own metadata only")
+    chunk: int = Field(GCTX_CHUNK, ge=1, description="signatures read at a time; memory is about chunk x genes x "
+                       "4 bytes")
+
+
+class GctCsvOptions(GctOptions):
+    row_meta: str | None = Field(None, description="row metadata CSV; unset: <stem>_row_meta.csv beside the matrix")
+    col_meta: str | None = Field(None, description="column metadata CSV; unset: <stem>_col_meta.csv beside the "
+                                 "matrix")
 
 
 class InMemoryMatrix:
@@ -66,39 +89,38 @@ def to_experiments(matrix: pd.DataFrame, row_meta: pd.DataFrame, col_meta: pd.Da
 
 def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ctx, file: str, *, chunk: int
                       ) -> ExperimentTable:
-    """Experiments of a matrix read ``chunk`` columns (signatures) at a time.
+    """Experiments of a matrix read ``chunk`` columns (signatures) at a time (the options: any
+    :class:`GctOptions`).
 
     Everything that needs only metadata (gene rows, selected signatures, perturbations, replicate
     groups) is settled first; the values then stream through one float32 array of replicate sums
     (experiments x genes), so memory is the result plus one chunk, whatever the file's size."""
+    opts = ctx.opts(GctOptions)
     col_meta = col_meta.copy()
     for field, alias in COLUMN_ALIASES.items():
         if field not in col_meta.columns and alias in col_meta.columns:
             col_meta[field] = col_meta[alias]
 
-    genes_option = ctx.option("genes", "all")
-    if genes_option not in ("all", "landmark"):
-        raise InputError(file, f"option genes={genes_option!r}", "pass genes=all or genes=landmark", field="genes")
-    rows = np.arange(len(row_meta)) if genes_option == "all" else landmark_rows(row_meta, file)
+    rows = np.arange(len(row_meta)) if opts.genes == "all" else landmark_rows(row_meta, file)
     if not len(rows):
         raise InputError(file, "option genes=landmark, but no row is marked landmark",
                          "check pr_is_lm (1 for landmark genes), or load genes=all", field="pr_is_lm")
     sel_rows = row_meta.iloc[rows].reset_index(drop=True)
     row_ids = sel_rows["id"].astype(str).tolist() if "id" in sel_rows.columns else [str(r) for r in rows]
 
-    gene_field = ctx.option("gene_field") or first_field(row_meta, ("pr_gene_id", "pr_gene_symbol", "id"))
+    gene_field = opts.gene_field or first_field(row_meta, ("pr_gene_id", "pr_gene_symbol", "id"))
     if gene_field not in row_meta.columns:
         raise InputError(file, f"row metadata has no field {gene_field!r}", "pass --option gene_field=<field>",
                          field=gene_field)
     raw_genes = sel_rows[gene_field].astype(str).tolist()
     genes = ctx.resolve_genes(raw_genes, field=gene_field)
-    how = collisions.policy(ctx, "mean", file)
+    how = opts.collisions
     collisions.start(ctx.notes, how)
     # Two rows of one gene (two probes, an old and a new symbol, the same id twice): one readout
     # needs one value, so they collapse under the collisions policy.
     gene_axis = collisions.gene_axis(file, genes, raw_genes, row_ids, how, ctx.notes, gene_field=gene_field)
 
-    cols = select_columns(col_meta, ctx.option("where"), file)
+    cols = select_columns(col_meta, opts.where, file)
     sel_cols = col_meta.iloc[cols].reset_index(drop=True)
     col_ids = col_meta["id"].astype(str).to_numpy()
 
@@ -115,17 +137,15 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
             kept[key] = block
         return block
 
-    level = ctx.option("level")
+    level = opts.level
     if level is None:
         # Judged on the first chunk: a file of one chunk is judged whole, a LINCS file by its first
         # 10,000 signatures rather than by a second pass over 35 GB.
         first = read(*next(_chunks(cols, chunk)), keep_for_later=True).astype(np.float64)
         level = "3" if (first.min() >= 0 and np.median(first) > 2) else "5"
         del first
-    if level not in ("3", "5"):
-        raise InputError(file, f"option level={level!r}", "pass level=3 or level=5", field="level")
 
-    cell_option = ctx.option("cell_line")
+    cell_option = opts.cell_line
     if "cell_id" not in col_meta.columns and not cell_option:
         raise InputError(file, "the column metadata has no cell_id field and the cell line is not recorded",
                          "pass --option cell_line=<name>", field="cell_id")
@@ -176,7 +196,7 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
     if level == "3":
         # Each well minus the mean of its plate's vehicle wells: the plate's controls among all the
         # file's columns, also those the where option leaves out.
-        plate_field = ctx.option("plate_field") or first_field(col_meta, ("det_plate", "rna_plate"))
+        plate_field = opts.plate_field or first_field(col_meta, ("det_plate", "rna_plate"))
         plates = col_meta[plate_field].astype(str).to_numpy() if plate_field else np.array(["plate"] * len(col_meta))
         plate_codes, plate_names = pd.factorize(pd.Series(plates, dtype=object))
         ctl_cols = np.flatnonzero(is_control(col_meta))
@@ -232,29 +252,19 @@ def build_experiments(source, row_meta: pd.DataFrame, col_meta: pd.DataFrame, ct
 
 
 @register("gct", "measurements", "CMap GCT 1.2/1.3 text matrix (genes x samples) with row/column metadata; "
-          "level-5 z-scores as they are, level-3 expression minus the plate's controls.", options=OPTIONS)
+          "level-5 z-scores as they are, level-3 expression minus the plate's controls.", options=GctOptions)
 def read_gct(path: Path, ctx) -> ExperimentTable:
     return to_experiments(*parse_gct(path), ctx, str(path))
 
 
-GCTX_OPTIONS = {
-    **OPTIONS,
-    "sig_info": "signature table beside the GCTX (TSV/CSV keyed by sig_id, e.g. LINCS siginfo_beta.txt): its "
-                "fields join the file's /0/META/COL for where, perturbations and cell lines",
-    "chunk": f"signatures read at a time (default {GCTX_CHUNK:,}; memory is about chunk x genes x 4 bytes)",
-}
-
-
 @register("gctx", "measurements", "CMap GCTX (HDF5) matrix with row/column metadata, read in chunks of "
-          "signatures (LINCS-sized files fit in memory); same handling as gct.", options=GCTX_OPTIONS,
+          "signatures (LINCS-sized files fit in memory); same handling as gct.", options=GctxOptions,
           files=gctx_files)
 def read_gctx(path: Path, ctx) -> ExperimentTable:
     import h5py
 
     file = str(path)
-    chunk = ctx.option("chunk", GCTX_CHUNK, int)
-    if chunk < 1:
-        raise InputError(file, f"option chunk={chunk}", "pass a positive number of signatures", field="chunk")
+    opts = ctx.opts(GctxOptions)
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
@@ -262,13 +272,13 @@ def read_gctx(path: Path, ctx) -> ExperimentTable:
                          "pass an HDF5 file with /0/DATA/0/matrix and /0/META/ROW, /0/META/COL") from None
     with h5:
         matrix, row_meta, col_meta = parse_gctx(h5, file)
-        if ctx.option("sig_info"):
-            col_meta = with_sig_info(col_meta, Path(ctx.option("sig_info")))
-        return build_experiments(matrix, row_meta, col_meta, ctx, file, chunk=chunk)
+        if opts.sig_info:
+            col_meta = with_sig_info(col_meta, Path(opts.sig_info))
+        return build_experiments(matrix, row_meta, col_meta, ctx, file, chunk=opts.chunk)
+
+
 @register("gct-csv", "measurements", "A CMap matrix exported as CSV (genes x samples, first column ids) beside "
           "<stem>_row_meta.csv and <stem>_col_meta.csv (cmapR's export); same handling as gct.",
-          options={**OPTIONS, "row_meta": "row metadata CSV (default <stem>_row_meta.csv)",
-                   "col_meta": "column metadata CSV (default <stem>_col_meta.csv)"},
-          files=triple_files)
+          options=GctCsvOptions, files=triple_files)
 def read_gct_csv(path: Path, ctx) -> ExperimentTable:
-    return to_experiments(*parse_triple(path, ctx.options), ctx, str(path))
+    return to_experiments(*parse_triple(path, ctx.opts(GctCsvOptions)), ctx, str(path))

@@ -157,15 +157,16 @@ def _h5_meta(group) -> pd.DataFrame:
     return df[["id"] + [c for c in df.columns if c != "id"]]
 
 
-def triple_files(path: Path, options: dict) -> list[Path]:
+def triple_files(path: Path, options) -> list[Path]:
+    """The matrix and its row and column metadata files (``options``: the gct-csv options)."""
     name = path.name
     stem = re.sub(r"_?matrix.*$", "", name)
-    row = options.get("row_meta") or str(path.with_name(f"{stem}_row_meta.csv"))
-    col = options.get("col_meta") or str(path.with_name(f"{stem}_col_meta.csv"))
+    row = options.row_meta or str(path.with_name(f"{stem}_row_meta.csv"))
+    col = options.col_meta or str(path.with_name(f"{stem}_col_meta.csv"))
     return [path, Path(row), Path(col)]
 
 
-def parse_triple(path: Path, options: dict):
+def parse_triple(path: Path, options):
     matrix_file, row_file, col_file = triple_files(path, options)
     raw = read_table(matrix_file, dtype=str)
     raw = raw.set_index(raw.columns[0])
@@ -198,8 +199,9 @@ def parse_triple(path: Path, options: dict):
     return matrix, row_meta.reset_index(drop=True), col_meta.reset_index(drop=True)
 
 
-def gctx_files(path: Path, options: dict) -> list[Path]:
-    return [path] + ([Path(options["sig_info"])] if options.get("sig_info") else [])
+def gctx_files(path: Path, options) -> list[Path]:
+    """The GCTX and its signature table, if any (``options``: the gctx options)."""
+    return [path] + ([Path(options.sig_info)] if options.sig_info else [])
 
 
 def with_sig_info(col_meta: pd.DataFrame, sig_info: Path) -> pd.DataFrame:

@@ -8,33 +8,43 @@ the graph. A matrix that is already one row per perturbation is taken as it is.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pydantic import Field
 
+from loaders.options import Collisions, collisions_field
 from lpm_kg import collisions
 from lpm_kg.contract import ExperimentTable
 from lpm_kg.errors import InputError
-from lpm_kg.registry import register
+from lpm_kg.registry import LoaderOptions, register
 from lpm_kg.symbols import GENETIC_METHODS, Perturbation, is_control_name
 from lpm_kg.validate import FLOAT32_MAX, float32_overflow_error
 
 PERTURBATION_KEYS = ("target", "perturbation", "gene", "guide_target", "gene_target", "perturbed_gene")
-OPTIONS = {
-    "perturbation_key": f"obs column naming each cell's (or row's) target (default: first of {', '.join(PERTURBATION_KEYS)})",
-    "method": f"genetic method of the screen: one of {', '.join(GENETIC_METHODS)} (required unless uns['method'])",
-    "control": "label of control cells (default: non-targeting, NT, control, ...)",
-    "cell_line": "cell line (default: obs['cell_line'] if constant, else required)",
-    "mode": "pseudobulk (single cells, the default when rows repeat a target) or aggregated (rows are changes already)",
-    "normalize": "none (default) or total: scale each cell to the median total count before averaging",
-    "pseudocount": "added to means before the log ratio (default 0.01)",
-    "gene_key": "var column with gene ids (default: the var index)",
-    "min_cells": "drop groups with fewer cells (default 1)",
-    "collisions": collisions.option_text("mean", "the first var entry of a gene and the cells (or row) of a "
-                                         "symbol's first label") + "; in pseudobulk, mean pools the cells of "
-                                         "two labels of one gene",
-}
+
+
+class H5adOptions(LoaderOptions):
+    perturbation_key: str | None = Field(None, description="obs column naming each cell's (or row's) target; unset: "
+                                         f"the first of {', '.join(PERTURBATION_KEYS)}")
+    method: str | None = Field(None, description=f"genetic method of the screen: one of {', '.join(GENETIC_METHODS)}; "
+                               "unset: uns['method'], else the load is refused")
+    control: str | None = Field(None, description="label of control cells; unset: non-targeting, NT, control, ...")
+    cell_line: str | None = Field(None, description="cell line; unset: obs['cell_line'] if constant, else the load "
+                                  "is refused")
+    mode: Literal["pseudobulk", "aggregated"] | None = Field(
+        None, description="pseudobulk (single cells) or aggregated (rows are changes already); unset: pseudobulk "
+        "when rows repeat a target, else aggregated")
+    normalize: Literal["none", "total"] = Field("none", description="none, or total: scale each cell to the median "
+                                                "total count before averaging")
+    pseudocount: float = Field(0.01, description="added to means before the log ratio")
+    gene_key: str | None = Field(None, description="var column with gene ids; unset: the var index")
+    min_cells: int = Field(1, description="drop groups with fewer cells")
+    collisions: Collisions = collisions_field(
+        "mean", "the first var entry of a gene and the cells (or row) of a symbol's first label",
+        "; in pseudobulk, mean pools the cells of two labels of one gene")
 
 
 def _pick(frame: pd.DataFrame, option, candidates, file, what) -> str:
@@ -51,11 +61,12 @@ def _pick(frame: pd.DataFrame, option, candidates, file, what) -> str:
 
 
 @register("h5ad", "measurements", "AnnData .h5ad: single cells become pseudobulk log2 changes against "
-          "non-targeting cells; already-aggregated matrices are taken as they are.", options=OPTIONS)
+          "non-targeting cells; already-aggregated matrices are taken as they are.", options=H5adOptions)
 def read_h5ad(path: Path, ctx) -> ExperimentTable:
     import anndata
 
     file = str(path)
+    opts = ctx.opts(H5adOptions)
     if path.stat().st_size == 0:
         raise InputError(file, "the file is empty", "pass an .h5ad file")
     try:
@@ -65,13 +76,13 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
                          "write it with anndata's write_h5ad") from None
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputError(file, f"the matrix is empty ({adata.n_obs} x {adata.n_vars})", "pass a file with data")
-    key = _pick(adata.obs, ctx.option("perturbation_key"), PERTURBATION_KEYS, file, "perturbation_key")
+    key = _pick(adata.obs, opts.perturbation_key, PERTURBATION_KEYS, file, "perturbation_key")
     labels = adata.obs[key].astype(str).to_numpy()
-    method = ctx.option("method") or adata.uns.get("method")
+    method = opts.method or adata.uns.get("method")
     if not method:
         raise InputError(file, "the genetic method of the screen is not recorded",
                          f"pass --option method=<{'|'.join(GENETIC_METHODS)}>", field="method")
-    cell_line = ctx.option("cell_line")
+    cell_line = opts.cell_line
     if cell_line is None:
         if "cell_line" in adata.obs and adata.obs["cell_line"].nunique() == 1:
             cell_line = str(adata.obs["cell_line"].iat[0])
@@ -79,17 +90,17 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
             raise InputError(file, "the cell line is not recorded (no constant obs['cell_line'])",
                              "pass --option cell_line=<name>", field="cell_line")
 
-    gene_key = ctx.option("gene_key")
+    gene_key = opts.gene_key
     gene_ids = adata.var[gene_key].astype(str).tolist() if gene_key else adata.var_names.astype(str).tolist()
     genes = ctx.resolve_genes(gene_ids, field=gene_key or "var_names")
-    how = collisions.policy(ctx, "mean", file)
+    how = opts.collisions
     collisions.start(ctx.notes, how)
     gene_axis = collisions.gene_axis(file, genes, gene_ids, adata.var_names.astype(str).tolist(), how, ctx.notes,
                                      gene_field=gene_key or "var_names", what="var entries")
 
     X = adata.X
-    mode = ctx.option("mode") or ("pseudobulk" if len(set(labels)) < len(labels) else "aggregated")
-    control_label = ctx.option("control")
+    mode = opts.mode or ("pseudobulk" if len(set(labels)) < len(labels) else "aggregated")
+    control_label = opts.control
     is_ctl = labels == control_label if control_label else np.array([is_control_name(x) for x in labels])
 
     symbol_of: dict[str, str] = {}
@@ -132,7 +143,7 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
         if data.size and (not np.all(np.isfinite(data)) or data.min() < 0):
             raise InputError(file, "pseudobulk needs raw counts, but X holds negative or non-finite values",
                              "store raw UMI counts in X, or pass --option mode=aggregated", field="X")
-        if ctx.option("normalize", "none") == "total":
+        if opts.normalize == "total":
             totals = np.asarray(X.sum(axis=1)).ravel()
             scale = np.median(totals[totals > 0]) / np.maximum(totals, 1)
             X = sp.diags(scale) @ X
@@ -140,14 +151,14 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
         counts = np.bincount(codes, minlength=len(groups))
         indicator = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(groups), len(codes)))
         means = np.asarray((indicator @ X).todense()) / counts[:, None]
-        pc = ctx.option("pseudocount", 0.01, float)
+        pc = opts.pseudocount
         ctl_row = list(groups).index("\0control")
         changes = np.log2((means + pc) / (means[ctl_row] + pc))
-        min_cells = ctx.option("min_cells", 1, int)
+        min_cells = opts.min_cells
         rows = [i for i in range(len(groups)) if i != ctl_row and counts[i] >= min_cells]
         names, n_cells, values = groups[rows], counts[rows], changes[rows]
         value_kind = "log2fc_vs_control_pseudobulk"
-    elif mode == "aggregated":
+    else:  # aggregated
         values = X.toarray() if sp.issparse(X) else np.asarray(X)
         bad = ~np.isfinite(values)
         if bad.any():
@@ -169,8 +180,6 @@ def read_h5ad(path: Path, ctx) -> ExperimentTable:
         names = np.asarray(labels, dtype=object)[row_axis.take]
         n_cells = row_axis.total(np.asarray(n_cells))
         value_kind = "change"
-    else:
-        raise InputError(file, f"option mode={mode!r}", "pass mode=pseudobulk or mode=aggregated", field="mode")
 
     perts = [perturbation_of(str(name)) for name in names]
     exps = pd.DataFrame({"key": [f"{p.symbol}@{cell_line}" for p in perts], "perturbation": perts,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from lpm_kg.contract import GeneTable
+from lpm_kg.errors import InputError
 from lpm_kg.registry import register
 from lpm_kg.validate import read_table, require_columns
 
@@ -27,8 +28,6 @@ def read_hgnc(path: Path, ctx) -> GeneTable:
         df = df[df["status"].fillna("Approved") == "Approved"]
     dup = df["symbol"].duplicated()
     if dup.any():
-        from lpm_kg.errors import InputError
-
         i = int(dup.to_numpy().nonzero()[0][0])
         raise InputError(str(path), f"symbol {df['symbol'].iat[i]!r} appears twice", "use an unmodified HGNC export",
                          row=i + 1, field="symbol")

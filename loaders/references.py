@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from lpm_kg.contract import GroupTable, RelationTable
 from lpm_kg.errors import ConfigError, InputError
-from lpm_kg.registry import register
+from lpm_kg.registry import LoaderOptions, register
 from lpm_kg.validate import check_no_duplicates, numeric_column, require_columns
 from loaders.table_helpers import (MISSING, add_note, entrez_text, is_blank, open_text, prefer_resolvable,
                                    read_checked, require_filled, resolve_ids, split_list)
@@ -28,10 +29,12 @@ from loaders.table_helpers import (MISSING, add_note, entrez_text, is_blank, ope
 
 # --------------------------------------------------------------------------- STRING
 
-STRING_OPTIONS = {
-    "min_score": "keep edges whose score is at least this, in the file's units (STRING: 0-1000; default 0 = all)",
-    "score_col": "column of the combined score (default combined_score)",
-}
+class StringOptions(LoaderOptions):
+    min_score: float = Field(0.0, description="keep edges whose score is at least this, in the file's units "
+                             "(STRING: 0-1000; 0 keeps all)")
+    score_col: str = Field("combined_score", description="column of the combined score")
+
+
 # Evidence channels of a STRING links file with the detailed columns; kept as edge properties.
 STRING_CHANNELS = ("neighborhood", "neighborhood_transferred", "fusion", "cooccurence", "homology", "coexpression",
                    "coexpression_transferred", "experiments", "experiments_transferred", "database",
@@ -40,11 +43,11 @@ STRING_CHANNELS = ("neighborhood", "neighborhood_transferred", "fusion", "cooccu
 
 @register("string", "relations", "STRING protein interactions with gene ids (entrez1, entrez2 and/or symbol1, "
           "symbol2) and a combined score: undirected INTERACTS_WITH edges, one per gene pair.",
-          options=STRING_OPTIONS)
+          options=StringOptions)
 def read_string(path: Path, ctx) -> RelationTable:
     file = str(path)
-    score_col = ctx.option("score_col", "combined_score")
-    min_score = ctx.option("min_score", 0.0, float)
+    opts = ctx.opts(StringOptions)
+    score_col, min_score = opts.score_col, opts.min_score
     df = read_checked(path, dtype=str)
     has_entrez = {"entrez1", "entrez2"} <= set(df.columns)
     has_symbol = {"symbol1", "symbol2"} <= set(df.columns)
@@ -121,7 +124,10 @@ CORUM_COLUMNS = {
     "pmids": ("PubMed ID", "pmid"),
     "comment": ("Complex comment", "complex_comment"),
 }
-CORUM_OPTIONS = {"organism": "keep complexes of this organism (default Human; the gene map is human)"}
+
+
+class CorumOptions(LoaderOptions):
+    organism: str = Field("Human", description="keep complexes of this organism (the gene map is human)")
 
 
 def _pick(df: pd.DataFrame, key: str) -> str | None:
@@ -130,7 +136,7 @@ def _pick(df: pd.DataFrame, key: str) -> str | None:
 
 @register("corum", "groups", "CORUM protein complexes (coreComplexes.txt / allComplexes.txt): Complex nodes "
           "with their subunits as MEMBER_OF, resolved by Entrez id (the gene name where the Entrez id is unknown).",
-          options=CORUM_OPTIONS)
+          options=CorumOptions)
 def read_corum(path: Path, ctx) -> GroupTable:
     file = str(path)
     df = read_checked(path, sep="\t", dtype=str)
@@ -140,7 +146,7 @@ def read_corum(path: Path, ctx) -> GroupTable:
     if missing or (cols["entrez"] is None and cols["symbol"] is None):
         need = [CORUM_COLUMNS[k][0] for k in missing] or [CORUM_COLUMNS["entrez"][0]]
         require_columns(df, need, file)
-    organism = ctx.option("organism", "Human")
+    organism = ctx.opts(CorumOptions).organism
     human = (df[cols["organism"]].astype(str).str.strip().str.lower() == organism.lower()).to_numpy()
     if not human.any():
         found = ", ".join(df[cols["organism"]].dropna().astype(str).value_counts().index[:5])
@@ -200,7 +206,9 @@ def read_corum(path: Path, ctx) -> GroupTable:
 
 # --------------------------------------------------------------------------- GMT gene sets
 
-GMT_OPTIONS = {"collection": "collection name, the prefix of each GeneSet id (default: the file name without .gmt)"}
+class GmtOptions(LoaderOptions):
+    collection: str | None = Field(None, description="collection name, the prefix of each GeneSet id; unset: the "
+                                   "file name without .gmt")
 
 
 def gmt_collection(path: Path) -> str:
@@ -212,14 +220,15 @@ def gmt_collection(path: Path) -> str:
 
 
 @register("gmt", "groups", "Gene sets in GMT format (name, description, genes..., tab-separated): GeneSet "
-          "nodes with id collection:name and their genes as MEMBER_OF.", options=GMT_OPTIONS)
+          "nodes with id collection:name and their genes as MEMBER_OF.", options=GmtOptions)
 def read_gmt(path: Path, ctx) -> GroupTable:
     file = str(path)
     if not path.exists():
         raise InputError(file, "file not found", "check the path")
     if path.stat().st_size == 0:
         raise InputError(file, "the file is empty", "pass a GMT file: one gene set per line")
-    collection = ctx.option("collection", gmt_collection(path)).strip()
+    collection = ctx.opts(GmtOptions).collection
+    collection = (gmt_collection(path) if collection is None else collection).strip()
     if not collection:
         raise ConfigError("option collection must not be empty")
     sets, seen = [], {}

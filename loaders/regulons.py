@@ -8,18 +8,31 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator
 
 from lpm_kg.contract import RelationTable
-from lpm_kg.errors import ConfigError, InputError
-from lpm_kg.registry import register
+from lpm_kg.errors import InputError
+from lpm_kg.registry import LoaderOptions, register
 from lpm_kg.validate import numeric_column, read_table, require_columns
 from loaders.table_helpers import add_note, read_checked, require_filled, resolve_ids, split_list
 
 
 # --------------------------------------------------------------------------- DoRothEA
 
-DOROTHEA_OPTIONS = {"confidence": "confidence levels to keep, e.g. ABC (default: all of A-E)"}
 _CONFIDENCE = "ABCDE"
+
+
+class DorotheaOptions(LoaderOptions):
+    confidence: str = Field(_CONFIDENCE, description="confidence levels to keep, e.g. ABC (A best, E weakest; "
+                            "upper or lower case)")
+
+    @field_validator("confidence")
+    @classmethod
+    def _levels(cls, value: str) -> str:
+        levels = value.strip().upper()
+        if not levels or any(c not in _CONFIDENCE for c in levels):
+            raise ValueError(f"expected letters of {_CONFIDENCE}, e.g. ABC")
+        return levels
 
 
 def _mode_of(mor: np.ndarray) -> np.ndarray:
@@ -28,12 +41,10 @@ def _mode_of(mor: np.ndarray) -> np.ndarray:
 
 @register("dorothea", "relations", "DoRothEA TF regulons (tf, confidence, target, mor): directed REGULATES "
           "edges TF -> target with confidence (A-E), mode (Activation/Repression) and mor.",
-          options=DOROTHEA_OPTIONS)
+          options=DorotheaOptions)
 def read_dorothea(path: Path, ctx) -> RelationTable:
     file = str(path)
-    levels = ctx.option("confidence", _CONFIDENCE).strip().upper()
-    if not levels or any(c not in _CONFIDENCE for c in levels):
-        raise ConfigError(f"option confidence={levels!r} must be letters of {_CONFIDENCE}, e.g. ABC")
+    levels = ctx.opts(DorotheaOptions).confidence
     df = read_checked(path, dtype=str)
     require_columns(df, ["tf", "confidence", "target", "mor"], file)
     for col in ("tf", "target"):

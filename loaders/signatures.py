@@ -9,30 +9,43 @@ n_ranked, in (0, 1]; genes off the list are unmeasured, not zero.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator
 
+from loaders.options import Collisions, collisions_field
 from lpm_kg import collisions
 from lpm_kg.contract import ExperimentTable
 from lpm_kg.errors import InputError
-from lpm_kg.registry import register
+from lpm_kg.registry import LoaderOptions, register
 from lpm_kg.symbols import Perturbation, is_control_name, parse_dose
 from lpm_kg.validate import numeric_column, read_table, require_columns
 
-OPTIONS = {
-    "perturbation_type": "chemical (default) or a genetic method (CRISPRi, CRISPR-KO, shRNA, ...)",
-    "scoring": "signed (default: full rankings) or top (up-regulated lists only)",
-    "dose": "dose of every chemical perturbation, e.g. 10uM (default: none in the symbol)",
-    "collisions": collisions.option_text("first", "the best-ranked row"),
-}
+
+class RankedOptions(LoaderOptions):
+    perturbation_type: str = Field("chemical", description="chemical or a genetic method (CRISPRi, CRISPR-KO, "
+                                   "shRNA, ...)")
+    scoring: Literal["signed", "top"] = Field("signed", description="signed (full rankings) or top (up-regulated "
+                                              "lists only)")
+    dose: str | None = Field(None, description="dose of every chemical perturbation, e.g. 10uM; unset: none in the "
+                             "symbol")
+    collisions: Collisions = collisions_field("first", "the best-ranked row")
+
+    @field_validator("dose")
+    @classmethod
+    def _dose_reads(cls, value: str | None) -> str | None:
+        parse_dose(value)  # a ValueError says what a dose looks like
+        return value
 
 
 @register("ranked-signatures", "measurements", "Ranked signatures, long (context, perturbation, rank, gene, "
           "n_ranked), turned into signed scores; sigrecon's sci-Plex, NeurIPS-2023 and Replogle sets.",
-          options=OPTIONS)
+          options=RankedOptions)
 def read_ranked(path: Path, ctx) -> ExperimentTable:
     file = str(path)
+    opts = ctx.opts(RankedOptions)
     df = read_table(path)
     require_columns(df, ["context", "perturbation", "rank", "gene", "n_ranked"], file)
     rank = numeric_column(df["rank"], file, "rank")
@@ -42,22 +55,19 @@ def read_ranked(path: Path, ctx) -> ExperimentTable:
         i = int(np.flatnonzero(bad)[0])
         raise InputError(file, f"rank {df['rank'].iat[i]} is not a whole number in 1..n_ranked ({df['n_ranked'].iat[i]})",
                          "fix the rank", row=i + 1, field="rank")
-    scoring = ctx.option("scoring", "signed")
-    if scoring == "signed":
+    if opts.scoring == "signed":
         if (n_ranked < 2).any():
             i = int(np.flatnonzero(n_ranked < 2)[0])
             raise InputError(file, "a signed score needs n_ranked >= 2", "use --option scoring=top", row=i + 1,
                              field="n_ranked")
         score = 1.0 - 2.0 * (rank - 1.0) / (n_ranked - 1.0)
         kind = "signed_rank_score"
-    elif scoring == "top":
+    else:  # top
         score = 1.0 - (rank - 1.0) / n_ranked
         kind = "top_up_rank_score"
-    else:
-        raise InputError(file, f"option scoring={scoring!r}", "pass scoring=signed or scoring=top", field="scoring")
 
-    ptype = ctx.option("perturbation_type", "chemical")
-    dose = parse_dose(ctx.option("dose")) if ctx.option("dose") else None
+    ptype = opts.perturbation_type
+    dose = parse_dose(opts.dose) if opts.dose else None
     name_codes, uniq = pd.factorize(df["perturbation"])
     uniq = [str(u) for u in uniq]
     if ptype == "chemical":
@@ -70,7 +80,7 @@ def read_ranked(path: Path, ctx) -> ExperimentTable:
                    for n, t in zip(uniq, targets) if t is not None}
         if dropped:
             ctx.notes["dropped_perturbations"] = dropped[:20]
-    how = collisions.policy(ctx, "first", file)
+    how = opts.collisions
     genes = ctx.resolve_genes(df["gene"], field="gene")
     known = np.array([n in by_name for n in uniq])
     keep = np.array([g is not None for g in genes]) & known[name_codes]

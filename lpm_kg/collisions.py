@@ -40,22 +40,6 @@ KINDS = {
 MAX_EXAMPLES = 3
 
 
-def option_text(default: str, first_means: str) -> str:
-    """The ``collisions`` entry of a loader's registered options."""
-    return (f"error, first or mean (default {default}): rows that land on one (perturbation, readout, context) "
-            f"value after id resolution and name normalisation (a repeated row, two ids of one gene, two names "
-            f"of one perturbation). error refuses the file naming both rows; first keeps {first_means}; mean "
-            "averages them. The Dataset records collisions, collision_policy and collision_kinds")
-
-
-def policy(ctx, default: str, file: str) -> str:
-    value = ctx.option("collisions", default)
-    if value not in POLICIES:
-        raise InputError(file, f"option collisions={value!r} is not one of {', '.join(POLICIES)}",
-                         "pass --option collisions=error, first or mean", field="collisions")
-    return value
-
-
 @dataclass
 class Merged:
     """Which input entries to keep (positions, ascending) and their values after the policy."""
@@ -287,5 +271,5 @@ def summary_lines(counts: dict) -> list[str]:
     return lines
 
 
-__all__ = ["POLICIES", "KINDS", "merge", "policy", "option_text", "summary_lines", "Merged", "GeneAxis", "gene_axis",
+__all__ = ["POLICIES", "KINDS", "merge", "summary_lines", "Merged", "GeneAxis", "gene_axis",
            "names_onto_one", "start"]

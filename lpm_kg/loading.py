@@ -7,9 +7,12 @@ import gzip
 import hashlib
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+from pydantic import ValidationError
 
 from lpm_kg.contract import CompoundTable, ExperimentTable, GeneTable, GroupTable, Payload, RelationTable
 from lpm_kg.errors import ConfigError, InputError
@@ -20,7 +23,7 @@ from lpm_kg.graph import write
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.schema import ensure_schema
 from lpm_kg.provenance import provenance
-from lpm_kg.registry import LoaderSpec, get_loader
+from lpm_kg.registry import LoaderOptions, LoaderSpec, get_loader, loaders, option_type
 from lpm_kg.symbols import normalize_cell_line, readout_symbol
 from lpm_kg.validate import corrupt_file_error
 
@@ -33,6 +36,7 @@ AUTO_SKIP_MAX_FRACTION = 0.05
 # included. 1000 characters (at most 4000 bytes) keeps every key well inside that, and is far
 # above any real name: a longer one is a broken file (a missing line break, a shifted column).
 MAX_NAME_CHARS = 1000
+Opts = TypeVar("Opts", bound=LoaderOptions)
 
 
 @dataclass
@@ -41,21 +45,23 @@ class LoadContext:
 
     dataset: str
     file: str
-    options: dict[str, str]
+    options: Mapping[str, object]  # as given: text from --option or a sync source (what the Dataset records)
     graph: Graph | None = None
     unmapped: str = "auto"
     resolver_: GeneResolver | None = None
     notes: dict = field(default_factory=dict)
     show_progress: bool = False  # a loader that reads for long (a large GCTX) shows a bar when True
+    parsed: LoaderOptions | None = None  # the options validated into the loader's model (load() sets it)
 
-    def option(self, name: str, default=None, cast=str):
-        if name not in self.options:
-            return default
-        raw = self.options[name]
-        try:
-            return cast(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"option {name}={raw!r} is not a valid {getattr(cast, '__name__', cast)}") from None
+    def opts(self, model: type[Opts]) -> Opts:
+        """The options as the reader's ``model``, typed and defaulted: validated once (by
+        :func:`load` before the read, or here on first use where a reader is called directly)."""
+        if self.parsed is None:
+            fmt = next((s.name for s in loaders() if s.options_model is model), None)
+            self.parsed = parse_options(model, self.options, fmt)
+        if not isinstance(self.parsed, model):
+            raise TypeError(f"the options were validated as {type(self.parsed).__name__}, not {model.__name__}")
+        return self.parsed
 
     @property
     def resolver(self) -> GeneResolver:
@@ -117,6 +123,35 @@ def resolver_from_graph(graph: Graph) -> GeneResolver:
     _RESOLVERS.clear()  # keep one: a changed gene map makes older ones stale
     _RESOLVERS[key] = resolver
     return resolver
+
+
+def _value_problem(error: dict, model: type[LoaderOptions]) -> str:
+    """What a rejected option value should have been: the type the model declares, or what the
+    model's own check says (a pydantic ``value_error`` carries the validator's message)."""
+    if error["type"] == "value_error" or not error["loc"]:
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"expected {option_type(model.model_fields[error['loc'][0]])}"
+
+
+def parse_options(model: type[Opts], options: Mapping[str, object], fmt: str | None = None) -> Opts:
+    """``options`` (text, as given) validated into ``model``. An unknown option is refused naming the
+    known ones; a bad value naming the option, the value and what it should be. Both raise
+    :class:`ConfigError`, before anything is read or written."""
+    where = f"format {fmt!r}" if fmt else model.__name__
+    unknown = [k for k in options if k not in model.model_fields]
+    if unknown:
+        known = (f"its options are: {', '.join(model.model_fields)} (`lpm-kg formats` describes them)"
+                 if model.model_fields else "it takes none")
+        raise ConfigError(f"{where} has no option {', '.join(map(repr, unknown))}; {known}")
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        if not error["loc"]:  # a check across options (the model's own validator)
+            raise ConfigError(f"{where}: {_value_problem(error, model)}") from None
+        name = str(error["loc"][0])
+        raise ConfigError(f"{where}: option {name}={options.get(name)!r} is not valid: "
+                          f"{_value_problem(error, model)}") from None
 
 
 def checksum(files: list[Path], spec: LoaderSpec) -> str:
@@ -227,10 +262,7 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
     path = Path(path)
     options = dict(options or {})
     spec = get_loader(format)
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        raise ConfigError(f"format {format!r} has no option {unknown[0]!r}; its options are: "
-                          f"{', '.join(spec.options) or 'none'}")
+    opts = parse_options(spec.options_model, options, format)  # refused here, before anything is written
     if unmapped not in UNMAPPED_POLICIES:
         raise ConfigError(f"--unmapped must be one of {', '.join(UNMAPPED_POLICIES)}")
     if not dataset or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", dataset):
@@ -241,7 +273,7 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
                           f"{MAX_NAME_CHARS:,} (the graph indexes it)")
     if top_k < 0:
         raise ConfigError(f"--top-k must be 0 or more, not {top_k}")
-    files = spec.input_files(path, options)
+    files = spec.input_files(path, opts)
     for f in files:
         if not f.exists():
             raise InputError(str(f), "file not found", "check the path")
@@ -249,6 +281,7 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
             raise InputError(str(f), "is a folder, not a file", "pass the path of the data file itself")
     ensure_schema(graph)
     digest = checksum(files, spec)
+    # The options as given, not as validated: the Dataset's record (and so "unchanged") stays as it was.
     load_options = {**options, "unmapped": unmapped, "top_k": top_k if spec.kind == "measurements" else None}
     state = ds.get_state(graph, dataset)
     if state and state.format and state.format != format:
@@ -259,7 +292,7 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
     # The same load, interrupted: keep the experiment batches it committed and write the rest.
     start_at = (state.experiments_written or 0) if state and not force and \
         state.is_interrupted(digest, format, load_options) else 0
-    ctx = LoadContext(dataset, str(path), options, graph, unmapped, show_progress=show_progress)
+    ctx = LoadContext(dataset, str(path), options, graph, unmapped, show_progress=show_progress, parsed=opts)
     try:
         payload = spec.read(path, ctx)  # validates everything before the first write
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a compressed file cut short or damaged
@@ -292,4 +325,4 @@ def load(graph: Graph, path: str | Path, format: str, dataset: str, *, options: 
     return LoadReport(dataset, format, False, counts, resumed_from=start_at)
 
 
-__all__ = ["load", "LoadContext", "LoadReport", "resolver_from_graph"]
+__all__ = ["load", "LoadContext", "LoadReport", "parse_options", "resolver_from_graph"]

@@ -85,7 +85,7 @@ def test_gctx_matches_gct(graph, load_file, tmp_path):
 
 import pytest  # noqa: E402
 
-from lpm_kg.errors import InputError  # noqa: E402
+from lpm_kg.errors import ConfigError, InputError  # noqa: E402
 
 N_GENES, N_LANDMARK, N_SIGS = 40, 15, 60
 
@@ -206,7 +206,7 @@ def test_landmark_from_feature_space_and_missing_field(tmp_path, hgnc_genes, res
     with pytest.raises(InputError, match="no landmark field") as err:
         read(tmp_path / "none.gctx", resolver, genes="landmark")
     assert err.value.file == str(tmp_path / "none.gctx") and err.value.field == "pr_is_lm"
-    with pytest.raises(InputError, match="genes=all or genes=landmark"):
+    with pytest.raises(ConfigError, match=r"option genes='lm' is not valid: expected all\|landmark"):
         read(tmp_path / "fs.gctx", resolver, genes="lm")
 
 

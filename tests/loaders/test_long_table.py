@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import collision_record, measured_values, shared
-from lpm_kg.errors import InputError
+from lpm_kg.errors import ConfigError, InputError
 
 CSV = "papalexi2021-sceptre/papalexi2021_pseudobulk_by_target.csv.gz"
 
@@ -107,8 +107,10 @@ def test_long_default_averages_and_records_every_kind(graph, load_file, tmp_path
     # the older option name still works, and a bad policy is refused
     assert load_file(_write_long(tmp_path / "d.csv", rows), "long", "coll2", duplicates="average").counts[
         "collisions"] == 3
-    with pytest.raises(InputError, match="collisions=error, first or mean"):
+    with pytest.raises(ConfigError, match=r"option collisions='max' is not valid: expected error\|first\|mean"):
         load_file(_write_long(tmp_path / "e.csv", rows), "long", "coll3", collisions="max")
+    with pytest.raises(ConfigError, match="options duplicates=error and collisions=mean disagree"):
+        load_file(_write_long(tmp_path / "f.csv", rows), "long", "coll4", duplicates="error", collisions="mean")
 
 
 def test_long_without_collisions_records_none(graph, load_file, tmp_path):
