@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.embeddings import SIMILAR_QUERIES
+from lpm_kg.simulate import SimulationConfig, simulate
 
 DEMO_QUERIES = [
     ("The most changed readouts of a knockdown in one context",
@@ -68,8 +70,6 @@ FALLBACK_PERTURBATION = "CRISPRi_SIMG001"
 
 def write_demo(folder: Path, seed: int = 0) -> Path:
     """Simulate the screen into ``folder`` with its sync config; returns the config's path."""
-    from lpm_kg.simulate import SimulationConfig, simulate
-
     simulate(SimulationConfig(seed=seed, n_annotated_only=2)).write(folder)
     path = folder / "lpm-kg.toml"
     path.write_text(DEMO_TOML)
@@ -85,8 +85,6 @@ class DemoFacts:
 
 def demo_facts(graph: Graph) -> DemoFacts:
     """What the demo prints after its sync: how much it loaded, an example, its nearest neighbours."""
-    from lpm_kg.graph.embeddings import SIMILAR_QUERIES
-
     counts = graph.read("MATCH (e:Experiment {dataset: 'demo'}) RETURN count(e) AS e, sum(e.n_measured) AS m, "
                         "count(DISTINCT e.perturbation) AS p, count(DISTINCT e.context) AS c")[0]
     example = graph.read("MATCH (e:Experiment {context: $c}) RETURN e.perturbation AS p ORDER BY p LIMIT 1",

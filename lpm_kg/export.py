@@ -52,7 +52,7 @@ import pandas as pd
 from lpm_kg.analytics import inferred_run, resolve_network
 from lpm_kg.graph.analyses import NETWORKS, NetworkSpec, network_edges
 from lpm_kg.graph.connection import Graph
-from lpm_kg.graph.embeddings import current_embedding_rows
+from lpm_kg.graph.embeddings import current_embedding_rows, read_embeddings
 from lpm_kg.graph.pull import pull_columns
 
 #: node type -> (label, key property). Fixed strings: the only names pasted into Cypher.
@@ -107,8 +107,6 @@ def _embeddings(node: dict, node_type: str, graph: Graph, embeddings_run: str | 
     torch = _torch()
     n = len(node["symbol"])
     if embeddings_run is not None:
-        from lpm_kg.graph.embeddings import read_embeddings
-
         symbols, vectors = read_embeddings(graph, embeddings_run, EMBEDDED[node_type])
         index = {s: i for i, s in enumerate(node["symbol"])}
         rows = [(index[s], v) for s, v in zip(symbols, vectors) if s in index]

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lpm_kg.priors import Knowledge
+
 
 @dataclass
 class SimulationConfig:
@@ -67,8 +69,6 @@ class Simulation:
     def knowledge(self):
         """The reference knowledge a user would load for this screen: the true network as
         REGULATES and the compound table's targets and MOAs (lpm_kg.priors.Knowledge)."""
-        from lpm_kg.priors import Knowledge
-
         src, dst = np.nonzero(self.network)
         targets = {r.pert_iname: r.target.split("|") for r in self.compounds.itertuples()}
         moas = {r.pert_iname: [r.moa] for r in self.compounds.itertuples()}

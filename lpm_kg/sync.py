@@ -31,14 +31,26 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import neo4j
 import numpy as np
 import pandas as pd
+import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+import lpm_kg
 from lpm_kg.errors import ConfigError, LpmKgError, SyncStopped
 from lpm_kg.graph.connection import Graph
+from lpm_kg.graph.datasets import measurement_datasets, reference_relation_count
+from lpm_kg.graph.embeddings import write_embeddings
 from lpm_kg.graph.locks import graph_lock
-from lpm_kg.training import TrainConfig
+from lpm_kg.graph.predictions import write_predictions
+from lpm_kg.graph.priors import link_priors, write_gene_priors
+from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run, record_checkpoint_digest
+from lpm_kg.loading import load
+from lpm_kg.model.distributed import barrier, world
+from lpm_kg.model.train import resolve_device
+from lpm_kg.registry import get_loader
+from lpm_kg.training import TrainConfig, checkpoint_path, file_digest, legacy_run_for, resolve_run, train_from_graph
 
 
 class SourceConfig(BaseModel):
@@ -123,9 +135,6 @@ def check_plan(config: SyncConfig) -> None:
     """Everything a sync can check before its first write: every source is a readable file in a known
     format, and the model settings resolve (preset and overrides, the device). A sync whose second
     source is missing must not load the first and fail after."""
-    from lpm_kg.model.train import resolve_device
-    from lpm_kg.registry import get_loader
-
     for i, src in enumerate(config.sources):
         where = f"sources[{i}] ({src.dataset})"
         if not src.path.is_file():
@@ -146,9 +155,6 @@ def check_plan(config: SyncConfig) -> None:
 def check_graph_plan(graph: Graph, config: SyncConfig) -> None:
     """What the plan needs of the graph, checked before loading: the model will have measurements
     to train on, and every dataset it names will be there (in the graph or among the sources)."""
-    from lpm_kg.graph.datasets import measurement_datasets, reference_relation_count
-    from lpm_kg.registry import get_loader
-
     coming = {s.dataset for s in config.sources if get_loader(s.format).kind == "measurements"}
     available = coming | {name for name, _ in measurement_datasets(graph)}
     named = config.model.datasets
@@ -179,8 +185,6 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
     a second sync on the same graph is refused while the first runs, instead of racing it to the
     vector index and the run's nodes. ``break_lock`` takes the lock from a holder that cannot be
     checked (killed on another machine)."""
-    from lpm_kg.model.distributed import world
-
     check_plan(config)
     check_graph_plan(graph, config)
     # Under torchrun only rank 0 writes, so only rank 0 holds the lock.
@@ -199,13 +203,6 @@ def sync(graph: Graph, config: SyncConfig, *, checkpoint_dir: Path, show_progres
 
 def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_dir: Path, show_progress: bool,
           echo) -> SyncReport:
-    from lpm_kg.graph.embeddings import write_embeddings
-    from lpm_kg.graph.predictions import write_predictions
-    from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run, record_checkpoint_digest
-    from lpm_kg.loading import load
-    from lpm_kg.model.distributed import barrier, world
-    from lpm_kg.training import checkpoint_path, file_digest, legacy_run_for, resolve_run, train_from_graph
-
     # Under torchrun every process trains; only rank 0 loads and writes (lpm_kg.model.distributed).
     main_rank = world().is_main
     for src in config.sources if main_rank else ():
@@ -240,10 +237,7 @@ def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_di
     if not main_rank:
         return report
     model = result.model
-    import neo4j
-    import torch
 
-    import lpm_kg
 
     create_model_run(graph, run_id=result.run_id, config=config.model.model_dump(),
                      resolved=result.spec.model.model_dump(), spec=result.spec.model_dump(),
@@ -254,8 +248,6 @@ def _sync(graph: Graph, config: SyncConfig, report: SyncReport, *, checkpoint_di
     if checkpoint.exists():
         record_checkpoint_digest(graph, result.run_id, file_digest(checkpoint))
     if result.priors is not None:
-        from lpm_kg.graph.priors import link_priors, write_gene_priors
-
         written = write_gene_priors(graph, result.priors, result.knowledge)
         link_priors(graph, result.run_id, result.priors.run_id)
         echo(f"  gene priors {result.priors.run_id}: {int(result.priors.has_prior.sum())} genes"

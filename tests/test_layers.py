@@ -93,3 +93,27 @@ def test_the_contract_sees_a_deferred_import(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from lpm_kg.cli import main\n    return main\n")
     assert "lpm_kg.cli" in _imports(module)
+
+
+# Where an import inside a function is the rule, and why: the CLI and its commands import what a
+# command runs when it runs, so `lpm-kg --help` and every other command do not load torch, pandas
+# and the driver first. Elsewhere a package module is imported at the top of the module (a
+# deferred one hides an edge of the import graph); only optional or heavy third-party packages used
+# on one path (matplotlib, networkx, torch-geometric, scipy, h5py, anndata, torch.distributed) wait
+# for the function that needs them.
+DEFERRED_OK = {"cli", "commands"}
+
+
+def test_package_imports_sit_at_the_top_outside_the_cli():
+    deferred = []
+    for name, path in _modules().items():
+        if _unit(name) in DEFERRED_OK:
+            continue
+        functions = [f for f in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for node in (n for f in functions for n in ast.walk(f)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if (module or "").split(".")[0] in ("lpm_kg", "loaders"):
+                    deferred.append(f"{name}:{node.lineno} imports {module}")
+    assert deferred == [], "move these to the top of their module"

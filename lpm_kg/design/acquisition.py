@@ -110,9 +110,11 @@ def run_strategy(tuples: TupleSet, strategy: str, seed: int, setup: AcquisitionS
             # pool only: a strategy that saw the pool alone could tell where the test set is (a
             # perturbation with few unmeasured pairs in the pool has its others in the test set).
             unmeasured = np.concatenate([pool, split.test])
+            per_perturbation = np.bincount(pair_p[np.asarray(revealed)], minlength=len(tuples.perturbations))
             cands = candidates(learner, pair_p[unmeasured], pair_c[unmeasured], context_readouts,
-                                  eligible=np.arange(len(unmeasured)) < len(pool),
-                                  k=setup.k, cross_context=setup.cross_context)
+                               eligible=np.arange(len(unmeasured)) < len(pool),
+                               measured=per_perturbation[pair_p[unmeasured]],
+                               k=setup.k, cross_context=setup.cross_context)
             picks = [pick.index for pick in picker.select(cands, batch, budget=setup.budget, seed=seed * 1000 + rnd)]
             row["mean_uncertainty_picked"] = float(cands.uncertainty[picks].mean())
             row["mean_uncertainty_pool"] = float(cands.uncertainty[:len(pool)].mean())

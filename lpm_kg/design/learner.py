@@ -89,10 +89,10 @@ def disagreement(seed_preds: np.ndarray, reference: np.ndarray | None = None) ->
 
 def candidates(learner: EnsembleLearner, pair_p: np.ndarray, pair_c: np.ndarray,
                context_readouts: dict[int, np.ndarray], *,
-               eligible: np.ndarray | None = None, k: int = 10,
+               eligible: np.ndarray | None = None, measured: np.ndarray | None = None, k: int = 10,
                cross_context: float = 0.5) -> Candidates:
     """Candidates for the pairs (``pair_p[i]``, ``pair_c[i]``), each predicted over its context's
-    readouts."""
+    readouts. ``measured``: per pair, in how many contexts its perturbation is measured."""
     uncertainty = np.zeros(len(pair_p))
     profiles = {}
     for c in np.unique(pair_c):
@@ -104,4 +104,4 @@ def candidates(learner: EnsembleLearner, pair_p: np.ndarray, pair_c: np.ndarray,
         uncertainty[idx] = disagreement(preds).mean(axis=1)
         profiles[int(c)] = (idx, preds.mean(axis=0))
     related = relatedness(pair_p, pair_c, profiles, k=k, cross_context=cross_context)
-    return Candidates(np.asarray(pair_p), np.asarray(pair_c), uncertainty, related, eligible)
+    return Candidates(np.asarray(pair_p), np.asarray(pair_c), uncertainty, related, eligible, measured)

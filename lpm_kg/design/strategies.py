@@ -34,9 +34,14 @@ class Candidates:
     # run (not on the user's list; in the benchmark, its test set) but still count as what a
     # measurement can teach about, so a strategy cannot tell them apart from the rest.
     eligible: np.ndarray | None = None
+    # (n,) in how many contexts the candidate's perturbation is measured already (None: unknown, 0)
+    measured: np.ndarray | None = None
 
     def eligible_mask(self) -> np.ndarray:
         return np.ones(len(self), bool) if self.eligible is None else np.asarray(self.eligible, bool)
+
+    def measured_counts(self) -> np.ndarray:
+        return np.zeros(len(self), np.int64) if self.measured is None else np.asarray(self.measured, np.int64)
 
     def __len__(self) -> int:
         return len(self.uncertainty)
@@ -172,8 +177,39 @@ class Diverse(Related):
         return picks
 
 
+class Coverage(Strategy):
+    name = "coverage"
+    description = ("first measurements first: a pair whose perturbation is measured in few contexts and still "
+                   "unmeasured in many (a first measurement teaches all of them through the shared embedding), "
+                   "weighted by the ensemble's disagreement; each pick counts as measured, so a batch spreads over "
+                   "perturbations")
+
+    def select(self, cands, batch, *, budget=None, seed=0):
+        u = np.asarray(cands.uncertainty, dtype=np.float64)
+        weight = 1.0 + (u / u.max() if len(u) and u.max() > 0 else 0.0)  # the model's doubt: up to x2
+        codes, pert = np.unique(np.asarray(cands.perturbation), return_inverse=True)
+        unmeasured = np.bincount(pert, minlength=len(codes)).astype(np.float64)
+        measured = np.zeros(len(codes))
+        np.maximum.at(measured, pert, cands.measured_counts().astype(np.float64))
+        allowed = cands.eligible_mask().copy()
+        picks, used = [], {}
+        while len(picks) < batch and allowed.any():
+            score = unmeasured[pert] / (1.0 + measured[pert]) * weight
+            score[~allowed] = -np.inf
+            i = int(np.argmax(score))
+            picks.append(Pick(i, len(picks) + 1, float(score[i])))
+            allowed[i] = False
+            unmeasured[pert[i]] -= 1
+            measured[pert[i]] += 1
+            c = int(cands.context[i])
+            used[c] = used.get(c, 0) + 1
+            if budget is not None and used[c] >= budget:
+                allowed &= cands.context != c
+        return picks
+
+
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "lpm-kg list strategies")
-for _cls in (Random, Uncertainty, Related, Diverse):
+for _cls in (Random, Uncertainty, Related, Diverse, Coverage):
     STRATEGIES.register(_cls)
 #: What ``lpm-kg suggest`` uses unless told: the strategy that measured best on the real sets
 #: (benchmarks/results/bench_acquisition.md).

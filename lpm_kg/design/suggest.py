@@ -10,6 +10,7 @@ related (:mod:`lpm_kg.design.strategies`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -157,7 +158,9 @@ def suggest(graph: Graph, run: dict, model, settings: SuggestSettings, *, write:
                           "candidates; retrain with several (model overrides seeds = [13, 14, 15]) or pass "
                           "--strategy random")
     related = relatedness(pair_p, pair_c, profiles, k=settings.k, cross_context=settings.cross_context)
-    cands = Candidates(pair_p, pair_c, uncertainty, related)
+    n_measured = Counter(pert for pert, _ in measured)  # in how many contexts each perturbation is measured
+    cands = Candidates(pair_p, pair_c, uncertainty, related,
+                       measured=np.array([n_measured[pert] for pert, _ in pairs], np.int64))
     picks = strategy.select(cands, settings.batch, budget=settings.budget, seed=settings.seed)
 
     rows = []

@@ -46,11 +46,11 @@ import pandas as pd
 
 from lpm_kg.discovery.inference import cosine_matrix
 from lpm_kg.errors import LpmKgError, MoaError
-from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.compounds import measured_perturbations
+from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
 from lpm_kg.graph.pull import measured_profiles
-from lpm_kg.graph.runs import get_model_run
+from lpm_kg.graph.runs import WritebackError, get_model_run, json_default, merge_run_metrics
 from lpm_kg.jsonsafe import json_safe
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.training import TrainConfig
@@ -332,8 +332,6 @@ def table_to_json(table: pd.DataFrame) -> dict:
 def update_run_metrics(graph: Graph, run_id: str, updates: dict) -> dict:
     """Merge ``updates`` into a ModelRun's ``metrics`` (top-level keys replaced, the others kept);
     see :func:`lpm_kg.graph.runs.merge_run_metrics`. Returns the merged metrics."""
-    from lpm_kg.graph.runs import WritebackError, json_default, merge_run_metrics
-
     payload = json.loads(json.dumps(updates, default=json_default, allow_nan=True))
     try:
         return merge_run_metrics(graph, run_id, payload)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from lpm_kg.eval.baselines import context_readout_means
 from lpm_kg.eval.field_metrics import discrimination_by_context, experiment_metrics, targeted_mask
@@ -26,7 +27,7 @@ from lpm_kg.eval.metrics import TOP_K, compute_metrics, metric_columns
 from lpm_kg.eval.models import resolve_models
 from lpm_kg.eval.split import SPLITS, eligible_target_contexts
 from lpm_kg.graph.pull import TupleSet, average_replicate_tuples
-
+from lpm_kg.model import Vocabulary
 
 KEYS = ["target_context", "seed", "model"]
 
@@ -106,7 +107,6 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
     targets = _context_ids(tuples, target_contexts, min_perturbations) if kind.per_context else [-1]
     n_p, n_r, n_c = len(tuples.perturbations), len(tuples.readouts), len(tuples.contexts)
     p, r, c, y = tuples.perturbation, tuples.readout, tuples.context, tuples.value
-    from lpm_kg.model import Vocabulary  # the LPM's; the baselines only look up Control in it
 
     vocab = Vocabulary(list(tuples.perturbations), list(tuples.readouts), list(tuples.contexts))
     targeted = targeted_mask(tuples.perturbations, tuples.readouts, p, r) if drop_targeted else np.zeros(len(p), bool)
@@ -116,8 +116,6 @@ def run_benchmark(tuples: TupleSet, target_contexts: Sequence[str | int] | None 
 
     bar = None
     if show_progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(targets) * len(seeds) * len(factories), desc="benchmark", unit=" fits")
     rows, experiments = [], []
     for target in targets:

@@ -14,17 +14,21 @@ All predict the per-(context, readout) training mean where the graph says nothin
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from lpm_kg.eval.baselines import Baseline, ContextReadoutMean, _ids
 from lpm_kg.eval.lpm_model import LPMModel
+from lpm_kg.model.config import preset
+from lpm_kg.priors import PriorSpec, fit_gene_priors
+from lpm_kg.priors.inputs import PriorSource
+from lpm_kg.symbols import parse_perturbation
 
 
 def perturbation_genes(knowledge, symbol: str) -> list[int]:
     """Gene indices a perturbation targets: its gene, a compound's HAS_TARGET genes, a combination's
     parts' genes; none for Control or an unannotated compound."""
-    from lpm_kg.symbols import parse_perturbation
-
     out: list[int] = []
     for part in symbol.split("+"):
         try:
@@ -125,8 +129,6 @@ class LinearPriors(_GraphBaseline):
         self.priors = priors  # the fitted gene priors, when the caller has them (they depend on the knowledge alone)
 
     def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
-        from lpm_kg.priors import fit_gene_priors
-
         self._fit_deviations(p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab)
         priors = self.priors if self.priors is not None else fit_gene_priors(self.knowledge, self.spec)
         vec = priors.vectors * priors.has_prior[:, None]
@@ -148,8 +150,6 @@ class LinearPriors(_GraphBaseline):
     def extend(self, symbols, priors) -> "LinearPriors":
         """A copy that also answers for the perturbation symbols appended after the fitted ones
         (``symbols``: the whole extended list; ``priors``: the gene priors it was fitted with)."""
-        import copy
-
         out = copy.copy(self)
         new = list(symbols)[len(self.features_):]
         genes = [perturbation_genes(self.knowledge, s) for s in new]
@@ -176,14 +176,8 @@ class GraphLPMModel(LPMModel):
         self.knowledge = knowledge
 
     def _config(self):
-        from lpm_kg.model.config import preset
-        from lpm_kg.priors import PriorSpec
-
         cfg = preset("graph-small") if self.config is None else super()._config()
         return cfg if cfg.priors is not None else cfg.model_copy(update={"priors": PriorSpec()})
 
     def _prior_source(self, config):
-        from lpm_kg.priors import fit_gene_priors
-        from lpm_kg.priors.inputs import PriorSource
-
         return PriorSource(self.knowledge, fit_gene_priors(self.knowledge, config.priors))

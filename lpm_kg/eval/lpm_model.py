@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from lpm_kg.eval.baselines import Baseline
+from lpm_kg.model import LPM, Vocabulary
+from lpm_kg.model.config import LPMConfig, preset
 
 
 class LPMModel(Baseline):
@@ -29,8 +31,6 @@ class LPMModel(Baseline):
         return f"LPMModel({self._config()!r})"
 
     def _config(self):
-        from lpm_kg.model.config import LPMConfig, preset
-
         if self.config is None:
             return preset("small")
         if isinstance(self.config, str):
@@ -40,8 +40,6 @@ class LPMModel(Baseline):
         return self.config
 
     def fit(self, p, r, c, y, n_perturbations, n_readouts, n_contexts, vocab=None, val=None):
-        from lpm_kg.model import LPM, Vocabulary
-
         if vocab is None:
             vocab = Vocabulary([f"P{i}" for i in range(n_perturbations)], [f"R{i}" for i in range(n_readouts)],
                                [f"C{i}" for i in range(n_contexts)])

@@ -47,6 +47,7 @@ from lpm_kg.eval.baselines import AdditiveTransfer, Baseline, ContextReadoutMean
 from lpm_kg.eval.graph_models import GraphLPMModel, LinearPriors
 from lpm_kg.eval.lpm_model import LPMModel
 from lpm_kg.eval.sibling import AnnotationTransfer, SiblingTransfer
+from lpm_kg.priors import fit_gene_priors
 
 MIN_VAL_EXPERIMENTS = 3  # per context, for weights of its own; fewer: the question's pooled weights
 QUESTIONS = ("seen", "unseen")
@@ -184,7 +185,6 @@ class StackedLPM(Baseline):
         self.trained_[np.unique(p)] = True
         self.models_, self.fit_seconds_ = {}, {}
         if self.knowledge is not None:  # the gene priors once, for linear-priors and its cross-fitted copies
-            from lpm_kg.priors import fit_gene_priors
 
             self.gene_priors_ = fit_gene_priors(self.knowledge, getattr(self.config, "priors", None))
         return self

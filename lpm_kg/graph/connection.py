@@ -9,6 +9,7 @@ from neo4j import GraphDatabase, RoutingControl
 from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 from lpm_kg.errors import ServerError
+from lpm_kg.server import managed_server
 from lpm_kg.settings import Settings
 
 
@@ -34,8 +35,6 @@ class Graph:
             auth = (settings.neo4j_user, password) if password else None
             graph = cls(settings.neo4j_uri, auth, settings.neo4j_database)
         else:
-            from lpm_kg.server import managed_server
-
             server = managed_server(settings)
             if not server.status().running:
                 if not start:

@@ -10,7 +10,8 @@ import numpy as np
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.embeddings import DELETE_PER_TX, EMBEDDINGS_PER_TX
 from lpm_kg.graph.runs import complete_model_run, create_model_run, get_model_run
-from lpm_kg.graph.write import _chunks, _Values
+from lpm_kg.graph.write import _chunks, _Values, write_perturbations, write_readouts
+from lpm_kg.symbols import parse_perturbation, split_readout
 
 PRIOR_INDEX = "gene_prior"
 
@@ -81,9 +82,6 @@ def link_priors(graph: Graph, run_id: str, prior_run_id: str) -> None:
 def ensure_predicted_symbols(graph: Graph, perturbations: list[str], readouts: list[str]) -> dict[str, int]:
     """Perturbation and Readout nodes for symbols predicted from priors alone (never measured, so
     never loaded), linked to their genes as a loader would link them; existing nodes stay as they are."""
-    from lpm_kg.graph.write import write_perturbations, write_readouts
-    from lpm_kg.symbols import parse_perturbation, split_readout
-
     have_p = {r["s"] for r in graph.read("UNWIND $s AS s MATCH (p:Perturbation {symbol: s}) RETURN s",
                                          {"s": list(perturbations)})}
     new_p = [p for p in dict.fromkeys(perturbations) if p not in have_p]

@@ -28,6 +28,7 @@ from importlib import metadata
 
 import numpy as np
 
+import lpm_kg
 from lpm_kg.errors import LpmKgError
 from lpm_kg.graph.connection import Graph
 
@@ -70,8 +71,6 @@ def _to_json(value) -> str | None:
 
 def runtime_versions() -> dict[str, str]:
     """Versions of the software that trains and writes: lpm-kg, torch, the neo4j driver."""
-    import lpm_kg
-
     out = {"lpm-kg": lpm_kg.__version__}
     for name, dist in (("torch", "torch"), ("neo4j-driver", "neo4j")):
         try:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
+from lpm_kg.errors import ConfigError
 from lpm_kg.priors.encoder import PriorSpec
 from lpm_kg.registry import Registry
 
@@ -107,8 +108,6 @@ def preset(name: str, **overrides) -> LPMConfig:
     """Preset ``name`` with ``overrides`` validated. A table for a nested setting (``priors``)
     updates the preset's table rather than replacing it: ``priors = {annotations = ["HAS_MOA"]}``
     keeps the preset's relations."""
-    from lpm_kg.errors import ConfigError
-
     if name not in PRESETS:
         raise ConfigError(f"unknown model preset {name!r}; presets: {', '.join(PRESETS)}")
     merged = PRESETS[name].model_dump()

@@ -14,6 +14,8 @@ from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.graph_module import GraphLPMModule
 from lpm_kg.model.lpm import LPM
 from lpm_kg.model.vocab import UnknownSymbolError, Vocabulary
+from lpm_kg.priors import GenePriors, Knowledge
+from lpm_kg.priors.inputs import PriorSource, build_inputs
 
 
 class GraphLPM(LPM):
@@ -36,9 +38,6 @@ class GraphLPM(LPM):
     def restored_from(cls, payload: dict, config: LPMConfig, device: str | None) -> "GraphLPM":
         """The model a checkpoint's ``graph`` entry describes (knowledge, priors, MOA vocabulary as
         they were when it trained), before its seeds are restored."""
-        from lpm_kg.priors import GenePriors, Knowledge
-        from lpm_kg.priors.inputs import PriorSource
-
         g = payload["graph"]
         source = PriorSource(Knowledge.from_state(g["knowledge"]), GenePriors.from_state(g["priors"]))
         model = cls(config, Vocabulary.from_dict(payload["vocab"]), device, priors=source)
@@ -47,8 +46,6 @@ class GraphLPM(LPM):
 
     def _model_inputs(self):
         if self._inputs is None:
-            from lpm_kg.priors.inputs import build_inputs
-
             self._inputs = build_inputs(self.priors, self.vocab.atoms, self.vocab.readouts, self.moas,
                                         edges=self.config.priors.encoder == "gcn")
             self.moas = self._inputs.moas

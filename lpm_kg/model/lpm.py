@@ -4,20 +4,22 @@ checkpoint file."""
 
 from __future__ import annotations
 
+import pickle
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-import pickle
-from collections import OrderedDict
-
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from lpm_kg.errors import InputError
 from lpm_kg.model.config import LPMConfig
+from lpm_kg.model.distributed import world
 from lpm_kg.model.module import LPMModule
-from lpm_kg.model.train import SeedState, Tensors, resolve_device, train_seed
+from lpm_kg.model.train import SeedState, Tensors, resolve_device, train_seed, training_threads
 from lpm_kg.model.vocab import Vocabulary
+from lpm_kg.settings import Settings
 
 CHECKPOINT_FORMAT = 1
 
@@ -118,15 +120,10 @@ class LPM:
 
         ``rows`` = (training rows, validation rows or None): ``train`` is then one whole set of
         arrays and the two sets are index views of it, never copies (``val`` must be None)."""
-        from lpm_kg.model.distributed import world
-        from lpm_kg.settings import Settings
-
         main_rank = world().is_main
         show_progress = show_progress and main_rank
 
         if self.device.type == "cpu":
-            from lpm_kg.model.train import training_threads
-
             torch.set_num_threads(training_threads(Settings().torch_threads))
         if rows is not None:
             if val is not None:
@@ -142,8 +139,6 @@ class LPM:
             self._resume_from(Path(checkpoint))
         bar = None
         if show_progress:
-            from tqdm import tqdm
-
             bar = tqdm(total=len(self.config.seeds) * self.config.max_epochs, unit=" epochs", desc="train LPM",
                        leave=False)
             bar.update(sum(s.epoch if not s.done else self.config.max_epochs for s in self.states.values()))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lpm_kg.errors import ConfigError
+from lpm_kg.graph.priors import knowledge_tables
 
 # Relation type -> what it contributes. MEMBER_OF joins a gene to a Complex (CORUM) or a GeneSet (GMT).
 RELATIONS = ("INTERACTS_WITH", "MEMBER_OF", "REGULATES")
@@ -152,7 +153,6 @@ def read_knowledge(graph, relations: Iterable[str] = RELATIONS, annotations: Ite
                           f"choose from {', '.join(ANNOTATIONS)}")
     # Imported here: lpm_kg.priors is imported with every LPMConfig (PriorSpec), and the graph
     # layer would load the Neo4j driver with it.
-    from lpm_kg.graph.priors import knowledge_tables
 
     t = knowledge_tables(graph, relations, annotations)
     return Knowledge.from_tables(t["genes"], interacts=t["interacts"], regulates=t["regulates"],
