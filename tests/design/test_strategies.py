@@ -65,3 +65,21 @@ def test_random_is_seeded():
 def test_an_unknown_strategy_names_the_known_ones():
     with pytest.raises(ConfigError, match="diverse"):
         get_strategy("greedy")
+
+
+def test_coverage_measures_the_unmeasured_perturbations_first_and_spreads_a_batch_over_them():
+    from scipy import sparse
+
+    # Perturbations 0-2 never measured, each unmeasured in 3 contexts; perturbation 3 measured in
+    # 2 contexts, unmeasured in 1, and the most uncertain of all.
+    pert = np.r_[np.repeat([0, 1, 2], 3), 3]
+    ctx = np.r_[np.tile([0, 1, 2], 3), 0]
+    measured = np.r_[np.zeros(9, int), 2]
+    uncertainty = np.r_[np.linspace(0.1, 0.5, 9), 1.0]
+    cands = Candidates(pert, ctx, uncertainty, sparse.csr_matrix((10, 10)), measured=measured)
+    picks = [p.index for p in get_strategy("coverage").select(cands, 3)]
+    assert sorted(pert[picks]) == [0, 1, 2]  # one first measurement of each, not three of one
+    assert 9 not in picks  # the well-measured one waits, though the most uncertain
+    # Within a perturbation, the model's doubt picks the pair: its most uncertain context.
+    first = get_strategy("coverage").select(cands, 1)[0].index
+    assert first == 8  # perturbation 2's most uncertain pair (perturbation 2 is the most uncertain overall)
