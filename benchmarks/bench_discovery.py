@@ -64,6 +64,7 @@ from bench_priors import REFERENCES, reference_knowledge  # noqa: E402
 from lpm_kg.discovery import mechanisms, relations  # noqa: E402
 from lpm_kg.discovery.inference import cosine_matrix  # noqa: E402
 from lpm_kg.gene_network import GeneNetwork  # noqa: E402
+from lpm_kg.eval.stats import verdict  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 GENE_SETS = ["replogle", "l1000-kd"]
@@ -518,7 +519,9 @@ RELATION_HEADER = ["| reference | genes | known pairs | map | tail recall | null
 
 
 def _verdict(c: dict) -> str:
-    return "win" if c["p_better"] < 0.05 else "loss" if c["p_worse"] < 0.05 else "tie"
+    """A win needs the mean on the leader's side too (lpm_kg.eval.stats.verdict)."""
+    leader, other = (c["ap_leader"], c["ap_other"]) if "ap_leader" in c else (c["gene_ap_leader"], c["gene_ap_other"])
+    return verdict(c["p_better"], c["p_worse"], 0.05, leader - other)
 
 
 def relation_rows(references: list[dict]) -> list[str]:

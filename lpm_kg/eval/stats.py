@@ -32,10 +32,14 @@ def wilcoxon_greater(a, b) -> float:
     return float(wilcoxon(a, b, alternative="greater", zero_method="zsplit").pvalue)
 
 
-def verdict(p_greater: float, p_less: float, alpha: float = ALPHA) -> str:
-    if np.isfinite(p_greater) and p_greater < alpha:
+def verdict(p_greater: float, p_less: float, alpha: float = ALPHA, difference: float | None = None) -> str:
+    """win, loss or tie at ``alpha``. With the mean ``difference`` (leader minus other), a side wins
+    only when the mean is on its side too: a signed-rank test can favour the side with the lower
+    mean when it wins small on many pairs and loses big on a few, and that is not a win."""
+    agrees = lambda sign: difference is None or not np.isfinite(difference) or sign * difference > 0  # noqa: E731
+    if np.isfinite(p_greater) and p_greater < alpha and agrees(1):
         return "win"
-    if np.isfinite(p_less) and p_less < alpha:
+    if np.isfinite(p_less) and p_less < alpha and agrees(-1):
         return "loss"
     return "tie"
 
@@ -70,7 +74,8 @@ def paired_tests(experiments: pd.DataFrame, leader: str, others=None, metric: st
                          "other_mean": float(np.mean(b[ok])) if ok.any() else np.nan,
                          "mean_difference": float(np.mean(a[ok] - b[ok])) if ok.any() else np.nan,
                          "p_value": p_better, "p_value_worse": p_worse,
-                         "verdict": verdict(p_better, p_worse, alpha)})
+                         "verdict": verdict(p_better, p_worse, alpha,
+                                            float(np.mean(a[ok] - b[ok])) if ok.any() else None)})
     return pd.DataFrame(rows)
 
 
