@@ -39,7 +39,8 @@ from lpm_kg.design.strategies import STRATEGIES  # noqa: E402
 from lpm_kg.graph.pull import average_replicate_tuples  # noqa: E402
 from lpm_kg.model.config import preset  # noqa: E402
 
-COLOURS = {"random": "black", "uncertainty": "tab:orange", "related": "tab:green", "diverse": "tab:blue"}
+COLOURS = {"random": "black", "uncertainty": "tab:orange", "related": "tab:green", "diverse": "tab:blue",
+           "coverage": "tab:red"}
 METRICS = {"test_pearson_centered": "test centered r", "test_rmse": "test RMSE",
            "pool_pearson_centered": "pool centered r"}
 

@@ -34,7 +34,7 @@ def _cases(tmp_path, rng: random.Random, n: int) -> list[list[str]]:
         lambda: ["mechanisms", rng.choice(NAMES + [""]), "--null", rng.choice(NUMBERS), "--run", rng.choice(RUNS)],
         lambda: ["replay", rng.choice(RUNS), "--tolerance", rng.choice(NUMBERS)],
         lambda: ["suggest", "--batch", rng.choice(NUMBERS), "--run", rng.choice(RUNS), "--context", rng.choice(NAMES)],
-        lambda: ["suggest", "--budget", rng.choice(NUMBERS), "--strategy", rng.choice(["diverse", "nosuch", ""]),
+        lambda: ["suggest", "--budget", rng.choice(NUMBERS), "--strategy", rng.choice(["coverage", "diverse", "nosuch", ""]),
                  "--plot", rng.choice(paths), "--available", rng.choice(paths)],
         lambda: ["predict", "--context", rng.choice(NAMES), "--perturbation", rng.choice(NAMES),
                  "--out", rng.choice(paths)],

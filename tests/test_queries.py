@@ -301,7 +301,7 @@ def _prior_prediction(rows, cb):
 
 def _next_plate(rows, cb):
     plan = cb.plan
-    assert plan["run"] == cb.graph_run_id and plan["strategy"] == "diverse"
+    assert plan["run"] == cb.graph_run_id and plan["strategy"] == "coverage"
     assert [(r["rank"], r["perturbation"], r["context"]) for r in rows] == [
         (s["rank"], s["perturbation"], s["context"]) for s in plan["suggestions"]]
     assert {r["run"] for r in rows} == {cb.graph_run_id} and len(rows) == 4

@@ -104,7 +104,7 @@ def test_sync_and_commands_on_a_trained_graph(graph, neo4j_server, tmp_path, mon
         lambda: ["suggest", "--run", rng.choice(runs), "--batch", rng.choice(NUMBERS), "--no-write",
                  "--context", rng.choice(contexts + NAMES), "--kind", rng.choice(["genetic", "chemical", "x"])],
         lambda: ["suggest", "--available", rng.choice(paths + [str(plate)]), "--budget", rng.choice(NUMBERS),
-                 "--strategy", rng.choice(["random", "uncertainty", "related", "diverse"]),
+                 "--strategy", rng.choice(["random", "uncertainty", "related", "diverse", "coverage"]),
                  "--plot", rng.choice(paths), "--out", rng.choice(paths)],
         # (a valid run would train again: only ids that name no run, or not one sync made)
         lambda: ["replay", rng.choice(runs[2:] + ["eval-0"]), "--tolerance", rng.choice(NUMBERS)],

@@ -8,6 +8,9 @@ Relatedness is the model's own: two candidates in one context are related when t
 similar outcomes for them (cosine of their predicted profiles, centred on the context's mean
 prediction, kept for each pair's ``k`` nearest); one perturbation in two contexts is related by
 ``cross_context`` (a measurement in one context teaches the shared perturbation embedding).
+``coverage`` (the default) reads how many contexts each candidate's perturbation is measured in
+(:attr:`Candidates.measured`) instead: the LPM's perturbation embedding learns from that
+perturbation's own measurements only, so a first measurement teaches the most.
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ class Pick:
 class Strategy:
     name: str = ""
     description: str = ""
+    # Ranks by the seeds' disagreement, so a model of one seed (no disagreement) cannot drive it.
+    needs_disagreement: bool = True
 
     def scores(self, cands: Candidates, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -127,6 +132,7 @@ class Strategy:
 class Random(Strategy):
     name = "random"
     description = "uniformly at random (the control every strategy must beat)"
+    needs_disagreement = False
 
     def scores(self, cands, rng):
         return rng.random(len(cands))
@@ -183,6 +189,7 @@ class Coverage(Strategy):
                    "unmeasured in many (a first measurement teaches all of them through the shared embedding), "
                    "weighted by the ensemble's disagreement; each pick counts as measured, so a batch spreads over "
                    "perturbations")
+    needs_disagreement = False  # without it, the weight is flat: first measurements still rank
 
     def select(self, cands, batch, *, budget=None, seed=0):
         u = np.asarray(cands.uncertainty, dtype=np.float64)
@@ -212,8 +219,9 @@ STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "lpm-kg list strateg
 for _cls in (Random, Uncertainty, Related, Diverse, Coverage):
     STRATEGIES.register(_cls)
 #: What ``lpm-kg suggest`` uses unless told: the strategy that measured best on the real sets
-#: (benchmarks/results/bench_acquisition.md).
-DEFAULT_STRATEGY = "diverse"
+#: (benchmarks/results/bench_acquisition.md: above random on sci-Plex, NeurIPS and Replogle and on
+#: the simulator, with the largest gain of any strategy on NeurIPS and Replogle).
+DEFAULT_STRATEGY = "coverage"
 
 
 def get_strategy(name: str) -> Strategy:

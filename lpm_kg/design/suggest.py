@@ -153,10 +153,10 @@ def suggest(graph: Graph, run: dict, model, settings: SuggestSettings, *, write:
         for j, i in enumerate(idx):
             top = np.argsort(-std[j], kind="stable")[:N_REASONS]
             top_readouts[int(i)] = [f"{reads[t]} (std {std[j, t]:.3g})" for t in top]
-    if settings.strategy != "random" and not np.any(uncertainty > 0):
-        raise ConfigError(f"run {run['run_id']} has one seed: its seeds cannot disagree, so nothing ranks the "
-                          "candidates; retrain with several (model overrides seeds = [13, 14, 15]) or pass "
-                          "--strategy random")
+    if strategy.needs_disagreement and not np.any(uncertainty > 0):
+        raise ConfigError(f"run {run['run_id']} has one seed: its seeds cannot disagree, so strategy "
+                          f"{settings.strategy} cannot rank the candidates; retrain with several (model overrides "
+                          "seeds = [13, 14, 15]) or pass --strategy coverage or random")
     related = relatedness(pair_p, pair_c, profiles, k=settings.k, cross_context=settings.cross_context)
     n_measured = Counter(pert for pert, _ in measured)  # in how many contexts each perturbation is measured
     cands = Candidates(pair_p, pair_c, uncertainty, related,

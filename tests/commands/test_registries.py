@@ -22,7 +22,7 @@ def test_list_shows_every_registry_from_its_declaration():
     assert list(listed["metrics"]) == metric_columns()
     assert list(listed["splits"]) == list(SPLITS) == ["context", "perturbation", "readout"]
     assert list(listed["network-methods"]) == list(NETWORK_METHODS)
-    assert list(listed["strategies"]) == list(STRATEGIES) and listed["strategies"]["diverse"].startswith("(default)")
+    assert list(listed["strategies"]) == list(STRATEGIES) and listed["strategies"]["coverage"].startswith("(default)")
     assert list(listed["models"]) == list(MODELS) and list(listed["presets"]) == list(PRESETS)
     assert set(listed["formats"]) == {spec.name for spec in loaders()}
     assert all(text for kind in listed.values() for text in kind.values())  # every entry says what it is

@@ -6,6 +6,7 @@ import pytest
 
 from lpm_kg.design.acquisition import (AcquisitionSetup, compare_to_random, experiments, experiments_to_reach,
                                        run_acquisition, start_split)
+from lpm_kg.design.strategies import DEFAULT_STRATEGY
 from lpm_kg.eval import tuples_from_frame
 from lpm_kg.model.config import preset
 from lpm_kg.simulate import SimulationConfig, simulate
@@ -27,15 +28,16 @@ def test_the_split_is_disjoint_and_seeded():
     assert len(a.test) == round(0.2 * len(pair_p)) and len(a.revealed) == round(0.1 * len(pair_p))
 
 
-def test_diverse_acquisition_beats_random_on_the_simulator():
+def test_the_default_strategy_beats_random_on_the_simulator():
     tuples = _tuples()
     n_experiments = len(experiments(tuples)[1])
-    frame = run_acquisition(tuples, ["random", "diverse"], [0, 1, 2], SETUP, preset("small", seeds=[13, 14, 15]))
+    frame = run_acquisition(tuples, ["random", DEFAULT_STRATEGY], [0, 1, 2], SETUP,
+                            preset("small", seeds=[13, 14, 15]))
     # Every strategy starts from the same revealed set, and acquires from the pool only.
     start = frame[frame["round"] == 0].groupby("seed")["test_pearson_centered"].nunique()
     assert (start == 1).all()
     assert (frame.groupby(["strategy", "seed"])["n_acquired"].max() == 3 * round(0.05 * n_experiments)).all()
-    row = compare_to_random(frame).set_index("strategy").loc["diverse"]
+    row = compare_to_random(frame).set_index("strategy").loc[DEFAULT_STRATEGY]
     assert row["mean_gain"] > 0.01 and row["p_better"] < 0.05, row.to_dict()
     assert row["share_of_random"] < 1, row.to_dict()  # reaches random's final accuracy with fewer experiments
 

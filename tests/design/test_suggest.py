@@ -48,7 +48,7 @@ def test_a_batch_is_unmeasured_ranked_and_names_its_run(sim):
     stored = _suggestions(graph, plan.plan_id)
     assert [(r["p"], r["c"]) for r in stored] == pairs
     assert {r["run"] for r in stored} == {r["s_run"] for r in stored} == {run["run_id"]}
-    assert {r["strategy"] for r in stored} == {"diverse"}
+    assert {r["strategy"] for r in stored} == {"coverage"}  # the default
 
 
 def test_suggesting_again_changes_nothing_and_a_smaller_batch_is_its_own_plan(sim):
@@ -102,13 +102,17 @@ def run_symbols(graph):
                                        "ORDER BY s")]
 
 
-def test_a_run_of_one_seed_is_refused_unless_random(sim):
+def test_a_run_of_one_seed_is_refused_by_the_strategies_that_rank_by_disagreement(sim):
     graph, run, model, _, _ = sim
     one = object.__new__(type(model))  # the run's model with its first seed only
     one.__dict__.update(model.__dict__, modules={13: model.modules[13]})
-    with pytest.raises(ConfigError, match="one seed"):
-        suggest(graph, run, one, SuggestSettings(), write=False)
+    for name in ("uncertainty", "related", "diverse"):
+        with pytest.raises(ConfigError, match="one seed"):
+            suggest(graph, run, one, SuggestSettings(strategy=name), write=False)
     assert len(suggest(graph, run, one, SuggestSettings(strategy="random", batch=4), write=False).table) == 4
+    # The default ranks first measurements first: with one seed its weight is flat, its ranking stands.
+    plan = suggest(graph, run, one, SuggestSettings(batch=4), write=False)
+    assert len(plan.table) == 4 and plan.table["perturbation"].nunique() == 4
 
 
 def test_pruning_the_run_deletes_its_plans(sim):  # last: it deletes the module's run
