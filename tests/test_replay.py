@@ -46,6 +46,8 @@ def test_a_run_replays_from_the_graph_and_a_changed_one_does_not(graph, neo4j_se
     out = CliRunner().invoke(main, ["replay", report.run_id, "--json"], env=env)
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["reproduced"] is True
+    listed = CliRunner().invoke(main, ["runs"], env=env)
+    assert listed.exit_code == 0 and f"{report.run_id}" in listed.output and "spec=v1" in listed.output
 
     # Metrics that do not match what training gives: not reproduced, named, exit status 1.
     merge_run_metrics(graph, report.run_id, {"val_rmse": run["metrics"]["val_rmse"] + 0.5})

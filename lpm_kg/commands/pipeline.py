@@ -161,8 +161,11 @@ def runs(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for r in rows:
+        spec = (r.get("spec") or {}).get("spec_version")
+        named = f"spec=v{spec}" if spec else ("spec=none" if r["kind"] == "lpm" else "")
         click.echo(f"{r['run_id']:<20} {r['kind']:<5} {r['status']:<9} {str(r['created_at'])[:19]:<20} "
-                   f"embeddings={r['n_embeddings']} predicted={r['n_predictions']} datasets={','.join(r['datasets'])}")
+                   f"embeddings={r['n_embeddings']} predicted={r['n_predictions']} datasets={','.join(r['datasets'])}"
+                   + (f" {named}" if named else ""))
 
 
 @click.command()
