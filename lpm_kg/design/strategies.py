@@ -15,6 +15,7 @@ perturbation's own measurements only, so a first measurement teaches the most.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,6 +130,26 @@ class Strategy:
         return picks
 
 
+def greedy(cands: Candidates, batch: int, budget: int | None, score: Callable[[], np.ndarray],
+           measure: Callable[[int], None]) -> list[Pick]:
+    """A batch picked one at a time: the best eligible ``score()``, then ``measure(i)`` updates the
+    state the score reads (as if i were measured), at most ``budget`` picks per context."""
+    allowed = cands.eligible_mask().copy()
+    picks, used = [], {}
+    while len(picks) < batch and allowed.any():
+        now = score()
+        now[~allowed] = -np.inf
+        i = int(np.argmax(now))
+        picks.append(Pick(i, len(picks) + 1, float(now[i])))
+        allowed[i] = False
+        c = int(cands.context[i])
+        used[c] = used.get(c, 0) + 1
+        if budget is not None and used[c] >= budget:
+            allowed &= cands.context != c
+        measure(i)
+    return picks
+
+
 class Random(Strategy):
     name = "random"
     description = "uniformly at random (the control every strategy must beat)"
@@ -164,23 +185,13 @@ class Diverse(Related):
     def select(self, cands, batch, *, budget=None, seed=0):
         left = np.asarray(cands.uncertainty, dtype=np.float64).copy()
         w = cands.related
-        allowed = cands.eligible_mask().copy()
-        picks, used = [], {}
-        while len(picks) < batch and allowed.any():
-            score = left + w @ left
-            score[~allowed] = -np.inf
-            i = int(np.argmax(score))
-            picks.append(Pick(i, len(picks) + 1, float(score[i])))
-            allowed[i] = False
-            c = int(cands.context[i])
-            used[c] = used.get(c, 0) + 1
-            if budget is not None and used[c] >= budget:
-                allowed &= cands.context != c
-            # As if measured: what i teaches is no longer unknown.
+
+        def measure(i):  # as if measured: what i teaches is no longer unknown
             row = w.getrow(i)
             left[row.indices] *= 1.0 - np.clip(row.data, 0.0, 1.0)
             left[i] = 0.0
-        return picks
+
+        return greedy(cands, batch, budget, lambda: left + w @ left, measure)
 
 
 class Coverage(Strategy):
@@ -198,21 +209,12 @@ class Coverage(Strategy):
         unmeasured = np.bincount(pert, minlength=len(codes)).astype(np.float64)
         measured = np.zeros(len(codes))
         np.maximum.at(measured, pert, cands.measured_counts().astype(np.float64))
-        allowed = cands.eligible_mask().copy()
-        picks, used = [], {}
-        while len(picks) < batch and allowed.any():
-            score = unmeasured[pert] / (1.0 + measured[pert]) * weight
-            score[~allowed] = -np.inf
-            i = int(np.argmax(score))
-            picks.append(Pick(i, len(picks) + 1, float(score[i])))
-            allowed[i] = False
+
+        def measure(i):
             unmeasured[pert[i]] -= 1
             measured[pert[i]] += 1
-            c = int(cands.context[i])
-            used[c] = used.get(c, 0) + 1
-            if budget is not None and used[c] >= budget:
-                allowed &= cands.context != c
-        return picks
+
+        return greedy(cands, batch, budget, lambda: unmeasured[pert] / (1.0 + measured[pert]) * weight, measure)
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "lpm-kg list strategies")
