@@ -26,7 +26,7 @@ from lpm_kg.errors import ConfigError
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.runs import get_model_run
 from lpm_kg.model.config import LPMConfig
-from lpm_kg.training import RunSpec, TrainConfig, data_fingerprint, resolve_run, train_from_graph
+from lpm_kg.training import RunSpec, TrainConfig, resolve_run, train_from_graph
 
 EXACT = ("n_tuples", "n_train", "n_val", "epochs")
 CLOSE = ("val_rmse", "val_pearson")
@@ -73,11 +73,6 @@ def replay_run(graph: Graph, run_id: str, *, tolerance: float = 1e-4, checkpoint
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"run {run_id!r} was not recorded by `lpm-kg sync` (its config is not a training "
                           f"config: {str(exc).splitlines()[0]}), so it cannot be replayed") from None
-    fingerprint, _ = data_fingerprint(graph, config.datasets)
-    if fingerprint != run.get("data_fingerprint"):
-        raise ConfigError(f"the data of run {run_id} changed since it trained (datasets "
-                          f"{', '.join(run.get('datasets') or []) or 'all'}): a replay would train on other data. "
-                          "Replay it on the graph it trained on, or sync to train a run on the data as it is")
     resolved, was_stored = _resolved(run, config)
     today = config.lpm_config().model_dump()
     then = resolved.model_dump()
@@ -88,7 +83,11 @@ def replay_run(graph: Graph, run_id: str, *, tolerance: float = 1e-4, checkpoint
         spec = run["spec"]
         replay_config = replay_config.model_copy(update={k: spec[k] for k in ("datasets", "validation_fraction",
                                                                                 "split_seed")})
-    identity = resolve_run(graph, replay_config)
+    identity = resolve_run(graph, replay_config)  # the data's fingerprint as it is today, among the rest
+    if identity.spec.data_fingerprint != run.get("data_fingerprint"):
+        raise ConfigError(f"the data of run {run_id} changed since it trained (datasets "
+                          f"{', '.join(run.get('datasets') or []) or 'all'}): a replay would train on other data. "
+                          "Replay it on the graph it trained on, or sync to train a run on the data as it is")
     if run.get("spec") is not None and identity.run_id != run_id:
         raise ConfigError(f"run {run_id}'s settings resolve to run {identity.run_id} on this graph: its stored spec "
                           "was edited or the reference knowledge its priors came from changed since, so a replay "
