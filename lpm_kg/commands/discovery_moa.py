@@ -90,21 +90,33 @@ def plot_recall(table, path: Path) -> Path:
 @click.option("--run", "run_ids", multiple=True,
               help="A model run to score (default: the run of the current embeddings). Repeat to score several "
                    "runs side by side on the same compounds, e.g. the paper's LPM and a graph-informed one.")
+@click.option("--predicted", is_flag=True,
+              help="Also score the first run's predicted profiles (method lpm-predicted): the compound and the "
+                   "genetic perturbation predicted in every context the model knows, so pairs never measured in one "
+                   "cell line are compared too. Loads the run's checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), callback=output_file,
               help="Also write a PNG bar chart of recall@k per method.")
 @click.option("--no-write", is_flag=True, help="Do not record the result on the model run's metrics.")
 @renamed("--no-record", "--no-write", "no_record", is_flag=True)
-def moa(k_text: str, run_ids: tuple[str, ...], as_json: bool, plot_path: Path | None, no_write: bool,
-        no_record: bool) -> None:
+def moa(k_text: str, run_ids: tuple[str, ...], predicted: bool, as_json: bool, plot_path: Path | None,
+        no_write: bool, no_record: bool) -> None:
     """Mechanism of action: how often a compound's nearest genetic perturbations name its
     annotated targets, for each run's embeddings, raw measured signatures and random, on the same
     compounds. Recorded on each scored model run's metrics under "moa"."""
+    from lpm_kg.commands import lpm_run_and_model
     from lpm_kg.discovery.moa import moa_recall, table_to_json, update_run_metrics
+    from lpm_kg.graph.embeddings import current_embedding_run
+    from lpm_kg.settings import Settings
 
     ks = _k_list(k_text)
     with _connect() as graph:
-        table = moa_recall(graph, ks, run=list(run_ids) or None)
+        model = None
+        if predicted:
+            run, loaded = lpm_run_and_model(graph, run_ids[0] if run_ids else current_embedding_run(graph),
+                                            Settings().data_dir / "runs")
+            model = (run["run_id"], loaded)
+        table = moa_recall(graph, ks, run=list(run_ids) or None, predicted=model)
         result = table_to_json(table)
         recorded = [] if no_write or no_record else list(result["runs"])
         for run in recorded:

@@ -23,6 +23,10 @@ knockdown). This module asks that question of the graph and scores it:
     were measured in (experiments of one perturbation in one cell line averaged), averaged over
     those cell lines; a pair with no shared cell line (or fewer than ``min_shared_readouts``
     readouts measured in both) cannot be compared and ranks last;
+  - ``lpm-predicted`` (asked for with a loaded model): cosine of the profiles the model predicts
+    for the compound and the genetic perturbation in every context it knows, each kind centred
+    per context, averaged (:func:`predicted_cosine`). Unlike raw signatures it compares pairs
+    never measured in one cell line;
   - ``random``: the exact expectation of a uniformly random ranking of the candidates.
 
   Two numbers per (method, k): ``recall``, the fraction of compounds with at least one annotated
@@ -45,11 +49,12 @@ import numpy as np
 import pandas as pd
 
 from lpm_kg.discovery.inference import cosine_matrix
+from lpm_kg.discovery.predicted_profiles import predicted_similarity
 from lpm_kg.errors import LpmKgError, MoaError
 from lpm_kg.graph.compounds import measured_perturbations
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
-from lpm_kg.graph.pull import measured_profiles
+from lpm_kg.graph.pull import context_readouts, measured_profiles
 from lpm_kg.graph.runs import WritebackError, get_model_run, json_default, merge_run_metrics
 from lpm_kg.jsonsafe import json_safe
 from lpm_kg.model.config import LPMConfig
@@ -124,6 +129,27 @@ def compound_embedding_cosine(graph: Graph, run: str, compounds: list[str], gene
     if not compounds or not genetic:
         return np.zeros((len(compounds), len(genetic)))
     return cosine_matrix(vectors[[index[s] for s in compounds]], vectors[[index[s] for s in genetic]])
+
+
+def predicted_cosine(graph: Graph, model, compounds: list[str], genetic: list[str]) -> np.ndarray:
+    """Cosine [n_compounds, n_genetic] of the profiles ``model`` predicts for both kinds in every
+    context it knows, over the readouts measured there (lpm_kg.discovery.predicted_profiles): the
+    pair is compared where neither or only one was measured. A perturbation the model never saw
+    gets NaN (it ranks last)."""
+    v = model.vocab
+    known = set(v.perturbations)
+    ci = [i for i, s in enumerate(compounds) if s in known]
+    gi = [j for j, s in enumerate(genetic) if s in known]
+    out = np.full((len(compounds), len(genetic)), np.nan)
+    readouts = set(v.readouts)
+    contexts = [(v.ids("contexts", [c])[0], v.ids("readouts", [r for r in context_readouts(graph, c) if r in readouts]))
+                for c in v.contexts]
+    contexts = [(c, r) for c, r in contexts if len(r)]
+    if ci and gi and contexts:
+        sim, _ = predicted_similarity(model.predict_ids, v.ids("perturbations", [compounds[i] for i in ci]),
+                                      v.ids("perturbations", [genetic[j] for j in gi]), contexts)
+        out[np.ix_(ci, gi)] = sim
+    return out
 
 
 def signature_similarity(graph: Graph, compounds: list[str], genetic: list[str], datasets: list[str] | None = None,
@@ -215,7 +241,8 @@ def _run_methods(graph: Graph, runs: list[str]) -> tuple[list[str], list[str]]:
     return methods, [m for m, (_, circular) in zip(methods, named) if circular]
 
 
-def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_readouts: int = 10) -> pd.DataFrame:
+def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_readouts: int = 10,
+              predicted=None) -> pd.DataFrame:
     """Per evaluated compound perturbation: its compound, evaluable and annotated targets, the
     number of candidate genetic perturbations of its targets, and per scored method its best
     target rank (``rank:<method>``; 1 = nearest) and per-target ranks (``target_ranks:<method>``:
@@ -223,7 +250,8 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
     (default: the run of the current embeddings). ``attrs`` hold ``run`` (the first), ``runs``,
     ``methods`` (scored, in order, random last), ``circular`` (methods whose compound embeddings
     were built from the annotated targets), ``n_genetic``, ``genetic`` and ``note`` (why nothing
-    could be evaluated, or None)."""
+    could be evaluated, or None). ``predicted``: (run id, its loaded model) to score also as
+    ``lpm-predicted`` (:func:`predicted_cosine`)."""
     if run is None:
         runs = [r for r in [current_embedding_run(graph)] if r is not None]
     else:
@@ -234,6 +262,8 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
     scores = {m: compound_embedding_cosine(graph, r, ev.compounds, ev.genetic) for m, r in zip(methods, runs)}
     raw, n_cells = signature_similarity(graph, ev.compounds, ev.genetic, ev.datasets, min_shared_readouts)
     scores["raw-signature"] = raw
+    if predicted is not None:
+        scores["lpm-predicted"] = predicted_cosine(graph, predicted[1], ev.compounds, ev.genetic)
     genes = np.asarray(ev.genetic_gene, dtype=object)
     rows = []
     for i, symbol in enumerate(ev.compounds):
@@ -261,6 +291,7 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
                      "annotations scored here; train with priors.annotations = [\"HAS_MOA\"] to score discovery")
     frame.attrs.update({"run": runs[0] if runs else None, "runs": runs, "methods": [*scores, "random"],
                         "circular": circular, "datasets": ev.datasets, "n_genetic": n, "genetic": list(ev.genetic),
+                        "predicted_run": predicted[0] if predicted is not None else None,
                         "note": "; ".join(notes) or None})
     return frame
 
@@ -290,8 +321,8 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
             out.append({"method": method, "k": k, "recall": hit, "target_recall": per_target, "n_compounds": nc,
                         "n_genetic": n})
     table = pd.DataFrame(out, columns=["method", "k", "recall", "target_recall", "n_compounds", "n_genetic"])
-    table.attrs.update({key: ranks.attrs.get(key) for key in ("run", "runs", "methods", "circular", "datasets",
-                                                              "n_genetic", "note")})
+    keys = ("run", "runs", "predicted_run", "methods", "circular", "datasets", "n_genetic", "note")
+    table.attrs.update({key: ranks.attrs.get(key) for key in keys})
     table.attrs["n_compounds"] = nc
     table.attrs["n_distinct_compounds"] = int(ranks["compound"].nunique()) if nc else 0
     table.attrs["metrics"] = {
@@ -305,7 +336,7 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
 
 
 def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | list[str] | None = None, *,
-               min_shared_readouts: int = 10) -> pd.DataFrame:
+               min_shared_readouts: int = 10, predicted=None) -> pd.DataFrame:
     """Recall of annotated targets among the k nearest genetic perturbations, for the embeddings
     of one or several runs, the raw measured signatures and a random ranking, on the same compounds
     and candidates (see the module docstring). ``run`` defaults to the run of the current embeddings.
@@ -316,14 +347,14 @@ def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | list[str] | None = N
     or why nothing (or no embedding) could be scored, and which methods are circular. With no
     compound to evaluate, every recall is NaN, ``n_compounds`` is 0 and ``note`` says why.
     """
-    return recall_table(moa_ranks(graph, run, min_shared_readouts=min_shared_readouts), k_values)
+    return recall_table(moa_ranks(graph, run, min_shared_readouts=min_shared_readouts, predicted=predicted), k_values)
 
 
 def table_to_json(table: pd.DataFrame) -> dict:
     """The recall table and its attrs as JSON-safe data (NaN as None)."""
     rows = json_safe(table.to_dict(orient="records"))
-    meta = {k: table.attrs.get(k) for k in ("run", "runs", "methods", "circular", "datasets", "n_compounds",
-                                             "n_distinct_compounds", "n_genetic", "note", "metrics")}
+    meta = {k: table.attrs.get(k) for k in ("run", "runs", "predicted_run", "methods", "circular", "datasets",
+                                             "n_compounds", "n_distinct_compounds", "n_genetic", "note", "metrics")}
     return {**meta, "rows": rows}
 
 

@@ -18,9 +18,15 @@ from lpm_kg.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def sim(session_graph, tmp_path_factory):
+def sim_home(tmp_path_factory):
+    """The data folder of the sim fixture: its run's checkpoint is under ``runs/``."""
+    return tmp_path_factory.mktemp("moa-sim")
+
+
+@pytest.fixture(scope="module")
+def sim(session_graph, sim_home):
     """The default simulation synced (loaded, a small LPM trained, written back), once per module."""
-    report, simulation = sync_simulation(session_graph, tmp_path_factory.mktemp("moa-sim"))
+    report, simulation = sync_simulation(session_graph, sim_home)
     return session_graph, report, simulation
 
 
@@ -130,6 +136,32 @@ def test_cli_prints_neighbours_records_moa_on_the_run_and_plots(sim, neo4j_serve
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = runner.invoke(moa, ["--k", "1,x"], env=env)
     assert out.exit_code != 0 and "comma-separated" in out.output
+
+
+def test_predicted_profiles_compare_compounds_and_knockdowns_as_a_method(sim, sim_home, neo4j_server):
+    """`lpm-kg moa --predicted` scores the run's predicted profiles beside its embeddings; in the
+    simulator a compound acts through its targets' knockdown responses, so its predicted profile
+    finds them."""
+    from lpm_kg.commands.discovery_moa import moa
+
+    graph, report, simulation = sim
+    user, password = neo4j_server.auth
+    env = {"NEO4J_URI": neo4j_server.uri, "NEO4J_USER": user, "NEO4J_PASSWORD": password,
+           "LPM_KG_DATA_DIR": str(sim_home)}
+    out = CliRunner().invoke(moa, ["--k", "1,10", "--predicted", "--no-write", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["predicted_run"] == report.run_id and "lpm-predicted" in result["methods"]
+    at = {(r["method"], r["k"]): r["recall"] for r in result["rows"]}
+    assert at[("lpm-predicted", 10)] > at[("random", 10)] + 0.3, result["rows"]
+    assert at[("lpm-predicted", 1)] <= at[("lpm-predicted", 10)]
+    assert result["recorded_on"] == []
+    # Without the run's checkpoint there is nothing to predict with: a clear error, not a silent skip.
+    from lpm_kg.cli import main
+
+    out = CliRunner().invoke(main, ["moa", "--predicted", "--no-write"],
+                             env={**env, "LPM_KG_DATA_DIR": str(sim_home / "none")})
+    assert out.exit_code != 0 and f"the checkpoint of run {report.run_id} is not at" in out.output, out.output
 
 
 def test_runs_are_scored_side_by_side_and_a_run_fed_the_targets_is_called_circular(sim, tmp_path):
