@@ -322,6 +322,27 @@ def prior_map(knowledge, genes: list[str]) -> np.ndarray:
     return sim
 
 
+def target_prior_map(knowledge, symbols: list[str]) -> np.ndarray:
+    """The graph LPM's compound input without a measurement: each compound's annotated targets'
+    gene priors averaged, centred over the compounds, cosine; NaN (ranks last) for a compound
+    none of whose targets has a prior. What the graph LPM's map owes to the targets alone."""
+    from lpm_kg.priors import PriorSpec, fit_gene_priors
+    from lpm_kg.symbols import parse_perturbation
+
+    priors = fit_gene_priors(knowledge, PriorSpec())
+    rows = []
+    for s in symbols:
+        compound = parse_perturbation(s, lambda g: g).compound
+        found = [v for v in (priors.vector(g) for g in knowledge.compound_targets.get(compound, [])) if v is not None]
+        rows.append(np.mean(found, axis=0) if found else np.full(priors.vectors.shape[1], np.nan))
+    v = np.array(rows, np.float64)
+    ok = np.isfinite(v).all(axis=1)
+    sim = np.full((len(symbols), len(symbols)), np.nan)
+    sim[np.ix_(ok, ok)] = centred_cosine(v[ok])
+    log(f"  target priors: {int(ok.sum())} of {len(symbols)} compounds have a target with a gene prior")
+    return sim
+
+
 # --------------------------------------------------------------------------- part 1
 
 def run_genes(name: str, args, refs: dict) -> dict:
@@ -427,6 +448,7 @@ def run_moa(name: str, args, moas: dict) -> dict:
         graph = train_lpm(tuples, PRESET[name], args.seeds, knowledge=kn, cache=args.cache / f"{name}-graph-lpm-no-moa.npz",
                           max_epochs=args.max_epochs)
         maps["graph-lpm"] = (symbols, embedding_map(graph, rows))
+        maps["target-priors"] = (symbols, target_prior_map(kn, symbols))
     labels = {s: moas[match_key(s)] for s in labelled}
     report = mechanisms.score_retrieval(maps, labels, n_null=args.moa_null)
     comps = pd.concat([mechanisms.compare(report, leader) for leader in LEADERS if leader in maps], ignore_index=True)

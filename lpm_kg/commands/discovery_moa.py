@@ -139,6 +139,10 @@ def moa(k_text: str, run_ids: tuple[str, ...], predicted: bool, as_json: bool, p
         click.echo(shown.to_string(index=False))
         click.echo("recall: share of compounds with >= 1 annotated target in the top k; target_recall: mean share "
                    "of their targets in the top k; random: exact expectation")
+        for method, sig in (result.get("significance") or {}).items():
+            click.echo(f"significance {method}: best target rank at {sig['mean_rank_share']:.3f} of the candidates "
+                       f"on average (shuffled genes {sig['null_mean']:.3f}), p {sig['p']:.2g} "
+                       f"({sig['n_null']} shuffles)")
     if recorded:
         click.echo(f"recorded on model run{'s' if len(recorded) > 1 else ''} {', '.join(recorded)} (metrics key 'moa')")
     if plot_path is not None:

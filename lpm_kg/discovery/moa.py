@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from lpm_kg.discovery.inference import cosine_matrix
-from lpm_kg.discovery.predicted_profiles import predicted_similarity
+from lpm_kg.discovery.predicted_profiles import N_NULL, predicted_similarity, target_rank_test
 from lpm_kg.errors import LpmKgError, MoaError
 from lpm_kg.graph.compounds import measured_perturbations
 from lpm_kg.graph.connection import Graph
@@ -242,7 +242,7 @@ def _run_methods(graph: Graph, runs: list[str]) -> tuple[list[str], list[str]]:
 
 
 def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_readouts: int = 10,
-              predicted=None) -> pd.DataFrame:
+              predicted=None, n_null: int = N_NULL) -> pd.DataFrame:
     """Per evaluated compound perturbation: its compound, evaluable and annotated targets, the
     number of candidate genetic perturbations of its targets, and per scored method its best
     target rank (``rank:<method>``; 1 = nearest) and per-target ranks (``target_ranks:<method>``:
@@ -251,7 +251,9 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
     ``methods`` (scored, in order, random last), ``circular`` (methods whose compound embeddings
     were built from the annotated targets), ``n_genetic``, ``genetic`` and ``note`` (why nothing
     could be evaluated, or None). ``predicted``: (run id, its loaded model) to score also as
-    ``lpm-predicted`` (:func:`predicted_cosine`)."""
+    ``lpm-predicted`` (:func:`predicted_cosine`). ``attrs["significance"]``: per scored method the
+    mean best-target-rank share and its p against ``n_null`` shuffles of the candidates' genes
+    (:func:`lpm_kg.discovery.predicted_profiles.target_rank_test`)."""
     if run is None:
         runs = [r for r in [current_embedding_run(graph)] if r is not None]
     else:
@@ -282,6 +284,11 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
                "target_perturbations", *[f"{c}:{m}" for m in scores for c in ("rank", "target_ranks")],
                "n_comparable_raw", "n_shared_cell_lines"]
     frame = pd.DataFrame(rows, columns=columns)
+    significance = {}
+    for method, sim in (scores.items() if len(ev.compounds) else ()):
+        test = target_rank_test(method, sim, ev.genetic_gene, ev.targets, n_null=n_null)
+        significance[method] = {"mean_rank_share": test.mean_share, "null_mean": test.null_mean, "p": test.p,
+                                "n_null": n_null}
     notes = [ev.note] if ev.note else []
     if not runs:
         notes.append("no model run holds perturbation embeddings: no embedding is scored (train and write back "
@@ -292,6 +299,7 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
     frame.attrs.update({"run": runs[0] if runs else None, "runs": runs, "methods": [*scores, "random"],
                         "circular": circular, "datasets": ev.datasets, "n_genetic": n, "genetic": list(ev.genetic),
                         "predicted_run": predicted[0] if predicted is not None else None,
+                        "significance": significance,
                         "note": "; ".join(notes) or None})
     return frame
 
@@ -321,7 +329,7 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
             out.append({"method": method, "k": k, "recall": hit, "target_recall": per_target, "n_compounds": nc,
                         "n_genetic": n})
     table = pd.DataFrame(out, columns=["method", "k", "recall", "target_recall", "n_compounds", "n_genetic"])
-    keys = ("run", "runs", "predicted_run", "methods", "circular", "datasets", "n_genetic", "note")
+    keys = ("run", "runs", "predicted_run", "methods", "circular", "datasets", "n_genetic", "note", "significance")
     table.attrs.update({key: ranks.attrs.get(key) for key in keys})
     table.attrs["n_compounds"] = nc
     table.attrs["n_distinct_compounds"] = int(ranks["compound"].nunique()) if nc else 0
@@ -331,7 +339,10 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
         "target_recall": "mean over compound perturbations of the fraction of their targets (those with a genetic "
                          "perturbation among the candidates) found among the k nearest",
         "random": "exact expectation under a uniformly random ranking of the same candidates (k / n_genetic "
-                  "for one target with one perturbation)"}
+                  "for one target with one perturbation)",
+        "significance": "per method: the mean over compounds of the best target rank as a share of the candidates "
+                        "(lower is better), the mean of the same over shuffles of the candidates' genes, and the "
+                        "one-sided p of the shuffles doing at least as well"}
     return table
 
 
@@ -354,8 +365,9 @@ def table_to_json(table: pd.DataFrame) -> dict:
     """The recall table and its attrs as JSON-safe data (NaN as None)."""
     rows = json_safe(table.to_dict(orient="records"))
     meta = {k: table.attrs.get(k) for k in ("run", "runs", "predicted_run", "methods", "circular", "datasets",
-                                             "n_compounds", "n_distinct_compounds", "n_genetic", "note", "metrics")}
-    return {**meta, "rows": rows}
+                                             "n_compounds", "n_distinct_compounds", "n_genetic", "note", "metrics",
+                                             "significance")}
+    return {**json_safe(meta), "rows": rows}
 
 
 # --------------------------------------------------------------------------- model-run metrics

@@ -94,6 +94,12 @@ def test_recall_table_scores_the_lpm_raw_signatures_and_random_on_the_same_compo
     for method in ("lpm-embedding", "raw-signature"):
         assert list(at.loc[method, "recall"]) == sorted(at.loc[method, "recall"])  # monotone in k
 
+    # Significance: the learned space's target ranks beat shuffled candidate genes; random is not a method here.
+    significance = table.attrs["significance"]
+    assert set(significance) == {"lpm-embedding", "raw-signature"}
+    assert significance["lpm-embedding"]["p"] <= 0.01 and significance["lpm-embedding"]["mean_rank_share"] < 0.3
+    assert significance["lpm-embedding"]["null_mean"] == pytest.approx(0.5, abs=0.1)
+
     ranks = moa_ranks(graph)
     truth = _compounds(simulation)
     assert {r.perturbation: set(r.targets) for r in ranks.itertuples()} == truth
@@ -155,6 +161,10 @@ def test_predicted_profiles_compare_compounds_and_knockdowns_as_a_method(sim, si
     at = {(r["method"], r["k"]): r["recall"] for r in result["rows"]}
     assert at[("lpm-predicted", 10)] > at[("random", 10)] + 0.3, result["rows"]
     assert at[("lpm-predicted", 1)] <= at[("lpm-predicted", 10)]
+    assert result["significance"]["lpm-predicted"]["p"] <= 0.01
+    text = CliRunner().invoke(moa, ["--k", "10", "--predicted", "--no-write"], env=env)
+    assert text.exit_code == 0, text.output
+    assert "significance lpm-predicted: best target rank at" in text.output and "shuffles)" in text.output
     assert result["recorded_on"] == []
     # Without the run's checkpoint there is nothing to predict with: a clear error, not a silent skip.
     from lpm_kg.cli import main
