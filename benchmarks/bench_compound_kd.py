@@ -15,6 +15,9 @@ gene, the 585 knockdowns are ranked by
 - ``lpm-embedding``: the cosine of the perturbation embeddings, each kind centred;
 - ``raw-cross``: what a user can do without a model: the measured profiles (centred per context),
   averaged over each perturbation's contexts, compared over the readouts both measured;
+- ``raw-same-cell``: `lpm-kg moa`'s raw signatures: the measured values compared only within a
+  cell line both were measured in (sci-Plex and Replogle meet in K562), over the readouts both
+  measured; a compound with none ranks its targets last;
 - ``random``: the expectation of a random order.
 
 A compound measured at several doses is one compound: its similarity row is the mean of its doses'.
@@ -47,7 +50,7 @@ import numpy as np  # noqa: E402
 
 from bench_accuracy import log  # noqa: E402
 from bench_discovery import (RESULTS, _read, fit_lpm, genetic_targets, implicit_zeros, match_key,  # noqa: E402
-                             pooled_tuples, profile_matrices)
+                             pooled_tuples, profile_matrices, short)
 from bench_priors import REFERENCES  # noqa: E402
 
 from lpm_kg.discovery.inference import cosine_matrix  # noqa: E402
@@ -105,6 +108,35 @@ def raw_cross(tuples, rows: list[int]) -> np.ndarray:
         sim = num / np.sqrt(((x * x) @ m.T) * (m @ (x * x).T))
     sim[(m @ m.T) < 10] = np.nan  # fewer than 10 shared readouts: not comparable
     return sim
+
+
+def raw_same_cell(tuples, comp_rows: list[int], kd_rows: list[int]) -> np.ndarray:
+    """`lpm-kg moa`'s raw-signature (lpm_kg.discovery.moa.signature_similarity): the measured values,
+    not centred, compared within a cell line both were measured in (sci-Plex K562 against Replogle
+    K562) over the readouts both measured (a top list's unlisted genes are not measured), at least
+    10, averaged over such cell lines; NaN (ranks last) where there is none."""
+    def dense(rows: list[int], c: int) -> np.ndarray:
+        m = (tuples.context == c) & np.isin(tuples.perturbation, rows)
+        at = {p: k for k, p in enumerate(rows)}
+        out = np.full((len(rows), len(tuples.readouts)), np.nan)
+        out[[at[p] for p in tuples.perturbation[m]], tuples.readout[m]] = tuples.value[m]
+        return out
+
+    total, count = np.zeros((len(comp_rows), len(kd_rows))), np.zeros((len(comp_rows), len(kd_rows)))
+    for ca in np.unique(tuples.context[np.isin(tuples.perturbation, comp_rows)]):
+        for cb in np.unique(tuples.context[np.isin(tuples.perturbation, kd_rows)]):
+            if short(tuples.contexts[ca]) != short(tuples.contexts[cb]):
+                continue
+            a, b = dense(comp_rows, ca), dense(kd_rows, cb)
+            am, bm = np.isfinite(a).astype(np.float64), np.isfinite(b).astype(np.float64)
+            a0, b0 = np.nan_to_num(a), np.nan_to_num(b)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cos = (a0 @ b0.T) / np.sqrt(((a0 ** 2) @ bm.T) * (am @ (b0 ** 2).T))
+            ok = ((am @ bm.T) >= 10) & np.isfinite(cos)
+            total += np.where(ok, cos, 0.0)
+            count += ok
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def centred_kinds(vectors: np.ndarray, a: list[int], b: list[int]) -> np.ndarray:
@@ -175,6 +207,7 @@ def main() -> None:
     t0 = time.perf_counter()
     raw = raw_cross(tuples, comp_rows + kd_rows)
     sims["raw-cross"] = per_query(raw[:len(comp_rows), len(comp_rows):])
+    sims["raw-same-cell"] = per_query(raw_same_cell(tuples, comp_rows, kd_rows))
     seconds["raw"] = round(time.perf_counter() - t0, 1)
 
     targets = [q["targets"] for q in qs]
