@@ -116,7 +116,9 @@ def moa(k_text: str, run_ids: tuple[str, ...], predicted: bool, as_json: bool, p
             run, loaded = lpm_run_and_model(graph, run_ids[0] if run_ids else current_embedding_run(graph),
                                             Settings().data_dir / "runs")
             model = (run["run_id"], loaded)
-        table = moa_recall(graph, ks, run=list(run_ids) or None, predicted=model)
+        table = moa_recall(graph, ks, run=list(run_ids) or None, predicted=model,
+                           progress=lambda done, total: click.echo(f"predicted profiles: {done}/{total} contexts",
+                                                                   err=True))
         result = table_to_json(table)
         recorded = [] if no_write or no_record else list(result["runs"])
         for run in recorded:

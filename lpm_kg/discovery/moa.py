@@ -131,7 +131,7 @@ def compound_embedding_cosine(graph: Graph, run: str, compounds: list[str], gene
     return cosine_matrix(vectors[[index[s] for s in compounds]], vectors[[index[s] for s in genetic]])
 
 
-def predicted_cosine(graph: Graph, model, compounds: list[str], genetic: list[str]) -> np.ndarray:
+def predicted_cosine(graph: Graph, model, compounds: list[str], genetic: list[str], progress=None) -> np.ndarray:
     """Cosine [n_compounds, n_genetic] of the profiles ``model`` predicts for both kinds in every
     context it knows, over the readouts measured there (lpm_kg.discovery.predicted_profiles): the
     pair is compared where neither or only one was measured. A perturbation the model never saw
@@ -147,7 +147,7 @@ def predicted_cosine(graph: Graph, model, compounds: list[str], genetic: list[st
     contexts = [(c, r) for c, r in contexts if len(r)]
     if ci and gi and contexts:
         sim, _ = predicted_similarity(model.predict_ids, v.ids("perturbations", [compounds[i] for i in ci]),
-                                      v.ids("perturbations", [genetic[j] for j in gi]), contexts)
+                                      v.ids("perturbations", [genetic[j] for j in gi]), contexts, progress=progress)
         out[np.ix_(ci, gi)] = sim
     return out
 
@@ -242,7 +242,7 @@ def _run_methods(graph: Graph, runs: list[str]) -> tuple[list[str], list[str]]:
 
 
 def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_readouts: int = 10,
-              predicted=None, n_null: int = N_NULL) -> pd.DataFrame:
+              predicted=None, n_null: int = N_NULL, progress=None) -> pd.DataFrame:
     """Per evaluated compound perturbation: its compound, evaluable and annotated targets, the
     number of candidate genetic perturbations of its targets, and per scored method its best
     target rank (``rank:<method>``; 1 = nearest) and per-target ranks (``target_ranks:<method>``:
@@ -265,7 +265,7 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
     raw, n_cells = signature_similarity(graph, ev.compounds, ev.genetic, ev.datasets, min_shared_readouts)
     scores["raw-signature"] = raw
     if predicted is not None:
-        scores["lpm-predicted"] = predicted_cosine(graph, predicted[1], ev.compounds, ev.genetic)
+        scores["lpm-predicted"] = predicted_cosine(graph, predicted[1], ev.compounds, ev.genetic, progress)
     genes = np.asarray(ev.genetic_gene, dtype=object)
     rows = []
     for i, symbol in enumerate(ev.compounds):
@@ -347,7 +347,7 @@ def recall_table(ranks: pd.DataFrame, k_values=DEFAULT_K) -> pd.DataFrame:
 
 
 def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | list[str] | None = None, *,
-               min_shared_readouts: int = 10, predicted=None) -> pd.DataFrame:
+               min_shared_readouts: int = 10, predicted=None, progress=None) -> pd.DataFrame:
     """Recall of annotated targets among the k nearest genetic perturbations, for the embeddings
     of one or several runs, the raw measured signatures and a random ranking, on the same compounds
     and candidates (see the module docstring). ``run`` defaults to the run of the current embeddings.
@@ -358,7 +358,8 @@ def moa_recall(graph: Graph, k_values=DEFAULT_K, run: str | list[str] | None = N
     or why nothing (or no embedding) could be scored, and which methods are circular. With no
     compound to evaluate, every recall is NaN, ``n_compounds`` is 0 and ``note`` says why.
     """
-    return recall_table(moa_ranks(graph, run, min_shared_readouts=min_shared_readouts, predicted=predicted), k_values)
+    ranks = moa_ranks(graph, run, min_shared_readouts=min_shared_readouts, predicted=predicted, progress=progress)
+    return recall_table(ranks, k_values)
 
 
 def table_to_json(table: pd.DataFrame) -> dict:

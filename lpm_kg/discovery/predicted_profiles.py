@@ -31,12 +31,13 @@ N_NULL = 1000
 
 
 def predicted_similarity(predict_ids: Callable, compounds: Sequence[int], genetic: Sequence[int],
-                         contexts: Sequence[tuple[int, Sequence[int]]], *, chunk_rows: int = 64
-                         ) -> tuple[np.ndarray, list[np.ndarray]]:
+                         contexts: Sequence[tuple[int, Sequence[int]]], *, chunk_rows: int = 64,
+                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """(mean over contexts, per-context list) of the [compounds, genetic] cosine of predicted
     profiles. ``predict_ids(p, r, c) -> (mean, std)`` is a model's id-level prediction (an LPM's
     ``predict_ids``); ``contexts``: (context id, its readout ids). Rows are predicted
-    ``chunk_rows`` perturbations at a time, so memory stays at rows x readouts."""
+    ``chunk_rows`` perturbations at a time, so memory stays at rows x readouts. ``progress(done,
+    total)`` is called after each context (predicting is the slow part: rows x readouts x contexts)."""
     compounds, genetic = np.asarray(compounds, np.int64), np.asarray(genetic, np.int64)
     per_context = []
     for context, readouts in contexts:
@@ -47,6 +48,8 @@ def predicted_similarity(predict_ids: Callable, compounds: Sequence[int], geneti
         b -= b.mean(axis=0)
         both = cosine_matrix(np.concatenate([a, b]))
         per_context.append(both[:len(a), len(a):])
+        if progress is not None:
+            progress(len(per_context), len(contexts))
     if not per_context:
         return np.full((len(compounds), len(genetic)), np.nan), []
     return np.mean(per_context, axis=0), per_context

@@ -156,7 +156,8 @@ def test_predicted_profiles_compare_compounds_and_knockdowns_as_a_method(sim, si
            "LPM_KG_DATA_DIR": str(sim_home)}
     out = CliRunner().invoke(moa, ["--k", "1,10", "--predicted", "--no-write", "--json"], env=env)
     assert out.exit_code == 0, out.output
-    result = json.loads(out.output)
+    result = json.loads(out.stdout)  # progress goes to stderr, the JSON alone to stdout
+    assert "predicted profiles: 1/" in out.stderr
     assert result["predicted_run"] == report.run_id and "lpm-predicted" in result["methods"]
     at = {(r["method"], r["k"]): r["recall"] for r in result["rows"]}
     assert at[("lpm-predicted", 10)] > at[("random", 10)] + 0.3, result["rows"]
