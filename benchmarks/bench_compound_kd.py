@@ -60,7 +60,7 @@ from lpm_kg.eval.stats import verdict, wilcoxon_greater  # noqa: E402
 SETS = ["replogle", "neurips", "sciplex", "ljp005"]
 KNOCKDOWN_SET = "replogle"
 DOSE = re.compile(r"-[0-9.]+uM$")  # LJP005 symbols are '<compound>-<dose>uM'
-LEADER = "lpm-predicted"
+LEADERS = ("lpm-predicted", "lpm-embedding")  # each against every other method
 
 
 def compound_targets() -> dict[str, set[str]]:
@@ -144,22 +144,30 @@ def centred_kinds(vectors: np.ndarray, a: list[int], b: list[int]) -> np.ndarray
     return cosine_matrix(np.concatenate([va, vb]))[:len(a), len(a):]
 
 
-def load_or_fit(train, seeds: list[int], cache: Path, max_epochs: int | None):
+def load_or_fit(train, seeds: list[int], cache: Path, max_epochs: int | None) -> tuple:
+    """The model trained on ``train`` (from the cache when it holds this vocabulary) and its
+    training record: seconds (kept beside the checkpoint), epochs run and best epoch per seed."""
     from lpm_kg.model import LPM
 
     cap = f"-e{max_epochs}" if max_epochs else ""
     path = cache / f"compound-kd-l1000-s{'-'.join(map(str, seeds))}{cap}.pt"
+    record = path.with_suffix(".json")
+    model = None
     if path.exists():
         model = LPM.load(path)
-        if list(model.vocab.perturbations) == list(train.perturbations):
+        if list(model.vocab.perturbations) != list(train.perturbations):
+            model = None
+        else:
             log(f"loaded {path}")
-            return model, None
-    t0 = time.perf_counter()
-    model = fit_lpm(train, "l1000", seeds, max_epochs=max_epochs)
-    seconds = time.perf_counter() - t0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    return model, seconds
+    if model is None:
+        t0 = time.perf_counter()
+        model = fit_lpm(train, "l1000", seeds, max_epochs=max_epochs)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        record.write_text(json.dumps({"train_seconds": round(time.perf_counter() - t0, 1)}))
+    info = json.loads(record.read_text()) if record.exists() else {}
+    info["epochs"] = {s: {"run": st.epoch, "best": st.best_epoch} for s, st in model.states.items()}
+    return model, info
 
 
 def main() -> None:
@@ -181,7 +189,7 @@ def main() -> None:
         f"knockdowns; {len(qs)} compounds with a knocked-down target")
     kd_contexts = [c for c in tuples.contexts if c.startswith("Replogle")]
     train = implicit_zeros(tuples, kd_contexts)
-    model, train_seconds = load_or_fit(train, seeds, args.cache, args.max_epochs)
+    model, training = load_or_fit(train, seeds, args.cache, args.max_epochs)
 
     comp_rows = sorted({r for q in qs for r in q["rows"]})
     at = {r: k for k, r in enumerate(comp_rows)}
@@ -219,21 +227,22 @@ def main() -> None:
     rows = [{"method": m, "mean_share": t.mean_share, "median_rank": float(np.median(t.best_rank)),
              "null_mean": t.null_mean, "p": t.p, **{f"hit@{k}": float((t.best_rank <= k).mean()) for k in (10, 50)}}
             for m, t in tests.items()]
-    compare = []
-    for other in [m for m in tests if m != LEADER]:
-        a, b = -tests[LEADER].share, -tests[other].share  # lower share is better
-        pg, pl = wilcoxon_greater(a, b), wilcoxon_greater(b, a)
-        diff = float(np.mean(a - b))
-        compare.append({"leader": LEADER, "other": other, "mean_share_leader": tests[LEADER].mean_share,
-                        "mean_share_other": tests[other].mean_share, "p_better": pg, "p_worse": pl,
-                        "verdict": verdict(pg, pl, difference=diff)})
+    compare, done = [], set()
+    for leader in LEADERS:
+        for other in [m for m in tests if m != leader and frozenset((leader, m)) not in done]:
+            done.add(frozenset((leader, other)))
+            a, b = -tests[leader].share, -tests[other].share  # lower share is better
+            pg, pl = wilcoxon_greater(a, b), wilcoxon_greater(b, a)
+            compare.append({"leader": leader, "other": other, "mean_share_leader": tests[leader].mean_share,
+                            "mean_share_other": tests[other].mean_share, "p_better": pg, "p_worse": pl,
+                            "verdict": verdict(pg, pl, difference=float(np.mean(a - b)))})
     per_compound = [{"compound": q["compound"], "targets": q["targets"], "doses": len(q["rows"]),
                      "contexts": sorted({tuples.contexts[c] for c in measured_in if set(q["rows"]) & measured_in[c]}),
                      **{m: int(t.best_rank[i]) for m, t in tests.items()}} for i, q in enumerate(qs)]
     result = {"meta": {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.uname().machine}, {os.cpu_count()} CPUs",
                        "seeds": seeds, "sets": SETS, "tuples": len(tuples), "train_tuples": len(train),
                        "contexts": list(tuples.contexts), "n_knockdowns": n, "n_compounds": len(qs),
-                       "train_seconds": train_seconds, **{f"{k}_seconds": v for k, v in seconds.items()},
+                       "train_seconds": training.get("train_seconds"), "epochs": training["epochs"], **{f"{k}_seconds": v for k, v in seconds.items()},
                        "null": args.null, "max_epochs": args.max_epochs, "random_share": random_share},
               "table": rows, "compare": compare, "per_compound": per_compound}
     out = RESULTS / args.out
@@ -249,12 +258,14 @@ def _p(p: float) -> str:
 
 def markdown(r: dict) -> str:
     m = r["meta"]
-    train = f"{m['train_seconds']:.0f} s" if m.get("train_seconds") else "loaded from the cache"
+    train = f"{m['train_seconds']:.0f} s" if m.get("train_seconds") else "time not recorded"
+    epochs = "; ".join(f"seed {s}: {e['run']} epochs, best {e['best']}" for s, e in m.get("epochs", {}).items())
     lines = [
         "# Compound to target knockdown on predicted profiles (benchmarks/bench_compound_kd.py)", "",
         f"{m['n_compounds']} compounds with an annotated target among {m['n_knockdowns']} CRISPRi knockdowns; "
         f"one LPM (preset l1000, seeds {m['seeds']}) trained on {', '.join(m['sets'])} pooled "
-        f"({m['train_tuples']:,} tuples with the top lists' implied zeros; training {train}, predicting "
+        f"({m['train_tuples']:,} tuples with the top lists' implied zeros, at most {m.get('max_epochs') or 50} epochs "
+        f"({epochs}); training {train}, predicting "
         f"{m['predicting_seconds']:.0f} s). {m['date']}, {m['machine']}.", "",
         "Per compound the best rank of a target knockdown as a share of the knockdowns (lower is better; a "
         f"random order gives {m['random_share']:.3f} on these compounds). p: {m['null']} shuffles of the "
