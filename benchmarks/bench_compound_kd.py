@@ -141,7 +141,7 @@ def raw_same_cell(tuples, comp_rows: list[int], kd_rows: list[int]) -> np.ndarra
 
 def centred_kinds(vectors: np.ndarray, a: list[int], b: list[int]) -> np.ndarray:
     va, vb = vectors[a] - vectors[a].mean(axis=0), vectors[b] - vectors[b].mean(axis=0)
-    return cosine_matrix(np.concatenate([va, vb]))[:len(a), len(a):]
+    return cosine_matrix(va, vb)
 
 
 def load_or_fit(train, seeds: list[int], cache: Path, max_epochs: int | None) -> tuple:

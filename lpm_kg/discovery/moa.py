@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from lpm_kg.discovery.inference import cosine_matrix
-from lpm_kg.discovery.predicted_profiles import N_NULL, predicted_similarity, target_rank_test
+from lpm_kg.discovery.predicted_profiles import N_NULL, predicted_similarity, target_rank_test, target_ranks
 from lpm_kg.errors import LpmKgError, MoaError
 from lpm_kg.graph.compounds import measured_perturbations
 from lpm_kg.graph.connection import Graph
@@ -191,20 +191,6 @@ def signature_similarity(graph: Graph, compounds: list[str], genetic: list[str],
 
 # --------------------------------------------------------------------------- ranks and recall
 
-def _target_ranks(scores: np.ndarray, genetic_gene: list[str], targets: list[str]) -> dict[str, int]:
-    """Each target's best rank among the candidates (1 = nearest), ties and incomparable
-    (NaN) scores pessimistic: rank = how many candidates score at least as high."""
-    s = np.where(np.isfinite(scores), scores, -np.inf)
-    ordered = np.sort(s)
-    n = len(s)
-    out = {}
-    genes = np.asarray(genetic_gene, dtype=object)
-    for t in targets:
-        best = s[genes == t].max()
-        out[t] = int(n - np.searchsorted(ordered, best, side="left"))
-    return out
-
-
 def _p_none_in_top(n: int, m: int, k: int) -> float:
     """P(none of m given candidates among the top k of n in a uniformly random order)."""
     if k >= n or m <= 0:
@@ -275,7 +261,7 @@ def moa_ranks(graph: Graph, run: str | list[str] | None = None, *, min_shared_re
                "annotated_targets": ev.annotated[i], "n_target_perturbations": sum(m_per.values()),
                "target_perturbations": m_per}
         for method, sim in scores.items():
-            ranks = _target_ranks(sim[i], ev.genetic_gene, targets)
+            ranks = target_ranks(sim[i], ev.genetic_gene, targets)
             row[f"rank:{method}"] = min(ranks.values())
             row[f"target_ranks:{method}"] = ranks
         rows.append({**row, "n_comparable_raw": int(np.isfinite(raw[i]).sum()),

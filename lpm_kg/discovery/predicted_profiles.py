@@ -46,8 +46,7 @@ def predicted_similarity(predict_ids: Callable, compounds: Sequence[int], geneti
         b = _profiles(predict_ids, genetic, readouts, context, chunk_rows)
         a -= a.mean(axis=0)
         b -= b.mean(axis=0)
-        both = cosine_matrix(np.concatenate([a, b]))
-        per_context.append(both[:len(a), len(a):])
+        per_context.append(cosine_matrix(a, b))
         if progress is not None:
             progress(len(per_context), len(contexts))
     if not per_context:
@@ -77,17 +76,30 @@ class TargetRankTest:
     p: float  # one-sided: the shuffles doing at least as well
 
 
+def target_ranks(scores: np.ndarray, genes: Sequence[str], targets: Sequence[str]) -> dict[str, int]:
+    """Each target's best rank among the candidates (``scores`` of candidates whose genes are
+    ``genes``; 1 = nearest), for the targets that have a candidate. Ties and NaN count
+    pessimistically (rank = how many candidates score at least as high), so a method that cannot
+    compare a pair gains nothing from it."""
+    s = np.where(np.isfinite(scores), scores, -np.inf)
+    genes = np.asarray(genes, dtype=object)
+    out = {}
+    for t in targets:
+        hit = genes == t
+        if hit.any():
+            out[t] = int((s >= s[hit].max()).sum())
+    return out
+
+
 def best_target_ranks(sim: np.ndarray, genes: np.ndarray, targets: Sequence[Sequence[str]]) -> np.ndarray:
-    """Per compound (row of ``sim``), the best rank among the candidates (columns, gene ``genes``)
-    of a candidate of one of its targets; ties and NaN count pessimistically (rank = candidates
-    scoring at least as high), so a method that cannot compare a pair gains nothing from it."""
-    s = np.where(np.isfinite(sim), sim, -np.inf)
-    out = np.empty(len(s), np.int64)
+    """Per compound (row of ``sim``), the best of its targets' :func:`target_ranks` among the
+    candidates (columns, gene ``genes``)."""
+    out = np.empty(len(sim), np.int64)
     for i, tgt in enumerate(targets):
-        hit = np.isin(genes, list(tgt))
-        if not hit.any():
+        ranks = target_ranks(sim[i], genes, tgt)
+        if not ranks:
             raise ValueError(f"compound row {i} has no candidate of its targets {list(tgt)}")
-        out[i] = int((s[i] >= s[i, hit].max()).sum())
+        out[i] = min(ranks.values())
     return out
 
 
