@@ -53,7 +53,7 @@ from bench_discovery import (RESULTS, _read, fit_lpm, genetic_targets, implicit_
                              pooled_tuples, profile_matrices, short)
 from bench_priors import REFERENCES  # noqa: E402
 
-from lpm_kg.discovery.inference import cosine_matrix  # noqa: E402
+from lpm_kg.discovery.inference import cosine_matrix, shared_cosine  # noqa: E402
 from lpm_kg.discovery.predicted_profiles import predicted_similarity, target_rank_test  # noqa: E402
 from lpm_kg.eval.stats import verdict, wilcoxon_greater  # noqa: E402
 
@@ -77,37 +77,37 @@ def compound_targets() -> dict[str, set[str]]:
 
 def queries(tuples, genetic: set[str], genes: set[str], targets: dict[str, set[str]]) -> list[dict]:
     """One query per compound and the contexts it was measured in (a compound in two sets is two
-    queries; its doses in one set are one): its perturbation ids, and its targets among ``genes``."""
+    queries; its doses in one set are one): its perturbation ids, its targets among ``genes`` and
+    the contexts it was measured in."""
+    n_contexts = len(tuples.contexts)
+    pairs = np.unique(tuples.perturbation.astype(np.int64) * n_contexts + tuples.context)  # one pass over the tuples
+    contexts_of: dict[int, list[str]] = {}
+    for p, c in zip((pairs // n_contexts).tolist(), (pairs % n_contexts).tolist()):
+        contexts_of.setdefault(p, []).append(tuples.contexts[c])
     by: dict[tuple, list[int]] = {}
     for k, s in enumerate(tuples.perturbations):
-        if s.lower() == "control" or s in genetic:
-            continue
-        contexts = tuple(np.unique(tuples.context[tuples.perturbation == k]).tolist())
-        by.setdefault((DOSE.sub("", s), contexts), []).append(k)
+        if s.lower() != "control" and s not in genetic:
+            by.setdefault((DOSE.sub("", s), tuple(sorted(contexts_of[k]))), []).append(k)
     out = []
-    for (name, _), rows in sorted(by.items()):
+    for (name, contexts), rows in sorted(by.items()):
         hit = sorted(targets.get(match_key(name), set()) & genes)
         if hit:
-            out.append({"compound": name, "rows": rows, "targets": hit})
+            out.append({"compound": name, "rows": rows, "targets": hit, "contexts": list(contexts)})
     return out
 
 
-def raw_cross(tuples, rows: list[int]) -> np.ndarray:
-    """Cosine over the readouts both measured of each perturbation's centred profile averaged over
-    its contexts ([rows, rows]; NaN where no readout is shared)."""
-    n, nr = len(rows), len(tuples.readouts)
-    total, count = np.zeros((n, nr)), np.zeros((n, nr))
+def raw_cross(tuples, comp_rows: list[int], kd_rows: list[int]) -> np.ndarray:
+    """Cosine over the readouts both measured (at least 10) of each perturbation's centred profile
+    averaged over its contexts ([comp_rows, kd_rows]; NaN where fewer are shared)."""
+    rows = comp_rows + kd_rows
+    total, count = np.zeros((len(rows), len(tuples.readouts))), np.zeros((len(rows), len(tuples.readouts)))
     for _, readouts, mat in profile_matrices(tuples, rows):
         ok = ~np.isnan(mat).any(axis=1)
         total[np.ix_(ok, readouts)] += mat[ok]
         count[np.ix_(ok, readouts)] += 1
-    x = np.where(count > 0, total / np.maximum(count, 1), 0.0)
-    m = (count > 0).astype(np.float64)
-    num = x @ x.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sim = num / np.sqrt(((x * x) @ m.T) * (m @ (x * x).T))
-    sim[(m @ m.T) < 10] = np.nan  # fewer than 10 shared readouts: not comparable
-    return sim
+    with np.errstate(invalid="ignore"):
+        x = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return shared_cosine(x[:len(comp_rows)], x[len(comp_rows):], 10)
 
 
 def raw_same_cell(tuples, comp_rows: list[int], kd_rows: list[int]) -> np.ndarray:
@@ -127,12 +127,8 @@ def raw_same_cell(tuples, comp_rows: list[int], kd_rows: list[int]) -> np.ndarra
         for cb in np.unique(tuples.context[np.isin(tuples.perturbation, kd_rows)]):
             if short(tuples.contexts[ca]) != short(tuples.contexts[cb]):
                 continue
-            a, b = dense(comp_rows, ca), dense(kd_rows, cb)
-            am, bm = np.isfinite(a).astype(np.float64), np.isfinite(b).astype(np.float64)
-            a0, b0 = np.nan_to_num(a), np.nan_to_num(b)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cos = (a0 @ b0.T) / np.sqrt(((a0 ** 2) @ bm.T) * (am @ (b0 ** 2).T))
-            ok = ((am @ bm.T) >= 10) & np.isfinite(cos)
+            cos = shared_cosine(dense(comp_rows, ca), dense(kd_rows, cb), 10)
+            ok = np.isfinite(cos)
             total += np.where(ok, cos, 0.0)
             count += ok
     with np.errstate(invalid="ignore"):
@@ -199,7 +195,6 @@ def main() -> None:
 
     sims, seconds = {}, {}
     readouts_of = {c: np.unique(tuples.readout[tuples.context == c]) for c in range(len(tuples.contexts))}
-    measured_in = {c: set(np.unique(tuples.perturbation[tuples.context == c]).tolist()) for c in readouts_of}
     groups = {"lpm-predicted": list(readouts_of),
               "lpm-predicted-kd-cells": [c for c in readouts_of if tuples.contexts[c] in kd_contexts],
               "lpm-predicted-compound-cells": [c for c in readouts_of if tuples.contexts[c] not in kd_contexts]}
@@ -213,8 +208,7 @@ def main() -> None:
     sims["lpm-embedding"] = per_query(np.mean([centred_kinds(model.embeddings("perturbations", s), comp_rows, kd_rows)
                                                for s in seeds], axis=0))
     t0 = time.perf_counter()
-    raw = raw_cross(tuples, comp_rows + kd_rows)
-    sims["raw-cross"] = per_query(raw[:len(comp_rows), len(comp_rows):])
+    sims["raw-cross"] = per_query(raw_cross(tuples, comp_rows, kd_rows))
     sims["raw-same-cell"] = per_query(raw_same_cell(tuples, comp_rows, kd_rows))
     seconds["raw"] = round(time.perf_counter() - t0, 1)
 
@@ -237,7 +231,7 @@ def main() -> None:
                             "mean_share_other": tests[other].mean_share, "p_better": pg, "p_worse": pl,
                             "verdict": verdict(pg, pl, difference=float(np.mean(a - b)))})
     per_compound = [{"compound": q["compound"], "targets": q["targets"], "doses": len(q["rows"]),
-                     "contexts": sorted({tuples.contexts[c] for c in measured_in if set(q["rows"]) & measured_in[c]}),
+                     "contexts": q["contexts"],
                      **{m: int(t.best_rank[i]) for m, t in tests.items()}} for i, q in enumerate(qs)]
     result = {"meta": {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.uname().machine}, {os.cpu_count()} CPUs",
                        "seeds": seeds, "sets": SETS, "tuples": len(tuples), "train_tuples": len(train),

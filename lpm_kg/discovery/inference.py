@@ -72,6 +72,19 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return sim
 
 
+def shared_cosine(a: np.ndarray, b: np.ndarray, min_shared: int = 1) -> np.ndarray:
+    """Cosine of every row of ``a`` with every row of ``b`` over the columns both measured (NaN:
+    not measured), float64; NaN where fewer than ``min_shared`` columns are shared or either row
+    is zero on them. Profiles measured over different readouts are compared on what they share."""
+    am, bm = np.isfinite(a).astype(np.float64), np.isfinite(b).astype(np.float64)
+    a0, b0 = np.nan_to_num(np.asarray(a, np.float64)), np.nan_to_num(np.asarray(b, np.float64))
+    na = (a0 ** 2) @ bm.T  # |a|^2 over the columns b measured too
+    nb = am @ (b0 ** 2).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = (a0 @ b0.T) / np.sqrt(na * nb)
+    return np.where((am @ bm.T >= min_shared) & np.isfinite(cos) & (na > 0) & (nb > 0), cos, np.nan)
+
+
 def gene_vectors(symbols: Sequence[str], vectors: np.ndarray, targets: Mapping[str, str]
                  ) -> tuple[list[str], np.ndarray, int]:
     """(genes sorted, [genes, dim] float64, perturbations used): the mean of each gene's genetic

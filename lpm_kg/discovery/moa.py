@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lpm_kg.discovery.inference import cosine_matrix
+from lpm_kg.discovery.inference import cosine_matrix, shared_cosine
 from lpm_kg.discovery.predicted_profiles import N_NULL, predicted_similarity, target_rank_test, target_ranks
 from lpm_kg.errors import LpmKgError, MoaError
 from lpm_kg.graph.compounds import measured_perturbations
@@ -171,16 +171,8 @@ def signature_similarity(graph: Graph, compounds: list[str], genetic: list[str],
         a = np.array([prof[compounds[i]] for i in ci])
         b = np.array([prof[genetic[j]] for j in gi])
         used = np.isfinite(a).any(axis=0) & np.isfinite(b).any(axis=0)  # readouts both sides measured
-        a, b = a[:, used], b[:, used]
-        am, bm = np.isfinite(a).astype(np.float64), np.isfinite(b).astype(np.float64)
-        a0, b0 = np.nan_to_num(a), np.nan_to_num(b)
-        dot = a0 @ b0.T
-        na = (a0 ** 2) @ bm.T  # |a|^2 over the readouts b measured too
-        nb = am @ (b0 ** 2).T
-        shared = am @ bm.T
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cos = dot / np.sqrt(na * nb)
-        valid = (shared >= min_shared_readouts) & np.isfinite(cos) & (na > 0) & (nb > 0)
+        cos = shared_cosine(a[:, used], b[:, used], min_shared_readouts)
+        valid = np.isfinite(cos)
         rows, cols = np.ix_(ci, gi)
         sim_sum[rows, cols] += np.where(valid, cos, 0.0)
         n_cells[rows, cols] += valid
