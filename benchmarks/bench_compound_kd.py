@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import numpy as np  # noqa: E402
 
 from bench_accuracy import log  # noqa: E402
-from bench_discovery import (RESULTS, _read, fit_lpm, genetic_targets, implicit_zeros, match_key,  # noqa: E402
+from bench_discovery import (RESULTS, _read, load_or_fit, genetic_targets, implicit_zeros, match_key,  # noqa: E402
                              pooled_tuples, profile_matrices, short)
 from bench_priors import REFERENCES  # noqa: E402
 
@@ -140,32 +140,6 @@ def centred_kinds(vectors: np.ndarray, a: list[int], b: list[int]) -> np.ndarray
     return cosine_matrix(va, vb)
 
 
-def load_or_fit(train, seeds: list[int], cache: Path, max_epochs: int | None) -> tuple:
-    """The model trained on ``train`` (from the cache when it holds this vocabulary) and its
-    training record: seconds (kept beside the checkpoint), epochs run and best epoch per seed."""
-    from lpm_kg.model import LPM
-
-    cap = f"-e{max_epochs}" if max_epochs else ""
-    path = cache / f"compound-kd-l1000-s{'-'.join(map(str, seeds))}{cap}.pt"
-    record = path.with_suffix(".json")
-    model = None
-    if path.exists():
-        model = LPM.load(path)
-        if list(model.vocab.perturbations) != list(train.perturbations):
-            model = None
-        else:
-            log(f"loaded {path}")
-    if model is None:
-        t0 = time.perf_counter()
-        model = fit_lpm(train, "l1000", seeds, max_epochs=max_epochs)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model.save(path)
-        record.write_text(json.dumps({"train_seconds": round(time.perf_counter() - t0, 1)}))
-    info = json.loads(record.read_text()) if record.exists() else {}
-    info["epochs"] = {s: {"run": st.epoch, "best": st.best_epoch} for s, st in model.states.items()}
-    return model, info
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="13")
@@ -185,7 +159,7 @@ def main() -> None:
         f"knockdowns; {len(qs)} compounds with a knocked-down target")
     kd_contexts = [c for c in tuples.contexts if c.startswith("Replogle")]
     train = implicit_zeros(tuples, kd_contexts)
-    model, training = load_or_fit(train, seeds, args.cache, args.max_epochs)
+    model, training = load_or_fit(train, "l1000", seeds, args.cache / "compound-kd-l1000", args.max_epochs)
 
     comp_rows = sorted({r for q in qs for r in q["rows"]})
     at = {r: k for k, r in enumerate(comp_rows)}

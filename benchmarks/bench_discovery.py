@@ -62,7 +62,7 @@ from bench_accuracy import PRESET, build, log, require, resolver  # noqa: E402
 from bench_priors import REFERENCES, reference_knowledge  # noqa: E402
 
 from lpm_kg.discovery import mechanisms, relations  # noqa: E402
-from lpm_kg.discovery.inference import cosine_matrix  # noqa: E402
+from lpm_kg.discovery.inference import cosine_matrix, observed_first  # noqa: E402
 from lpm_kg.gene_network import GeneNetwork  # noqa: E402
 from lpm_kg.eval.stats import verdict  # noqa: E402
 
@@ -266,6 +266,33 @@ def fit_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, max_epoc
                   "seeds": len(seeds), "seconds": round(time.perf_counter() - t0, 1)})
     log(f"  trained {TIMES[-1]['model']} on {len(tuples):,} tuples, seeds {seeds}, in {TIMES[-1]['seconds']:.0f} s")
     return model
+
+
+def load_or_fit(train, preset_name: str, seeds: list[int], stem: Path, max_epochs: int | None = None) -> tuple:
+    """:func:`fit_lpm`'s model, kept at ``<stem>-s<seeds>[-e<max>].pt`` and loaded from there when
+    it holds this vocabulary (a re-run only re-scores), and its training record: seconds (kept
+    beside the checkpoint), epochs run and best epoch per seed."""
+    from lpm_kg.model import LPM
+
+    cap = f"-e{max_epochs}" if max_epochs else ""
+    path = stem.parent / f"{stem.name}-s{'-'.join(map(str, seeds))}{cap}.pt"
+    record = path.with_suffix(".json")
+    model = None
+    if path.exists():
+        model = LPM.load(path)
+        if list(model.vocab.perturbations) != list(train.perturbations):
+            model = None
+        else:
+            log(f"loaded {path}")
+    if model is None:
+        t0 = time.perf_counter()
+        model = fit_lpm(train, preset_name, seeds, max_epochs=max_epochs)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        record.write_text(json.dumps({"train_seconds": round(time.perf_counter() - t0, 1)}))
+    info = json.loads(record.read_text()) if record.exists() else {}
+    info["epochs"] = {s: {"run": st.epoch, "best": st.best_epoch} for s, st in model.states.items()}
+    return model, info
 
 
 def train_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, cache: Path | None = None,
@@ -497,31 +524,39 @@ def run_network(args, refs: dict) -> dict:
     log(f"network: {' + '.join(names)} pooled, {len(genes)} perturbed genes ({twice} perturbed in both sets), "
         f"{len(tuples):,} tuples, contexts {tuples.contexts}")
     train = implicit_zeros(tuples, [c for c in tuples.contexts if c.startswith("Replogle")])  # the top-list set's
-    model = fit_lpm(train, PRESET[names[0]], args.seeds, max_epochs=args.max_epochs)
+    model, training = load_or_fit(train, PRESET[names[0]], args.seeds, args.cache / f"network-{'-'.join(names)}",
+                                  args.max_epochs)
     t0 = time.perf_counter()
     sims, counts = imputed_maps(tuples, symbols, model)
     seconds = time.perf_counter() - t0
     raw = sims["raw-mean"]
     sims["imputed-shared-pairs"] = np.where(np.isfinite(raw), sims["imputed"], np.nan)
+    # Measured evidence first, imputation only where a pair has none (lpm-kg network's observed-first).
+    sims["observed-first"], fill = observed_first(raw, sims["imputed"])
     index = {s: k for k, s in enumerate(tuples.perturbations)}
     rows = [index[s] for s in symbols]
     sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[rows]) for s in args.seeds], axis=0)
     maps = {k: _network(k, genes, v) for k, v in sims.items()}
     out = {"sets": names, "n_genes": len(genes), "genes_in_both": twice, "contexts": list(tuples.contexts),
-           "seconds_imputing": round(seconds, 1), **counts, "references": []}
+           "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill, **counts, "references": []}
     for ref, (universe, pairs) in refs.items():
         # Every map over every perturbed gene the reference knows: raw's unscored pairs rank last.
         genes_ref = sorted(set(genes) & set(universe))
         report = relations.score_maps(maps, pairs, ref, genes=genes_ref, n_null=args.null, seed=0)
-        comps = relations.compare(report, "imputed", ["raw-mean"])
+        comps = pd.concat([relations.compare(report, "imputed", ["raw-mean"]),
+                           relations.compare(report, "observed-first", ["raw-mean", "imputed"])], ignore_index=True)
         print(report.table[["map", "n_known", "tail_recall", "tail_recall_p", "auprc", "auprc_null", "auprc_p",
                             "gene_ap"]].to_string(index=False), flush=True)
-        unscored = int(np.isnan(maps["raw-mean"].scores[np.ix_(
-            [maps["raw-mean"].genes.index(g) for g in genes_ref], [maps["raw-mean"].genes.index(g) for g in genes_ref])]
-        ).sum() - len(genes_ref)) // 2
+        at = [maps["raw-mean"].genes.index(g) for g in genes_ref]
+        raw_ref = maps["raw-mean"].scores[np.ix_(at, at)]
+        unscored = int(np.isnan(raw_ref).sum() - len(genes_ref)) // 2
+        # The known pairs raw cannot score: what imputation can add at most.
+        pos = {g: k for k, g in enumerate(genes_ref)}
+        known_unscored = sum(1 for a, b in pairs if a in pos and b in pos and np.isnan(raw_ref[pos[a], pos[b]]))
         out["references"].append({"reference": ref, "table": json.loads(report.table.to_json(orient="records")),
                                   "compare": json.loads(comps.to_json(orient="records")),
-                                  "raw_unscored_pairs": unscored, "info": report.info,
+                                  "raw_unscored_pairs": unscored,
+                                  "known_unscored_pairs": known_unscored, "info": report.info,
                                   "curve_x": report.curve_x.tolist(),
                                   "curves": {k: v.tolist() for k, v in report.curves.items()},
                                   "null_band": {k: v.tolist() for k, v in report.null_band.items()}})
@@ -599,8 +634,12 @@ def markdown(result: dict) -> str:
                   "`imputed`: per-context cosines of the observed-plus-imputed profiles averaged over every context; "
                   "`raw-mean`: over the contexts both genes were measured in (a pair never measured in a shared "
                   "context scores nothing and ranks last); `imputed-shared-pairs`: the imputed map on raw's pairs "
-                  "only; `lpm`: the pooled model's embeddings. Pairs raw cannot score: "
-                  + ", ".join(f"{r['reference']} {r['raw_unscored_pairs']}" for r in net["references"]) + ".", "",
+                  "only; `observed-first`: raw-mean where it scores a pair, elsewhere the imputed score placed on "
+                  "raw's scale (an isotonic fit of raw on imputed over the pairs both score; no reference used; "
+                  "`lpm-kg network --method observed-first`); `lpm`: the pooled model's embeddings. Pairs raw "
+                  "cannot score (known among them): "
+                  + ", ".join(f"{r['reference']} {r['raw_unscored_pairs']} ({r.get('known_unscored_pairs', 'n/a')})"
+                              for r in net["references"]) + ".", "",
                   *RELATION_HEADER, *relation_rows(net["references"]), "", *COMPARE_HEADER,
                   *compare_rows(net["references"]), ""]
     if result.get("times"):

@@ -27,6 +27,13 @@ Methods (:data:`METHODS`)
     The baseline for the above: the same from observed values only. NaN-aware: each column is
     standardised over the genes that measured it, and each pair is correlated over the readouts
     both measured (pairs sharing fewer than ``min_shared`` readouts get no score).
+``observed-first``
+    Measured evidence first, imputation only where there is none: ``raw-correlation`` for every
+    pair it scores, and for the pairs it cannot (never measured in a shared context), the
+    ``imputed-correlation`` score placed on raw's scale by an isotonic regression of raw on
+    imputed, fitted on the pairs both score (:func:`lpm_kg.discovery.inference.observed_first`).
+    Averaging imputed evidence into pairs that were measured together dilutes it (on Replogle +
+    the shRNA plate, benchmarks/results/bench_discovery.md); this keeps what imputation adds.
 ``zero-filled-correlation``
     The naive imputation the LPM must beat: every unobserved value taken as 0 (no effect; for
     top-list scores, below every listed gene), then the same correlation.

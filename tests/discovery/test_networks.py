@@ -131,6 +131,11 @@ def test_every_method_scores_the_candidate_pairs_and_correlation_beats_random(sy
             assert np.array_equal(scored, share) and scored.mean() > 0.9
         else:
             assert scored.all(), method
+    # observed-first is raw wherever raw scores a pair, and fills the rest from imputation.
+    raw, first = nets["raw-correlation"].scores, nets["observed-first"].scores
+    both = np.isfinite(raw)
+    assert np.allclose(first[both], raw[both]) and (~both[cand_i, cand_j]).any()
+    assert nets["observed-first"].info["pairs_filled"] > 0
     random_auprc = table.loc["random", "auprc"]
     # The simulator's network is signed (activation and repression): |correlation| suits it better.
     signed_only = ["imputed-correlation", "raw-correlation", "zero-filled-correlation"]
@@ -248,3 +253,31 @@ def test_average_precision_equals_scikit_learn(seed):
     labels[0] = True
     scores = np.round(rng.normal(size=n) + labels * rng.uniform(0, 2), int(rng.integers(0, 3)))  # rounding makes ties
     assert nm.average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+
+
+def test_observed_first_keeps_observed_scores_and_places_the_rest_on_their_scale():
+    rng = np.random.default_rng(3)
+    n = 30
+    imputed = rng.normal(size=(n, n))
+    imputed = (imputed + imputed.T) / 2
+    observed = np.tanh(imputed) + 0.05 * rng.normal(size=(n, n))  # monotone in imputed, a little noise
+    observed = (observed + observed.T) / 2
+    np.fill_diagonal(observed, np.nan)
+    hole = np.zeros((n, n), bool)
+    hole[:8, 20:] = hole[20:, :8] = True  # genes 0-7 and 20-29 never measured in a shared context
+    observed[hole] = np.nan
+    out, info = inf.observed_first(observed, imputed)
+    seen = np.isfinite(observed)
+    assert np.array_equal(out[seen], observed[seen])  # measured scores untouched
+    assert np.isfinite(out[hole]).all() and np.allclose(out, out.T, equal_nan=True)
+    assert info["pairs_filled"] == 8 * 10 and info["pairs_observed"] == (n * (n - 1)) // 2 - 80
+    # Placed where the observed scores of equally imputed pairs lie: close to tanh, within its range.
+    assert np.abs(out[hole] - np.tanh(imputed[hole])).max() < 0.2
+    assert observed[seen].min() - 1e-6 <= out[hole].min() and out[hole].max() <= observed[seen].max() + 1e-6
+    # The fill keeps the imputed order exactly (flat stretches of the fit broken by the imputed score).
+    a, b = imputed[hole], out[hole]
+    assert (np.argsort(a, kind="stable") == np.argsort(b, kind="stable")).all()
+    assert info["calibration_spearman"] > 0.9
+    # Nothing to fill: the observed matrix comes back as it was.
+    same, info = inf.observed_first(np.where(hole, 0.0, observed), imputed)
+    assert info["pairs_filled"] == 0 and np.array_equal(same[seen], observed[seen])
