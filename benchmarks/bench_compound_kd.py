@@ -25,7 +25,7 @@ Statistic: per compound the best rank of a target knockdown, as a share of the 5
 better), its mean against 1000 shuffles of the knockdowns' genes (p), and methods paired over
 compounds (one-sided Wilcoxon both ways, lpm_kg.eval.stats.verdict).
 
-    python benchmarks/bench_compound_kd.py [--seeds 13] [--null 1000]
+    python benchmarks/bench_compound_kd.py [--seeds 13] [--ensemble] [--null 1000]
 
 Writes benchmarks/results/bench_compound_kd.{json,md,png}; the trained model is kept in --cache so
 a re-run only re-scores.
@@ -145,6 +145,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="13")
     ap.add_argument("--null", type=int, default=1000)
     ap.add_argument("--max-epochs", type=int, default=None, help="cap the preset's epochs (a smoke test)")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="one model per seed (each cached), their similarities averaged, instead of one model of all seeds")
     ap.add_argument("--cache", type=Path, default=RESULTS / ".discovery_cache")
     ap.add_argument("--out", default="bench_compound_kd")
     args = ap.parse_args()
@@ -159,7 +161,13 @@ def main() -> None:
         f"knockdowns; {len(qs)} compounds with a knocked-down target")
     kd_contexts = [c for c in tuples.contexts if c.startswith("Replogle")]
     train = implicit_zeros(tuples, kd_contexts)
-    model, training = load_or_fit(train, "l1000", seeds, args.cache / "compound-kd-l1000", args.max_epochs)
+    # One model of all the seeds, or with --ensemble one model per seed (each cached on its own, so
+    # seeds trained one at a time join without retraining) whose similarities are averaged.
+    fits = [load_or_fit(train, "l1000", group, args.cache / "compound-kd-l1000", args.max_epochs)
+            for group in ([[s] for s in seeds] if args.ensemble else [seeds])]
+    models = [m for m, _ in fits]
+    training = {"train_seconds": sum(t.get("train_seconds") or 0 for _, t in fits) or None,
+                "epochs": {k: v for _, t in fits for k, v in t["epochs"].items()}}
 
     comp_rows = sorted({r for q in qs for r in q["rows"]})
     at = {r: k for k, r in enumerate(comp_rows)}
@@ -173,14 +181,14 @@ def main() -> None:
               "lpm-predicted-kd-cells": [c for c in readouts_of if tuples.contexts[c] in kd_contexts],
               "lpm-predicted-compound-cells": [c for c in readouts_of if tuples.contexts[c] not in kd_contexts]}
     t0 = time.perf_counter()
-    _, per_context = predicted_similarity(model.predict_ids, comp_rows, kd_rows,
-                                          [(c, readouts_of[c]) for c in readouts_of])
+    per_model = [predicted_similarity(model.predict_ids, comp_rows, kd_rows,
+                                      [(c, readouts_of[c]) for c in readouts_of])[1] for model in models]
     seconds["predicting"] = round(time.perf_counter() - t0, 1)
-    by_context = dict(zip(readouts_of, per_context))
+    by_context = {c: np.mean([pm[k] for pm in per_model], axis=0) for k, c in enumerate(readouts_of)}
     for name, cs in groups.items():
         sims[name] = per_query(np.mean([by_context[c] for c in cs], axis=0))
     sims["lpm-embedding"] = per_query(np.mean([centred_kinds(model.embeddings("perturbations", s), comp_rows, kd_rows)
-                                               for s in seeds], axis=0))
+                                               for model in models for s in model.states], axis=0))
     t0 = time.perf_counter()
     sims["raw-cross"] = per_query(raw_cross(tuples, comp_rows, kd_rows))
     sims["raw-same-cell"] = per_query(raw_same_cell(tuples, comp_rows, kd_rows))
@@ -208,7 +216,7 @@ def main() -> None:
                      "contexts": q["contexts"],
                      **{m: int(t.best_rank[i]) for m, t in tests.items()}} for i, q in enumerate(qs)]
     result = {"meta": {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.uname().machine}, {os.cpu_count()} CPUs",
-                       "seeds": seeds, "sets": SETS, "tuples": len(tuples), "train_tuples": len(train),
+                       "seeds": seeds, "ensemble": args.ensemble, "sets": SETS, "tuples": len(tuples), "train_tuples": len(train),
                        "contexts": list(tuples.contexts), "n_knockdowns": n, "n_compounds": len(qs),
                        "train_seconds": training.get("train_seconds"), "epochs": training["epochs"], **{f"{k}_seconds": v for k, v in seconds.items()},
                        "null": args.null, "max_epochs": args.max_epochs, "random_share": random_share},
@@ -231,7 +239,8 @@ def markdown(r: dict) -> str:
     lines = [
         "# Compound to target knockdown on predicted profiles (benchmarks/bench_compound_kd.py)", "",
         f"{m['n_compounds']} compounds with an annotated target among {m['n_knockdowns']} CRISPRi knockdowns; "
-        f"one LPM (preset l1000, seeds {m['seeds']}) trained on {', '.join(m['sets'])} pooled "
+        + (f"{len(m['seeds'])} LPMs, one per seed (preset l1000, seeds {m['seeds']}; their similarities averaged) "
+           if m.get("ensemble") else f"one LPM (preset l1000, seeds {m['seeds']}) ") + f"trained on {', '.join(m['sets'])} pooled "
         f"({m['train_tuples']:,} tuples with the top lists' implied zeros, at most {m.get('max_epochs') or 50} epochs "
         f"({epochs}); training {train}, predicting "
         f"{m['predicting_seconds']:.0f} s). {m['date']}, {m['machine']}.", "",

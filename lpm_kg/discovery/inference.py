@@ -53,7 +53,8 @@ def _on_genes(network: GeneNetwork, genes: Sequence[str] | None) -> GeneNetwork:
     genes = sorted(set(genes))
     have = {g: k for k, g in enumerate(network.genes)}
     src = np.array([have.get(g, -1) for g in genes])
-    out = np.full((len(genes), len(genes)), np.nan, np.float32)
+    # The network's own precision: observed-first breaks ties below float32's resolution.
+    out = np.full((len(genes), len(genes)), np.nan, network.scores.dtype)
     ok = np.flatnonzero(src >= 0)
     out[np.ix_(ok, ok)] = network.scores[np.ix_(src[ok], src[ok])]
     np.fill_diagonal(out, np.nan)
@@ -282,7 +283,9 @@ def observed_first(observed: np.ndarray, imputed: np.ndarray) -> tuple[np.ndarra
     The placement: an isotonic regression of the observed score on the imputed one, fitted on the
     pairs both score (no reference knowledge), gives each imputed-only pair the observed score
     expected of its imputed score; pairs it maps to one value keep the imputed order (a tie
-    breaker far below the scores' resolution). Returns the matrix and what was done."""
+    breaker far below the scores' resolution, so the result stays float64: float32 would round it
+    away and tie them, and ties at the top or bottom swell the tails that tail recall counts).
+    Returns the matrix and what was done."""
     from scipy.optimize import isotonic_regression
     from scipy.stats import spearmanr
 
@@ -376,7 +379,7 @@ def _observed_first_network(x: NetworkInputs) -> GeneNetwork:
     imputed = x.network("imputed-correlation")
     raw = _on_genes(x.network("raw-correlation"), imputed.genes)
     scores, info = observed_first(raw.scores, imputed.scores)
-    return GeneNetwork("observed-first", imputed.genes, scores.astype(np.float32), {**imputed.info, **info})
+    return GeneNetwork("observed-first", imputed.genes, scores, {**imputed.info, **info})
 
 
 #: The methods ``lpm-kg network --method`` takes, in the order they run and are reported.
