@@ -644,6 +644,8 @@ def run_masked_network(args, refs: dict) -> dict:
     sims["observed-first"], fill = observed_first(raw, sims["imputed"])
     sims["raw-cross"], fill_raw = observed_first(raw, cross_context_map(masked, symbols))
     sims["raw-full"] = raw_maps(tuples, symbols)["raw-mean"]
+    sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[[index[x] for x in symbols]])
+                           for s in args.seeds], axis=0)
     maps = {k: _network(k, genes, v) for k, v in sims.items()}
     out = {"sets": ["replogle"], "mask_seed": args.mask_seed, "n_genes": len(genes), **kept,
            "contexts": list(tuples.contexts), "tuples": len(tuples), "tuples_kept": len(masked),
@@ -758,7 +760,7 @@ def markdown(result: dict) -> str:
                   f"{net['seconds_imputing']} s. `raw-mean`: the kept screens (a pair kept in different contexts "
                   "scores nothing and ranks last); `raw-cross`: the same, with those pairs scored by the cosine of "
                   "their profiles across contexts (the no-model way), placed on raw's scale like observed-first; "
-                  "`imputed` / `observed-first`: as above, from the LPM; `raw-full`: the unmasked screens, the "
+                  "`imputed` / `observed-first`: as above, from the LPM; `lpm`: its embeddings; `raw-full`: the unmasked screens, the "
                   "ceiling. Pairs raw-mean cannot score (known among them): "
                   + ", ".join(f"{r['reference']} {r['raw_unscored_pairs']} ({r['known_unscored_pairs']})"
                               for r in net["references"]) + ".", "",

@@ -263,6 +263,44 @@ def raw_correlation(tuples: TupleSet, targets: Mapping[str, str], *, contexts="g
                         "absolute": absolute})
 
 
+def cross_context_correlation(tuples: TupleSet, targets: Mapping[str, str], *, contexts="genetic", min_shared: int = 3,
+                              absolute: bool = False) -> GeneNetwork:
+    """Observed profiles compared across contexts: each (context, readout) column z-scored over
+    the genes measured there (a context's scale and shared response taken out), then a gene's
+    columns of one readout averaged over the contexts it was measured in, and every pair
+    correlated over the readouts both have. Two genes screened in different cell lines still
+    score, where raw-correlation, which keeps contexts apart, leaves them unscored."""
+    prof = perturbation_profiles(tuples, targets, model=None, contexts=contexts)
+    z = _standardised(prof.matrix)
+    names, column = np.unique(np.asarray(prof.readouts, dtype=object), return_inverse=True)
+    total = np.zeros((len(prof.genes), len(names)))
+    count = np.zeros_like(total)
+    have = np.isfinite(z)
+    for k in range(z.shape[1]):  # columns of one readout symbol meet in one
+        total[:, column[k]] += np.where(have[:, k], z[:, k], 0.0)
+        count[:, column[k]] += have[:, k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        merged = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    corr = profile_correlation(merged, min_shared=min_shared, absolute=absolute)
+    return GeneNetwork("cross-context-correlation", prof.genes, _upper_symmetric(corr),
+                       {"contexts": prof.contexts, "n_readouts": int(len(names)), "min_shared": min_shared,
+                        "pairs_unscored": int(np.isnan(corr[np.triu_indices(len(prof.genes), 1)]).sum()),
+                        "absolute": absolute})
+
+
+def _standardised(matrix: np.ndarray) -> np.ndarray:
+    """Each column z-scored over the rows that have it (NaN stays NaN; a column with fewer than 2
+    values or no spread becomes all NaN)."""
+    x = np.asarray(matrix, dtype=np.float64)
+    have = np.isfinite(x)
+    n = have.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.where(n > 0, np.where(have, x, 0).sum(axis=0) / np.maximum(n, 1), 0)
+        sd = np.sqrt(np.where(have, (x - mu) ** 2, 0).sum(axis=0) / np.maximum(n - 1, 1))
+    ok = (n >= 2) & (sd > 1e-12)
+    return np.where(have & ok, (x - mu) / np.where(ok, sd, 1.0), np.nan)
+
+
 def zero_filled_correlation(tuples: TupleSet, targets: Mapping[str, str], *, contexts="genetic",
                             absolute: bool = False) -> GeneNetwork:
     """The naive-imputation baseline: observed profiles with every unobserved value set to 0."""
@@ -396,6 +434,10 @@ for _method in (
     NetworkMethod("raw-correlation", "the same correlation on observed values only (each pair over the readouts "
                   "both measured)", False,
                   lambda x: raw_correlation(x.tuples, x.targets, contexts=x.contexts, absolute=x.absolute)),
+    NetworkMethod("cross-context-correlation", "observed profiles compared across contexts: each readout "
+                  "standardised within its context, a gene's contexts averaged, pairs correlated over shared "
+                  "readouts (genes screened in different cell lines still score)", False,
+                  lambda x: cross_context_correlation(x.tuples, x.targets, contexts=x.contexts, absolute=x.absolute)),
     NetworkMethod("zero-filled-correlation", "every unmeasured value taken as 0 (no effect), then the same "
                   "correlation: the naive imputation the LPM must beat", False,
                   lambda x: zero_filled_correlation(x.tuples, x.targets, contexts=x.contexts, absolute=x.absolute)),

@@ -34,6 +34,12 @@ Methods (:data:`METHODS`)
     imputed, fitted on the pairs both score (:func:`lpm_kg.discovery.inference.observed_first`).
     Averaging imputed evidence into pairs that were measured together dilutes it (on Replogle +
     the shRNA plate, benchmarks/results/bench_discovery.md); this keeps what imputation adds.
+``cross-context-correlation``
+    Observed values only, compared across contexts: each (context, readout) column z-scored within
+    its context, a gene's columns of one readout averaged over the contexts it was measured in,
+    then correlated as above. Genes screened in different cell lines still get a score; on
+    Replogle with each gene kept in one of K562/RPE1 this no-model fill recovers known pairs far
+    better than the LPM's imputation (benchmarks/results/bench_discovery.md, masked networks).
 ``zero-filled-correlation``
     The naive imputation the LPM must beat: every unobserved value taken as 0 (no effect; for
     top-list scores, below every listed gene), then the same correlation.

@@ -138,7 +138,7 @@ def test_every_method_scores_the_candidate_pairs_and_correlation_beats_random(sy
     assert nets["observed-first"].info["pairs_filled"] > 0
     random_auprc = table.loc["random", "auprc"]
     # The simulator's network is signed (activation and repression): |correlation| suits it better.
-    signed_only = ["imputed-correlation", "raw-correlation", "zero-filled-correlation"]
+    signed_only = ["imputed-correlation", "raw-correlation", "cross-context-correlation", "zero-filled-correlation"]
     absolute = nm.compare(inf.infer_networks(signed_only, tuples=tuples, targets=targets, model=model, absolute=True),
                           refs).set_index("method")
     print("\n" + nm.format_table(table.reset_index()) + "\nabsolute:\n" + nm.format_table(absolute.reset_index()))
@@ -281,3 +281,32 @@ def test_observed_first_keeps_observed_scores_and_places_the_rest_on_their_scale
     # Nothing to fill: the observed matrix comes back as it was.
     same, info = inf.observed_first(np.where(hole, 0.0, observed), imputed)
     assert info["pairs_filled"] == 0 and np.array_equal(same[seen], observed[seen])
+
+
+def test_cross_context_correlation_scores_genes_screened_in_different_contexts():
+    from lpm_kg.graph.pull import TupleSet
+
+    rng = np.random.default_rng(1)
+    n_read = 30
+    effect = {g: rng.normal(size=n_read) for g in "ABCD"}
+    effect["B"] = effect["A"] + 0.05 * rng.normal(size=n_read)  # B acts like A
+    # A and C in context 0, B and D in context 1, with a context-wide shift and scale of its own;
+    # 40 other genes per context give every readout column the spread it is standardised by.
+    rows = []
+    others = [[f"X{ctx}_{k}" for k in range(40)] for ctx in (0, 1)]
+    for ctx, genes, shift, scale in ((0, ["A", "C", *others[0]], 1.0, 1.0), (1, ["B", "D", *others[1]], -3.0, 5.0)):
+        for g in genes:
+            v = effect[g] if g in effect else rng.normal(size=n_read)
+            rows += [(g, r, ctx, shift + scale * v[r]) for r in range(n_read)]
+    perts = sorted({g for g, *_ in rows})
+    t = TupleSet(np.array([perts.index(g) for g, *_ in rows], np.int32), np.array([r for _, r, _, _ in rows], np.int32),
+                 np.array([c for _, _, c, _ in rows], np.int32), np.array([v for *_, v in rows], np.float32),
+                 perts, [f"R{k}" for k in range(n_read)], ["ctx0", "ctx1"], ["d"])
+    targets = {p: p for p in perts}
+    raw = inf.raw_correlation(t, targets)
+    cross = inf.cross_context_correlation(t, targets)
+    a, b, c = (raw.genes.index(g) for g in "ABC")
+    assert np.isnan(raw.scores[a, b]) and np.isfinite(raw.scores[a, c])  # raw keeps the contexts apart
+    assert cross.scores[a, b] > 0.9 and cross.scores[a, b] == pytest.approx(cross.scores[b, a])
+    assert cross.scores[a, b] > np.nanmax(np.abs(np.delete(cross.scores[a], [a, b])))
+    assert cross.info["pairs_unscored"] == 0
