@@ -49,7 +49,8 @@ def plot_table(table, path: Path, title: str = "") -> Path:
 
 @click.command("network")
 @list_option("--method", "methods", "Inference method (default: all of embedding-similarity, imputed-correlation, "
-                                    "raw-correlation, zero-filled-correlation, random).")
+                                    "observed-first, raw-correlation, cross-context-correlation, "
+                                    "zero-filled-correlation, random; `lpm-kg list network-methods`).")
 @renamed("--methods", "--method", "old_methods", multiple=True)
 @click.option("--references", default=None,
               help="Comma-separated reference networks: dataset names or kinds (string, corum, dorothea, trrust); "
