@@ -205,20 +205,28 @@ def perturbation_profiles(tuples: TupleSet, targets: Mapping[str, str], *, model
                     np.concatenate(blocks, axis=1), np.concatenate(masks, axis=1), n_imputed, t_imp)
 
 
+def _standardised(matrix: np.ndarray) -> np.ndarray:
+    """Each column z-scored over the rows that have it (NaN stays NaN; a column with fewer than 2
+    values or no spread becomes all NaN)."""
+    x = np.asarray(matrix, dtype=np.float64)
+    have = np.isfinite(x)
+    n = have.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.where(n > 0, np.where(have, x, 0).sum(axis=0) / np.maximum(n, 1), 0)
+        sd = np.sqrt(np.where(have, (x - mu) ** 2, 0).sum(axis=0) / np.maximum(n - 1, 1))
+    ok = (n >= 2) & (sd > 1e-12)
+    return np.where(have & ok, (x - mu) / np.where(ok, sd, 1.0), np.nan)
+
+
 def profile_correlation(matrix: np.ndarray, *, min_shared: int = 3, absolute: bool = False) -> np.ndarray:
     """Pearson correlation of every pair of rows, NaN-aware (see the module docstring): columns
     z-scored over the rows that have them (columns with fewer than 2 values or no spread are
     dropped), then each pair correlated over the columns both rows have; NaN where a pair shares
     fewer than ``min_shared`` columns or a row has no spread on them. Signed unless ``absolute``."""
-    x = np.asarray(matrix, dtype=np.float64)
-    have = np.isfinite(x)
-    n_col = have.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.where(n_col > 0, np.where(have, x, 0).sum(axis=0) / np.maximum(n_col, 1), 0)
-        sd = np.sqrt(np.where(have, (x - mu) ** 2, 0).sum(axis=0) / np.maximum(n_col - 1, 1))
-    keep = (n_col >= 2) & (sd > 1e-12)
-    x, have, mu, sd = x[:, keep], have[:, keep], mu[keep], sd[keep]
-    z = np.where(have, (x - mu) / sd, 0.0)
+    z = _standardised(matrix)
+    z = z[:, np.isfinite(z).any(axis=0)]
+    have = np.isfinite(z)
+    z = np.where(have, z, 0.0)
     m = have.astype(np.float64)
     if have.all():  # complete: plain Pearson of the rows
         zc = z - z.mean(axis=1, keepdims=True)
@@ -286,19 +294,6 @@ def cross_context_correlation(tuples: TupleSet, targets: Mapping[str, str], *, c
                        {"contexts": prof.contexts, "n_readouts": int(len(names)), "min_shared": min_shared,
                         "pairs_unscored": int(np.isnan(corr[np.triu_indices(len(prof.genes), 1)]).sum()),
                         "absolute": absolute})
-
-
-def _standardised(matrix: np.ndarray) -> np.ndarray:
-    """Each column z-scored over the rows that have it (NaN stays NaN; a column with fewer than 2
-    values or no spread becomes all NaN)."""
-    x = np.asarray(matrix, dtype=np.float64)
-    have = np.isfinite(x)
-    n = have.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.where(n > 0, np.where(have, x, 0).sum(axis=0) / np.maximum(n, 1), 0)
-        sd = np.sqrt(np.where(have, (x - mu) ** 2, 0).sum(axis=0) / np.maximum(n - 1, 1))
-    ok = (n >= 2) & (sd > 1e-12)
-    return np.where(have & ok, (x - mu) / np.where(ok, sd, 1.0), np.nan)
 
 
 def zero_filled_correlation(tuples: TupleSet, targets: Mapping[str, str], *, contexts="genetic",
