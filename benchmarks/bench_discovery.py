@@ -802,8 +802,8 @@ def plot(result: dict, path: Path) -> None:
         band = np.asarray(next(iter(r["null_band"].values())))
         ax.fill_between(x[keep], band[0][keep], band[2][keep], color="0.85", label="null 5-95 %")
         for m, y in r["curves"].items():
-            if m.startswith("raw-") and m not in ("raw-mean", "raw-concat"):
-                continue
+            if m.startswith("raw-") and m not in ("raw-mean", "raw-concat", "raw-cross", "raw-full"):
+                continue  # one context's raw map: raw-mean and raw-concat stand for them
             ax.plot(x[keep], np.asarray(y)[keep], label=m, lw=1.5)
         ax.set_title(f"{name}: {r['reference']}", fontsize=9)
         ax.set_xlabel("top share of gene pairs")
