@@ -213,6 +213,14 @@ def imputed_maps(tuples, symbols: list[str], model) -> tuple[dict[str, np.ndarra
     prediction over the context's readouts (centred like the measured rows); ``imputed``: the
     per-context cosines averaged over every context; ``raw-mean``: the same over the measured ones
     only (a pair never measured in a shared context scores nothing)."""
+    found, filled, counts = imputed_profiles(tuples, symbols, model)
+    raw = mean_of(context_cosines([mat for _, _, mat in found]))
+    return {"raw-mean": raw, "imputed": mean_of(context_cosines(filled))}, counts
+
+
+def imputed_profiles(tuples, symbols: list[str], model) -> tuple[list, list[np.ndarray], dict]:
+    """:func:`profile_matrices` of ``symbols`` (``found``) and the same matrices with every
+    unmeasured row filled by the LPM's prediction (``filled``), and the counts."""
     index = {s: k for k, s in enumerate(tuples.perturbations)}
     rows = np.array([index[s] for s in symbols])
     found = profile_matrices(tuples, rows.tolist())
@@ -234,11 +242,8 @@ def imputed_maps(tuples, symbols: list[str], model) -> tuple[dict[str, np.ndarra
             out[missing] = pred - raw_mean / measured.sum()
             n_imputed += len(missing)
         filled.append(out)
-    raw = mean_of(context_cosines([mat for _, _, mat in found]))
-    imputed = mean_of(context_cosines(filled))
-    return {"raw-mean": raw, "imputed": imputed}, {"experiments_imputed": n_imputed,
-                                                   "experiments_measured": int(sum((~np.isnan(m).any(axis=1)).sum()
-                                                                                   for _, _, m in found))}
+    return found, filled, {"experiments_imputed": n_imputed,
+                           "experiments_measured": int(sum((~np.isnan(m).any(axis=1)).sum() for _, _, m in found))}
 
 
 def short(context: str) -> str:
@@ -618,6 +623,42 @@ def cross_context_map(tuples, symbols: list[str]) -> np.ndarray:
     return shared_cosine(profiles, profiles, min_shared=3)
 
 
+def hidden_accuracy(full: list, found: list, filled: list) -> dict:
+    """How well the hidden experiments are recovered, without any reference: per hidden (gene,
+    context), the Pearson r with its measured profile (``full``: :func:`profile_matrices` of the
+    unmasked set) of the LPM's imputed profile and of the gene's profile in the context it kept
+    (the no-model transfer: copy the other cell line), over the readouts all three share; the two
+    paired over experiments (one-sided Wilcoxon both ways)."""
+    from lpm_kg.eval.stats import wilcoxon_greater
+
+    def r(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        den = np.sqrt((a ** 2).sum() * (b ** 2).sum())
+        return float(a @ b / den) if den > 0 else np.nan
+
+    imputed, copied = [], []
+    for k, (_, readouts_full, truth) in enumerate(full):
+        _, readouts_here, mat_here = found[k]
+        other = [j for j in range(len(found)) if j != k]
+        hidden = np.flatnonzero(np.isnan(mat_here).any(axis=1) & ~np.isnan(truth).any(axis=1))
+        for row in hidden:
+            kept = [j for j in other if not np.isnan(found[j][2][row]).any()]
+            if not kept:
+                continue
+            _, readouts_kept, mat_kept = found[kept[0]]
+            common = np.intersect1d(np.intersect1d(readouts_full, readouts_here), readouts_kept)
+            at = lambda ids: np.searchsorted(ids, common)  # noqa: E731
+            t = truth[row, at(readouts_full)]
+            imputed.append(r(filled[k][row, at(readouts_here)], t))
+            copied.append(r(mat_kept[row, at(readouts_kept)], t))
+    a, b = np.array(imputed), np.array(copied)
+    ok = np.isfinite(a) & np.isfinite(b)
+    pg, pl = wilcoxon_greater(a[ok], b[ok]), wilcoxon_greater(b[ok], a[ok])
+    return {"n": int(ok.sum()), "imputed_r": float(a[ok].mean()), "copy_r": float(b[ok].mean()),
+            "p_imputed_better": pg, "p_imputed_worse": pl,
+            "verdict": verdict(pg, pl, difference=float(np.mean(a[ok] - b[ok])))}
+
+
 def run_masked_network(args, refs: dict) -> dict:
     """Replogle's K562 and RPE1 screens with each gene kept in one of the two (seeded at random):
     half the pairs of genes are then never measured in a shared context, the case the paper's
@@ -638,9 +679,13 @@ def run_masked_network(args, refs: dict) -> dict:
     model, training = load_or_fit(train, PRESET["replogle"], args.seeds,
                                   args.cache / f"network-masked{args.mask_seed}-replogle", args.max_epochs)
     t0 = time.perf_counter()
-    sims, counts = imputed_maps(masked, symbols, model)
+    found, filled, counts = imputed_profiles(masked, symbols, model)
     seconds = time.perf_counter() - t0
-    raw = sims["raw-mean"]
+    raw = mean_of(context_cosines([mat for _, _, mat in found]))
+    sims = {"raw-mean": raw, "imputed": mean_of(context_cosines(filled))}
+    accuracy = hidden_accuracy(profile_matrices(tuples, [index[s] for s in symbols]), found, filled)
+    log(f"  hidden experiments: imputed r {accuracy['imputed_r']:.3f}, the other cell line's profile "
+        f"r {accuracy['copy_r']:.3f} ({accuracy['verdict']})")
     sims["observed-first"], fill = observed_first(raw, sims["imputed"])
     sims["raw-cross"], fill_raw = observed_first(raw, cross_context_map(masked, symbols))
     sims["raw-full"] = raw_maps(tuples, symbols)["raw-mean"]
@@ -650,7 +695,7 @@ def run_masked_network(args, refs: dict) -> dict:
     out = {"sets": ["replogle"], "mask_seed": args.mask_seed, "n_genes": len(genes), **kept,
            "contexts": list(tuples.contexts), "tuples": len(tuples), "tuples_kept": len(masked),
            "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill,
-           "raw_cross_fill": fill_raw, **counts, "references": []}
+           "raw_cross_fill": fill_raw, "hidden_accuracy": accuracy, **counts, "references": []}
     for ref, (universe, pairs) in refs.items():
         genes_ref = sorted(set(genes) & set(universe))
         report = relations.score_maps(maps, pairs, ref, genes=genes_ref, n_null=args.null, seed=0)
@@ -761,7 +806,13 @@ def markdown(result: dict) -> str:
                   "scores nothing and ranks last); `raw-cross`: the same, with those pairs scored by the cosine of "
                   "their profiles across contexts (the no-model way), placed on raw's scale like observed-first; "
                   "`imputed` / `observed-first`: as above, from the LPM; `lpm`: its embeddings; `raw-full`: the unmasked screens, the "
-                  "ceiling. Pairs raw-mean cannot score (known among them): "
+                  "ceiling. The hidden experiments themselves, against their measured profiles (Pearson r over "
+                  "shared readouts, no reference): the LPM's imputation "
+                  f"{net['hidden_accuracy']['imputed_r']:.3f}, the gene's profile in the other cell line "
+                  f"{net['hidden_accuracy']['copy_r']:.3f} over {net['hidden_accuracy']['n']} experiments "
+                  f"({net['hidden_accuracy']['verdict']} for the LPM, p {_p(net['hidden_accuracy']['p_imputed_better'])} "
+                  f"better, {_p(net['hidden_accuracy']['p_imputed_worse'])} worse). "
+                  "Pairs raw-mean cannot score (known among them): "
                   + ", ".join(f"{r['reference']} {r['raw_unscored_pairs']} ({r['known_unscored_pairs']})"
                               for r in net["references"]) + ".", "",
                   *RELATION_HEADER, *relation_rows(net["references"]), "", *COMPARE_HEADER,
