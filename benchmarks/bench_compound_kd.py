@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 
 from bench_accuracy import log  # noqa: E402
 from bench_discovery import (RESULTS, _read, load_or_fit, genetic_targets, implicit_zeros, match_key,  # noqa: E402
-                             pooled_tuples, profile_matrices, short)
+                             mean_profiles, pooled_tuples, short)
 from bench_priors import REFERENCES  # noqa: E402
 
 from lpm_kg.discovery.inference import cosine_matrix, shared_cosine  # noqa: E402
@@ -98,15 +98,9 @@ def queries(tuples, genetic: set[str], genes: set[str], targets: dict[str, set[s
 
 def raw_cross(tuples, comp_rows: list[int], kd_rows: list[int]) -> np.ndarray:
     """Cosine over the readouts both measured (at least 10) of each perturbation's centred profile
-    averaged over its contexts ([comp_rows, kd_rows]; NaN where fewer are shared)."""
-    rows = comp_rows + kd_rows
-    total, count = np.zeros((len(rows), len(tuples.readouts))), np.zeros((len(rows), len(tuples.readouts)))
-    for _, readouts, mat in profile_matrices(tuples, rows):
-        ok = ~np.isnan(mat).any(axis=1)
-        total[np.ix_(ok, readouts)] += mat[ok]
-        count[np.ix_(ok, readouts)] += 1
-    with np.errstate(invalid="ignore"):
-        x = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    averaged over its contexts (bench_discovery.mean_profiles; [comp_rows, kd_rows]; NaN where
+    fewer are shared)."""
+    x = mean_profiles(tuples, comp_rows + kd_rows)
     return shared_cosine(x[:len(comp_rows)], x[len(comp_rows):], 10)
 
 

@@ -524,6 +524,31 @@ def one_per_gene(tuples, targets: dict[str, str]) -> list[str]:
     return sorted(best.values())
 
 
+def score_references(maps: dict, genes: list[str], refs: dict, n_null: int, leaders: dict[str, list[str]]) -> list[dict]:
+    """The network parts' scoring: per reference, every map over the perturbed genes it knows
+    (raw-mean's unscored pairs rank last), ``leaders`` (map -> maps it is paired with over genes),
+    and how many pairs, and known pairs, raw-mean cannot score (what imputation can add at most)."""
+    out = []
+    for ref, (universe, pairs) in refs.items():
+        genes_ref = sorted(set(genes) & set(universe))
+        report = relations.score_maps(maps, pairs, ref, genes=genes_ref, n_null=n_null, seed=0)
+        comps = pd.concat([relations.compare(report, leader, others) for leader, others in leaders.items()],
+                          ignore_index=True)
+        print(report.table[["map", "n_known", "tail_recall", "tail_recall_p", "auprc", "auprc_null", "auprc_p",
+                            "gene_ap"]].to_string(index=False), flush=True)
+        at = [maps["raw-mean"].genes.index(g) for g in genes_ref]
+        raw_ref = maps["raw-mean"].scores[np.ix_(at, at)]
+        pos = {g: k for k, g in enumerate(genes_ref)}
+        unscored = int(np.isnan(raw_ref).sum() - len(genes_ref)) // 2
+        known_unscored = sum(1 for a, b in pairs if a in pos and b in pos and np.isnan(raw_ref[pos[a], pos[b]]))
+        out.append({"reference": ref, "table": json.loads(report.table.to_json(orient="records")),
+                    "compare": json.loads(comps.to_json(orient="records")),
+                    "raw_unscored_pairs": unscored, "known_unscored_pairs": known_unscored, "info": report.info,
+                    "curve_x": report.curve_x.tolist(), "curves": {k: v.tolist() for k, v in report.curves.items()},
+                    "null_band": {k: v.tolist() for k, v in report.null_band.items()}})
+    return out
+
+
 def run_network(args, refs: dict) -> dict:
     names = GENE_SETS
     tuples = pooled_tuples(names)
@@ -548,37 +573,10 @@ def run_network(args, refs: dict) -> dict:
     sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[rows]) for s in args.seeds], axis=0)
     maps = {k: _network(k, genes, v) for k, v in sims.items()}
     out = {"sets": names, "n_genes": len(genes), "genes_in_both": twice, "contexts": list(tuples.contexts),
-           "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill, **counts, "references": []}
-    for ref, (universe, pairs) in refs.items():
-        # Every map over every perturbed gene the reference knows: raw's unscored pairs rank last.
-        genes_ref = sorted(set(genes) & set(universe))
-        report = relations.score_maps(maps, pairs, ref, genes=genes_ref, n_null=args.null, seed=0)
-        comps = pd.concat([relations.compare(report, "imputed", ["raw-mean"]),
-                           relations.compare(report, "observed-first", ["raw-mean", "imputed"])], ignore_index=True)
-        print(report.table[["map", "n_known", "tail_recall", "tail_recall_p", "auprc", "auprc_null", "auprc_p",
-                            "gene_ap"]].to_string(index=False), flush=True)
-        at = [maps["raw-mean"].genes.index(g) for g in genes_ref]
-        raw_ref = maps["raw-mean"].scores[np.ix_(at, at)]
-        unscored = int(np.isnan(raw_ref).sum() - len(genes_ref)) // 2
-        # The known pairs raw cannot score: what imputation can add at most.
-        pos = {g: k for k, g in enumerate(genes_ref)}
-        known_unscored = sum(1 for a, b in pairs if a in pos and b in pos and np.isnan(raw_ref[pos[a], pos[b]]))
-        out["references"].append({"reference": ref, "table": json.loads(report.table.to_json(orient="records")),
-                                  "compare": json.loads(comps.to_json(orient="records")),
-                                  "raw_unscored_pairs": unscored,
-                                  "known_unscored_pairs": known_unscored, "info": report.info,
-                                  "curve_x": report.curve_x.tolist(),
-                                  "curves": {k: v.tolist() for k, v in report.curves.items()},
-                                  "null_band": {k: v.tolist() for k, v in report.null_band.items()}})
+           "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill, **counts}
+    out["references"] = score_references(maps, genes, refs, args.null,
+                                         {"imputed": ["raw-mean"], "observed-first": ["raw-mean", "imputed"]})
     return out
-
-
-def subset(tuples, keep: np.ndarray):
-    """``tuples`` restricted to the rows ``keep`` (same vocabularies)."""
-    from lpm_kg.graph.pull import TupleSet
-
-    return TupleSet(tuples.perturbation[keep], tuples.readout[keep], tuples.context[keep], tuples.value[keep],
-                    tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
 
 
 def mask_one_context(tuples, rows: list[int], seed: int) -> tuple[np.ndarray, dict]:
@@ -601,25 +599,28 @@ def mask_one_context(tuples, rows: list[int], seed: int) -> tuple[np.ndarray, di
     return keep, {"kept_in": {tuples.contexts[c]: int(n) for c, n in enumerate(counts) if n}}
 
 
+def mean_profiles(tuples, rows: list[int]) -> np.ndarray:
+    """Each perturbation of ``rows``'s profile (centred per context, as in :func:`profile_matrices`)
+    averaged over the contexts it was measured in: [rows, all readouts], NaN for a readout none of
+    its contexts has."""
+    total = np.zeros((len(rows), len(tuples.readouts)))
+    count = np.zeros_like(total)
+    for _, readouts, mat in profile_matrices(tuples, rows):
+        have = np.isfinite(mat)
+        total[:, readouts] += np.where(have, mat, 0.0)
+        count[:, readouts] += have
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def cross_context_map(tuples, symbols: list[str]) -> np.ndarray:
     """What a user without a model can do for two genes never measured in one context: compare
-    their profiles across contexts. Each perturbation's profile (centred per context, as in
-    :func:`profile_matrices`) averaged over its contexts, on the union of readouts (NaN where its
-    contexts lack one); every pair's cosine over the readouts both have."""
+    their profiles across contexts (:func:`mean_profiles`), every pair's cosine over the readouts
+    both have."""
     from lpm_kg.discovery.inference import shared_cosine
 
     index = {s: k for k, s in enumerate(tuples.perturbations)}
-    found = profile_matrices(tuples, [index[s] for s in symbols])
-    union = np.unique(np.concatenate([r for _, r, _ in found]))
-    total = np.zeros((len(symbols), len(union)))
-    n = np.zeros((len(symbols), len(union)))
-    for _, readouts, mat in found:
-        col = np.searchsorted(union, readouts)
-        have = np.isfinite(mat)
-        total[:, col] += np.where(have, mat, 0.0)
-        n[:, col] += have
-    with np.errstate(invalid="ignore"):
-        profiles = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    profiles = mean_profiles(tuples, [index[s] for s in symbols])
     return shared_cosine(profiles, profiles, min_shared=3)
 
 
@@ -672,7 +673,7 @@ def run_masked_network(args, refs: dict) -> dict:
     genes = [targets[s] for s in symbols]
     index = {s: k for k, s in enumerate(tuples.perturbations)}
     keep, kept = mask_one_context(tuples, [index[s] for s in symbols], args.mask_seed)
-    masked = subset(tuples, keep)
+    masked = tuples.rows(keep)
     log(f"masked network: replogle, {len(genes)} genes, each kept in one context {kept['kept_in']}; "
         f"{len(masked):,} of {len(tuples):,} tuples")
     train = implicit_zeros(masked, list(masked.contexts))
@@ -695,25 +696,10 @@ def run_masked_network(args, refs: dict) -> dict:
     out = {"sets": ["replogle"], "mask_seed": args.mask_seed, "n_genes": len(genes), **kept,
            "contexts": list(tuples.contexts), "tuples": len(tuples), "tuples_kept": len(masked),
            "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill,
-           "raw_cross_fill": fill_raw, "hidden_accuracy": accuracy, **counts, "references": []}
-    for ref, (universe, pairs) in refs.items():
-        genes_ref = sorted(set(genes) & set(universe))
-        report = relations.score_maps(maps, pairs, ref, genes=genes_ref, n_null=args.null, seed=0)
-        comps = pd.concat([relations.compare(report, "observed-first", ["raw-mean", "raw-cross", "imputed"]),
-                           relations.compare(report, "raw-full", ["observed-first"])], ignore_index=True)
-        print(report.table[["map", "n_known", "tail_recall", "auprc", "auprc_p", "gene_ap"]].to_string(index=False),
-              flush=True)
-        at = [maps["raw-mean"].genes.index(g) for g in genes_ref]
-        raw_ref = maps["raw-mean"].scores[np.ix_(at, at)]
-        pos = {g: k for k, g in enumerate(genes_ref)}
-        unscored = int(np.isnan(raw_ref).sum() - len(genes_ref)) // 2
-        known_unscored = sum(1 for a, b in pairs if a in pos and b in pos and np.isnan(raw_ref[pos[a], pos[b]]))
-        out["references"].append({"reference": ref, "table": json.loads(report.table.to_json(orient="records")),
-                                  "compare": json.loads(comps.to_json(orient="records")),
-                                  "raw_unscored_pairs": unscored, "known_unscored_pairs": known_unscored,
-                                  "info": report.info, "curve_x": report.curve_x.tolist(),
-                                  "curves": {k: v.tolist() for k, v in report.curves.items()},
-                                  "null_band": {k: v.tolist() for k, v in report.null_band.items()}})
+           "raw_cross_fill": fill_raw, "hidden_accuracy": accuracy, **counts}
+    out["references"] = score_references(maps, genes, refs, args.null,
+                                         {"observed-first": ["raw-mean", "raw-cross", "imputed"],
+                                          "raw-full": ["observed-first"]})
     return out
 
 

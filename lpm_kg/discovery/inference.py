@@ -357,8 +357,7 @@ def model_tuples(tuples: TupleSet, model) -> TupleSet:
         keep &= ok[col] if len(ok) else np.zeros(len(tuples), bool)
     if keep.all():
         return tuples
-    return TupleSet(tuples.perturbation[keep], tuples.readout[keep], tuples.context[keep], tuples.value[keep],
-                    tuples.perturbations, tuples.readouts, tuples.contexts, tuples.datasets)
+    return tuples.rows(keep)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ class TupleSet:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.perturbation, self.readout, self.context, self.value))
 
+    def rows(self, keep: np.ndarray) -> "TupleSet":
+        """The tuples ``keep`` selects (a mask or indices), with the same vocabularies."""
+        return TupleSet(self.perturbation[keep], self.readout[keep], self.context[keep], self.value[keep],
+                        self.perturbations, self.readouts, self.contexts, self.datasets)
+
     def to_torch(self, device=None):
         import torch
 
