@@ -256,6 +256,7 @@ def run_set(name: str, args, traces: list, publish=None, max_readouts: int | Non
     the result so far after every split, so a run cut off by the clock keeps what it finished.
     ``max_readouts`` / ``seeds`` override ``--readouts`` / ``--seeds`` (the readout curve)."""
     from lpm_kg.eval import BASELINES, run_benchmark, summary
+    from lpm_kg.eval.stats import paired_tests
     from lpm_kg.eval.split import eligible_target_contexts
     from lpm_kg.graph.pull import average_replicate_tuples
     from lpm_kg.model.config import preset
@@ -294,6 +295,8 @@ def run_set(name: str, args, traces: list, publish=None, max_readouts: int | Non
     configs = {"lpm": cfg}
     if name in args.variant_sets:
         configs["lpm-init0.1"] = cfg.model_copy(update={"embedding_init_std": 0.1})
+    for label, settings in args.variant.items():
+        configs[label] = preset(PRESET[name], **{**overrides, **settings})
     current: dict = {}
     factories = {n: BASELINES[n] for n in BASELINE_ORDER}
     for label, c in configs.items():
@@ -305,8 +308,22 @@ def run_set(name: str, args, traces: list, publish=None, max_readouts: int | Non
               "n_readouts": len(tuples.readouts), "build_seconds": built}
 
     def finish(partial: bool) -> dict:
-        df = pd.concat(frames, ignore_index=True)
+        # Each split's per-experiment metrics ride in attrs; pandas cannot concat frames whose
+        # attrs hold frames, so they are taken out first and paired here.
+        clean, experiments = [], []
+        for f in frames:
+            g = f.copy()
+            experiments.append(g.attrs.pop("experiments", None))
+            g.attrs = {}
+            clean.append(g)
+        df = pd.concat(clean, ignore_index=True)
         df.insert(0, "set", name)
+        exps = [e for e in experiments if e is not None and len(e)]
+        if args.variant and exps:
+            exps = pd.concat(exps, ignore_index=True)
+            result["paired"] = pd.concat([paired_tests(exps, label, others=[m for m in ("lpm", "linear")
+                                                                            if m in set(exps["model"])])
+                                          for label in args.variant], ignore_index=True).to_dict(orient="records")
         result.update({"rows": df.to_dict(orient="records"), "summary": summary(df, by=("model",)).to_dict(
             orient="records"), "per_context_summary": summary(df).to_dict(orient="records"),
             "wall_seconds": time.perf_counter() - set_started, "partial": partial,
@@ -370,6 +387,13 @@ def markdown(results: list[dict], meta: dict) -> str:
             cells = [f"{s.at[model, m]:.3f} ± {s.at[model, m + '_std']:.3f}" for m in TABLE_METRICS]
             lines.append(f"| {model} | " + " | ".join(cells) + f" | {fit[model]:.1f} |")
         lines.append("")
+        if res.get("paired"):
+            lines += ["Variants paired with the LPM and the linear model by test experiment (centered Pearson; "
+                      "one-sided Wilcoxon):", "", "| variant | against | experiments | variant r | other r | p better "
+                      "| p worse | verdict |", "|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {t['leader']} | {t['other']} | {t['n_pairs']} | {t['leader_mean']:.3f} | {t['other_mean']:.3f} "
+                      f"| {t['p_value']:.2g} | {t['p_value_worse']:.2g} | {t['verdict']} |" for t in res["paired"]]
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -503,6 +527,9 @@ def main() -> None:
     ap.add_argument("--min-perturbations", default="l1000=6",
                     help="per set: min perturbations of an eligible target context (default 10)")
     ap.add_argument("--variant-sets", default="", help="sets that also run lpm-init0.1")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE[,KEY=VALUE]",
+                    help="another LPM row on every set: the preset with these settings (JSON values), e.g. "
+                         "shared:shared_rank=32,shared_dropout=0.5; repeatable")
     ap.add_argument("--lpm-init-std", default="",
                     help="per set: embedding_init_std of the 'lpm' row (a set not named keeps the library "
                          "default, 0.1; the subsampled run pinned 1.0, the reference's, on the real sets)")
@@ -539,6 +566,8 @@ def main() -> None:
     args.readouts = parse_kv(args.readouts)
     args.min_perturbations = parse_kv(args.min_perturbations)
     args.variant_sets = set(filter(None, args.variant_sets.split(",")))
+    args.variant = {label: {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in spec.split(","))}
+                    for label, spec in (item.split(":", 1) for item in args.variant)}
     args.lpm_init_std = parse_kv(args.lpm_init_std, float)
     if args.threads:
         os.environ["LPM_KG_TORCH_THREADS"] = str(args.threads)
@@ -552,7 +581,7 @@ def main() -> None:
     results, curve, traces = [], [], []
     meta = {"sets": args.sets, "split_seeds": args.seeds, "lpm_seeds": args.lpm_seeds, "max_epochs": args.max_epochs,
             "patience": args.patience, "readouts": args.readouts, "min_perturbations": args.min_perturbations,
-            "variant_sets": sorted(args.variant_sets), "lpm_init_std": args.lpm_init_std,
+            "variant_sets": sorted(args.variant_sets), "variants": args.variant, "lpm_init_std": args.lpm_init_std,
             "threads": args.threads or "load-aware policy (lpm_kg.model.train.training_threads)",
             "device": args.device, "curve": args.curve, "curve_seeds": args.curve_seeds, "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "platform": platform.platform(), "loadavg_start": os.getloadavg(),

@@ -45,8 +45,9 @@ METRICS = {"test_pearson_centered": "test centered r", "test_rmse": "test RMSE",
            "pool_pearson_centered": "pool centered r"}
 
 
-def learner_config(name: str, seeds: list[int], batch_size: int | None, preset_name: str | None):
-    updates = {"seeds": seeds}
+def learner_config(name: str, seeds: list[int], batch_size: int | None, preset_name: str | None,
+                   settings: dict | None = None):
+    updates = {**(settings or {}), "seeds": seeds}
     if batch_size:
         updates["batch_size"] = batch_size
     return preset(preset_name or PRESET[name], **updates)
@@ -61,7 +62,9 @@ def markdown(result: dict) -> str:
     lines = ["# Retrospective acquisition benchmark", "",
              f"Run {result['meta']['date']} on {result['meta']['machine']}; learner: the LPM seed ensemble "
              f"(preset {result['meta'].get('preset') or 'per set'}, seeds {result['meta']['lpm_seeds']}, "
-             f"batch {result['meta']['batch_size']}), setup `{json.dumps(result['setup'])}`.", "",
+             f"batch {result['meta']['batch_size']}"
+             + "".join(f", {k} {v}" for k, v in result["meta"].get("lpm_settings", {}).items())
+             + f"), setup `{json.dumps(result['setup'])}`.", "",
              "Share of random = experiments a strategy acquires to reach random's final test accuracy, over "
              "random's (goal <= 0.6; inf: never reached within the rounds). Gain = mean test centered r "
              "minus random's after the same number of experiments, paired over (seed, round); p from a "
@@ -137,23 +140,31 @@ def main() -> None:
     for field, info in AcquisitionSetup.model_fields.items():
         kind = {int: int, float: float, bool: lambda s: s.lower() in ("1", "true", "yes")}.get(info.annotation, int)
         ap.add_argument(f"--{field.replace('_', '-')}", type=kind, default=info.default, help=info.description)
+    ap.add_argument("--lpm", action="append", default=[], metavar="KEY=VALUE",
+                    help="a learner setting over the preset's (JSON value), e.g. shared_rank=32; repeatable")
     ap.add_argument("--warm-check", default=None, help="a set: compare warm starts with retraining (random strategy)")
     ap.add_argument("--out", default="bench_acquisition")
     ap.add_argument("--merge", default=None, help="comma-separated stems of runs to join into --out (no run)")
     args = ap.parse_args()
     setup = AcquisitionSetup(**{f: getattr(args, f) for f in AcquisitionSetup.model_fields})
     lpm_seeds = [int(s) for s in args.lpm_seeds.split(",")]
+    args.lpm = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.lpm)}
     out = RESULTS / args.out
     result = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     result.setdefault("sets", {})
     result.update({"setup": setup.model_dump(), "meta": {
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.node()} ({os.cpu_count()} CPUs)",
         "torch_threads": os.environ.get("LPM_KG_TORCH_THREADS"), "lpm_seeds": lpm_seeds,
-        "batch_size": args.batch_size, "preset": args.preset}})
+        "batch_size": args.batch_size, "preset": args.preset, "lpm_settings": args.lpm}})
 
     if args.merge:  # sets (or strategies and seeds of one set) run in parallel processes, one file each
+        learners = []
         for stem in args.merge.split(","):
             part = json.loads((RESULTS / stem).with_suffix(".json").read_text())
+            learners.append((part["setup"], part["meta"].get("lpm_settings", {}), part["meta"].get("preset")))
+            if learners[-1] != learners[0]:
+                raise SystemExit(f"--merge: {stem} ran another learner or setup than the stems before it; "
+                                 "merge only runs of one learner")
             for name, entry in part.get("sets", {}).items():
                 have = result["sets"].get(name)
                 if have is None:
@@ -180,7 +191,7 @@ def main() -> None:
     if args.warm_check:
         name = args.warm_check
         tuples = average_replicate_tuples(build(name, 0)[0])
-        cfg = learner_config(name, lpm_seeds, args.batch_size, args.preset)
+        cfg = learner_config(name, lpm_seeds, args.batch_size, args.preset, args.lpm)
         runs = {}
         for warm in (True, False):
             s = setup.model_copy(update={"warm_start": warm})
@@ -202,7 +213,7 @@ def main() -> None:
         tuples = average_replicate_tuples(tuples)
         n_exp = len(np.unique(tuples.perturbation.astype(np.int64) * len(tuples.contexts) + tuples.context))
         log(f"== {name}: {len(tuples):,} tuples, {n_exp} experiments, {len(tuples.readouts):,} readouts")
-        cfg = learner_config(name, lpm_seeds, args.batch_size, args.preset)
+        cfg = learner_config(name, lpm_seeds, args.batch_size, args.preset, args.lpm)
         entry = {"n_experiments": n_exp, "n_tuples": len(tuples), "n_readouts": len(tuples.readouts),
                  "batch": max(1, round(setup.batch_fraction * n_exp)), "seeds": seeds, "notes": notes,
                  "lpm_config": cfg.model_dump()}

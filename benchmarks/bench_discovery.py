@@ -251,13 +251,14 @@ def short(context: str) -> str:
     return parts[1] if len(parts) > 2 else context
 
 
-def fit_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, max_epochs: int | None = None):
+def fit_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, max_epochs: int | None = None,
+            settings: dict | None = None):
     """An LPM (a graph LPM with ``knowledge``) trained on every tuple, 5 % held out at random for
-    early stopping."""
+    early stopping; ``settings`` override the preset's."""
     from lpm_kg.model import LPM, Vocabulary
     from lpm_kg.model.config import preset
 
-    overrides = {"seeds": seeds}
+    overrides = {**(settings or {}), "seeds": seeds}
     if max_epochs:
         overrides["max_epochs"] = max_epochs
     cfg = preset(("graph-" if knowledge is not None else "") + preset_name, **overrides)
@@ -278,14 +279,16 @@ def fit_lpm(tuples, preset_name: str, seeds: list[int], knowledge=None, max_epoc
     return model
 
 
-def load_or_fit(train, preset_name: str, seeds: list[int], stem: Path, max_epochs: int | None = None) -> tuple:
-    """:func:`fit_lpm`'s model, kept at ``<stem>-s<seeds>[-e<max>].pt`` and loaded from there when
-    it holds this vocabulary (a re-run only re-scores), and its training record: seconds (kept
-    beside the checkpoint), epochs run and best epoch per seed."""
+def load_or_fit(train, preset_name: str, seeds: list[int], stem: Path, max_epochs: int | None = None,
+                settings: dict | None = None) -> tuple:
+    """:func:`fit_lpm`'s model, kept at ``<stem>[-<setting><value>...]-s<seeds>[-e<max>].pt`` and
+    loaded from there when it holds this vocabulary (a re-run only re-scores), and its training
+    record: seconds (kept beside the checkpoint), epochs run and best epoch per seed."""
     from lpm_kg.model import LPM
 
     cap = f"-e{max_epochs}" if max_epochs else ""
-    path = stem.parent / f"{stem.name}-s{'-'.join(map(str, seeds))}{cap}.pt"
+    tag = "".join(f"-{k}{v}" for k, v in sorted((settings or {}).items()))
+    path = stem.parent / f"{stem.name}{tag}-s{'-'.join(map(str, seeds))}{cap}.pt"
     record = path.with_suffix(".json")
     model = None
     if path.exists():
@@ -296,7 +299,7 @@ def load_or_fit(train, preset_name: str, seeds: list[int], stem: Path, max_epoch
             log(f"loaded {path}")
     if model is None:
         t0 = time.perf_counter()
-        model = fit_lpm(train, preset_name, seeds, max_epochs=max_epochs)
+        model = fit_lpm(train, preset_name, seeds, max_epochs=max_epochs, settings=settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
         record.write_text(json.dumps({"train_seconds": round(time.perf_counter() - t0, 1)}))
@@ -657,7 +660,24 @@ def hidden_accuracy(full: list, found: list, filled: list) -> dict:
     pg, pl = wilcoxon_greater(a[ok], b[ok]), wilcoxon_greater(b[ok], a[ok])
     return {"n": int(ok.sum()), "imputed_r": float(a[ok].mean()), "copy_r": float(b[ok].mean()),
             "p_imputed_better": pg, "p_imputed_worse": pl,
-            "verdict": verdict(pg, pl, difference=float(np.mean(a[ok] - b[ok])))}
+            "verdict": verdict(pg, pl, difference=float(np.mean(a[ok] - b[ok]))),
+            # per hidden experiment, in a fixed order (context, then row): another LPM's run on the
+            # same mask pairs with these (--paired-with)
+            "imputed_per_experiment": [float(x) for x in a]}
+
+
+def paired_lpms(accuracy: dict, other: dict) -> dict:
+    """This run's imputed r per hidden experiment against another LPM's on the same mask (paired
+    Wilcoxon both ways)."""
+    from lpm_kg.eval.stats import wilcoxon_greater
+
+    a, b = np.array(accuracy["imputed_per_experiment"]), np.array(other["imputed_per_experiment"])
+    if len(a) != len(b):
+        raise SystemExit("--paired-with: that run hid other experiments (another mask seed?)")
+    ok = np.isfinite(a) & np.isfinite(b)
+    pg, pl = wilcoxon_greater(a[ok], b[ok]), wilcoxon_greater(b[ok], a[ok])
+    return {"n": int(ok.sum()), "this_r": float(a[ok].mean()), "other_r": float(b[ok].mean()),
+            "p_better": pg, "p_worse": pl, "verdict": verdict(pg, pl, difference=float(np.mean(a[ok] - b[ok])))}
 
 
 def run_masked_network(args, refs: dict) -> dict:
@@ -678,7 +698,7 @@ def run_masked_network(args, refs: dict) -> dict:
         f"{len(masked):,} of {len(tuples):,} tuples")
     train = implicit_zeros(masked, list(masked.contexts))
     model, training = load_or_fit(train, PRESET["replogle"], args.seeds,
-                                  args.cache / f"network-masked{args.mask_seed}-replogle", args.max_epochs)
+                                  args.cache / f"network-masked{args.mask_seed}-replogle", args.max_epochs, args.lpm)
     t0 = time.perf_counter()
     found, filled, counts = imputed_profiles(masked, symbols, model)
     seconds = time.perf_counter() - t0
@@ -687,13 +707,21 @@ def run_masked_network(args, refs: dict) -> dict:
     accuracy = hidden_accuracy(profile_matrices(tuples, [index[s] for s in symbols]), found, filled)
     log(f"  hidden experiments: imputed r {accuracy['imputed_r']:.3f}, the other cell line's profile "
         f"r {accuracy['copy_r']:.3f} ({accuracy['verdict']})")
+    if args.paired_with:
+        other = json.loads((RESULTS / args.paired_with).with_suffix(".json").read_text())["masked_network"]
+        if other["mask_seed"] != args.mask_seed:
+            raise SystemExit(f"--paired-with {args.paired_with}: mask seed {other['mask_seed']}, not {args.mask_seed}")
+        accuracy["against"] = {"stem": args.paired_with, "lpm_settings": other.get("lpm_settings", {}),
+                               **paired_lpms(accuracy, other["hidden_accuracy"])}
+        log(f"  against {args.paired_with}'s LPM: r {accuracy['against']['this_r']:.3f} vs "
+            f"{accuracy['against']['other_r']:.3f} ({accuracy['against']['verdict']})")
     sims["observed-first"], fill = observed_first(raw, sims["imputed"])
     sims["raw-cross"], fill_raw = observed_first(raw, cross_context_map(masked, symbols))
     sims["raw-full"] = raw_maps(tuples, symbols)["raw-mean"]
     sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[[index[x] for x in symbols]])
                            for s in args.seeds], axis=0)
     maps = {k: _network(k, genes, v) for k, v in sims.items()}
-    out = {"sets": ["replogle"], "mask_seed": args.mask_seed, "n_genes": len(genes), **kept,
+    out = {"sets": ["replogle"], "mask_seed": args.mask_seed, "lpm_settings": args.lpm, "n_genes": len(genes), **kept,
            "contexts": list(tuples.contexts), "tuples": len(tuples), "tuples_kept": len(masked),
            "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill,
            "raw_cross_fill": fill_raw, "hidden_accuracy": accuracy, **counts}
@@ -713,6 +741,15 @@ def _p(p) -> str:
 
 RELATION_HEADER = ["| reference | genes | known pairs | map | tail recall | null | p | AUPRC | null | p | gene AP |",
                    "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+
+def _against(net: dict) -> str:
+    a = net["hidden_accuracy"].get("against")
+    if not a:
+        return ""
+    settings = ", ".join(f"{k} = {v}" for k, v in a["lpm_settings"].items()) or "the preset"
+    return (f"Against the LPM of `{a['stem']}` ({settings}) on the same hidden experiments: r {a['this_r']:.3f} vs "
+            f"{a['other_r']:.3f} ({a['verdict']}, paired p {_p(a['p_better'])} better, {_p(a['p_worse'])} worse). ")
 
 
 def _verdict(c: dict) -> str:
@@ -786,7 +823,8 @@ def markdown(result: dict) -> str:
     if net:
         lines += [f"## Networks where screens barely overlap: {' + '.join(net['sets'])}, each gene kept in one context "
                   f"(mask seed {net['mask_seed']}; genes per context {net['kept_in']})", "",
-                  f"{net['n_genes']} genes; {net['tuples_kept']:,} of {net['tuples']:,} tuples kept; the LPM trained "
+                  f"{net['n_genes']} genes; {net['tuples_kept']:,} of {net['tuples']:,} tuples kept; the LPM "
+                  f"({', '.join(f'{k} = {v}' for k, v in net.get('lpm_settings', {}).items()) or 'the preset'}) trained "
                   f"on what is left imputed {net['experiments_imputed']} hidden experiments in "
                   f"{net['seconds_imputing']} s. `raw-mean`: the kept screens (a pair kept in different contexts "
                   "scores nothing and ranks last); `raw-cross`: the same, with those pairs scored by the cosine of "
@@ -797,7 +835,7 @@ def markdown(result: dict) -> str:
                   f"{net['hidden_accuracy']['imputed_r']:.3f}, the gene's profile in the other cell line "
                   f"{net['hidden_accuracy']['copy_r']:.3f} over {net['hidden_accuracy']['n']} experiments "
                   f"({net['hidden_accuracy']['verdict']} for the LPM, p {_p(net['hidden_accuracy']['p_imputed_better'])} "
-                  f"better, {_p(net['hidden_accuracy']['p_imputed_worse'])} worse). "
+                  f"better, {_p(net['hidden_accuracy']['p_imputed_worse'])} worse). " + _against(net) +
                   "Pairs raw-mean cannot score (known among them): "
                   + ", ".join(f"{r['reference']} {r['raw_unscored_pairs']} ({r['known_unscored_pairs']})"
                               for r in net["references"]) + ".", "",
@@ -892,6 +930,11 @@ def main() -> None:
                     help="graph LPMs to train: a scored reference's name (its priors leave out that reference only) "
                          "and/or strict (none of the scored references feeds the priors); empty for none")
     ap.add_argument("--mask-seed", type=int, default=0, help="--part masked: which context each gene keeps")
+    ap.add_argument("--lpm", action="append", default=[], metavar="KEY=VALUE",
+                    help="--part masked: an LPM setting over the preset's (JSON value), e.g. shared_rank=32; repeatable")
+    ap.add_argument("--paired-with", default=None, metavar="STEM",
+                    help="--part masked: an earlier masked result (same mask seed, another LPM) to pair the hidden "
+                         "experiments' r with")
     ap.add_argument("--cache", type=Path, default=RESULTS / ".discovery_cache")
     ap.add_argument("--out", default="bench_discovery")
     ap.add_argument("--merge", default=None, help="comma-separated stems of parts to join into --out (no run)")
@@ -905,6 +948,7 @@ def main() -> None:
         log(f"wrote {out.with_suffix('.md')}")
         return
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.lpm = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.lpm)}
     args.graph = [g for g in args.graph.split(",") if g]
     parts = args.part.split(",")
     out = RESULTS / args.out

@@ -44,14 +44,21 @@ class LPMConfig(BaseModel):
     implicit_zeros: float = Field(0.0, ge=0, le=10, description="for top-list experiments (value_kind top_*): "
                                   "also train on this many zeros per listed value, drawn among the readouts an "
                                   "experiment left out of its list (0: the listed values only)")
+    shared_rank: int = Field(0, ge=0, le=1024, description="paper's LPM: rank of a perturbation x readout term "
+                             "that no context enters, a perturbation's effect shared across contexts (0: the paper's "
+                             "model)")
+    shared_dropout: float = Field(0.0, ge=0, lt=1, description="paper's LPM with shared_rank: chance a training "
+                                  "tuple's MLP does not see the perturbation, so the shared term learns to carry its "
+                                  "effect alone")
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
         # A setting added after runs were named: left out while at its default, so the run id (a
         # digest of the dumped config) of every run made before it existed stays the same.
         out = handler(self)
-        if out.get("implicit_zeros") == 0:
-            del out["implicit_zeros"]
+        for key in ("implicit_zeros", "shared_rank", "shared_dropout"):
+            if out.get(key) == 0:
+                del out[key]
         return out
 
     @field_validator("seeds")

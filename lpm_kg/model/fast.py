@@ -22,7 +22,8 @@ from torch import nn
 Embed = Callable[[torch.Tensor], torch.Tensor]
 
 
-def first_layer_by_symbol(linear: nn.Linear, parts: Sequence[tuple[torch.Tensor, Embed, int]]) -> torch.Tensor:
+def first_layer_by_symbol(linear: nn.Linear, parts: Sequence[tuple[torch.Tensor, Embed, int]],
+                          keep: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """``linear(cat([embed(ids) for ids, embed, _ in parts], 1))``, each part projected where
     that is cheaper.
 
@@ -32,17 +33,21 @@ def first_layer_by_symbol(linear: nn.Linear, parts: Sequence[tuple[torch.Tensor,
     ``[batch, hidden]`` product costs about as much as computing it when few rows repeat (measured
     in benchmarks/bench_train.py: the Replogle readouts, 7,163 rows for batches of 5,000). No part
     sorts its ids (``torch.unique`` waits for the GPU, and its sort and scatter cost more than
-    they save here)."""
+    they save here). ``keep[k]``, a [batch] 0/1 tensor, zeroes part k's embedding for the tuples
+    it marks 0, as if their symbol embedded as zero."""
     out, offset = linear.bias, 0
     per_tuple, columns = [], []
-    for ids, embed, table_size in parts:
+    for k, (ids, embed, table_size) in enumerate(parts):
+        mask = keep[k] if keep is not None else None
         whole = ids.is_cuda or table_size <= len(ids)
         z = embed(torch.arange(table_size, device=ids.device) if whole else ids)
         cols = slice(offset, offset + z.shape[1])
         offset += z.shape[1]
         if whole:
-            out = out + (z @ linear.weight[:, cols].T).index_select(0, ids.long())
+            projected = (z @ linear.weight[:, cols].T).index_select(0, ids.long())
+            out = out + (projected if mask is None else projected * mask[:, None])
         else:
+            z = z if mask is None else z * mask[:, None]
             per_tuple.append(z)
             columns.append(linear.weight[:, cols])
     if per_tuple:  # one product for every per-tuple part

@@ -107,7 +107,8 @@ class LPM:
         return LPMModule(len(self.vocab.contexts), len(self.vocab.atoms), len(self.vocab.readouts),
                          torch.as_tensor(self.vocab.atom_matrix()), embedding_dim=c.embedding_dim, hidden=c.hidden,
                          dropout=c.dropout, embedding_init_std=c.embedding_init_std,
-                         factorized=c.loop == "fast").to(self.device)
+                         factorized=c.loop == "fast", shared_rank=c.shared_rank,
+                         shared_dropout=c.shared_dropout).to(self.device)
 
     # ------------------------------------------------------------------ training
 

@@ -10,15 +10,17 @@ from lpm_kg.model.fast import cheap_dropout, first_layer_by_symbol
 from lpm_kg.model.module import LPMModule
 
 
-def _module(factorized: bool, n_atoms: int = 6, n_readouts: int = 40) -> LPMModule:
+def _module(factorized: bool, n_atoms: int = 6, n_readouts: int = 40, **shared) -> LPMModule:
     torch.manual_seed(3)
     atoms = torch.tensor([[0, n_atoms], [1, n_atoms], [2, 3], [4, 5], [5, n_atoms]])  # one combination
-    return LPMModule(3, n_atoms, n_readouts, atoms, embedding_dim=8, hidden=[16, 16], dropout=0.0, factorized=factorized)
+    return LPMModule(3, n_atoms, n_readouts, atoms, embedding_dim=8, hidden=[16, 16], dropout=0.0, factorized=factorized,
+                     **shared)
 
 
+@pytest.mark.parametrize("shared", [{}, {"shared_rank": 4, "shared_dropout": 0.5}])
 @pytest.mark.parametrize("batch", [4, 64])  # tables larger than the batch (distinct ids), and smaller (whole)
-def test_factorized_first_layer_is_the_concatenated_layer_with_the_same_gradients(batch):
-    fast, ref = _module(True), _module(False)
+def test_factorized_first_layer_is_the_concatenated_layer_with_the_same_gradients(batch, shared):
+    fast, ref = _module(True, **shared), _module(False, **shared)
     ref.load_state_dict(fast.state_dict())
     g = torch.Generator().manual_seed(batch)
     p = torch.randint(0, 5, (batch,), generator=g, dtype=torch.int32)
@@ -27,6 +29,7 @@ def test_factorized_first_layer_is_the_concatenated_layer_with_the_same_gradient
     y = torch.randn(batch, generator=g)
     outs = []
     for m in (fast, ref):
+        torch.manual_seed(batch)  # the same tuples hidden from both MLPs (shared_dropout)
         out = m(p, r, c)
         ((out - y) ** 2).mean().backward()
         outs.append(out.detach())
