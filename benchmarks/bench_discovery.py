@@ -67,7 +67,8 @@ from bench_accuracy import PRESET, build, log, require, resolver  # noqa: E402
 from bench_priors import REFERENCES, reference_knowledge  # noqa: E402
 
 from lpm_kg.discovery import mechanisms, relations  # noqa: E402
-from lpm_kg.discovery.inference import cosine_matrix, observed_first  # noqa: E402
+from lpm_kg.discovery.inference import (cosine_matrix, has_shared_term, observed_first,  # noqa: E402
+                                        shared_effect_correlation)
 from lpm_kg.gene_network import GeneNetwork  # noqa: E402
 from lpm_kg.eval.stats import verdict  # noqa: E402
 
@@ -720,14 +721,17 @@ def run_masked_network(args, refs: dict) -> dict:
     sims["raw-full"] = raw_maps(tuples, symbols)["raw-mean"]
     sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[[index[x] for x in symbols]])
                            for s in args.seeds], axis=0)
+    leaders = {"observed-first": ["raw-mean", "raw-cross", "imputed"], "raw-full": ["observed-first"]}
+    if has_shared_term(model):  # lpm-kg network --method shared-effect
+        rows = [model.vocab.perturbations.index(x) for x in symbols]
+        sims["lpm-shared"] = shared_effect_correlation(symbols, model.shared_effects(rows), targets).scores
+        leaders["lpm-shared"] = ["raw-cross", "observed-first", "lpm"]
     maps = {k: _network(k, genes, v) for k, v in sims.items()}
     out = {"sets": ["replogle"], "mask_seed": args.mask_seed, "lpm_settings": args.lpm, "n_genes": len(genes), **kept,
            "contexts": list(tuples.contexts), "tuples": len(tuples), "tuples_kept": len(masked),
            "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill,
            "raw_cross_fill": fill_raw, "hidden_accuracy": accuracy, **counts}
-    out["references"] = score_references(maps, genes, refs, args.null,
-                                         {"observed-first": ["raw-mean", "raw-cross", "imputed"],
-                                          "raw-full": ["observed-first"]})
+    out["references"] = score_references(maps, genes, refs, args.null, leaders)
     return out
 
 
@@ -829,7 +833,7 @@ def markdown(result: dict) -> str:
                   f"{net['seconds_imputing']} s. `raw-mean`: the kept screens (a pair kept in different contexts "
                   "scores nothing and ranks last); `raw-cross`: the same, with those pairs scored by the cosine of "
                   "their profiles across contexts (the no-model way), placed on raw's scale like observed-first; "
-                  "`imputed` / `observed-first`: as above, from the LPM; `lpm`: its embeddings; `raw-full`: the unmasked screens, the "
+                  "`imputed` / `observed-first`: as above, from the LPM; `lpm`: its embeddings; `lpm-shared` (an LPM with the shared term): its context-free effects correlated (`lpm-kg network --method shared-effect`); `raw-full`: the unmasked screens, the "
                   "ceiling. The hidden experiments themselves, against their measured profiles (Pearson r over "
                   "shared readouts, no reference): the LPM's imputation "
                   f"{net['hidden_accuracy']['imputed_r']:.3f}, the gene's profile in the other cell line "

@@ -83,6 +83,10 @@ class StackedModel:
     def embeddings(self, kind: str, seed: int | None = None) -> np.ndarray:
         return self.primary.embeddings(kind, seed)
 
+    def shared_effects(self, perturbations: Sequence[int]) -> np.ndarray:
+        # The paper's LPM carries the context-free term (the graph LPM has its own bilinear term).
+        return self.paper.shared_effects(perturbations)
+
     def prior_sources(self, perturbations: Sequence[str]) -> list[str]:
         return self.primary.prior_sources(perturbations)
 

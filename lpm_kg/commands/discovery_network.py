@@ -50,7 +50,8 @@ def plot_table(table, path: Path, title: str = "") -> Path:
 @click.command("network")
 @list_option("--method", "methods", "Inference method (default: all of embedding-similarity, imputed-correlation, "
                                     "observed-first, raw-correlation, cross-context-correlation, "
-                                    "zero-filled-correlation, random; `lpm-kg list network-methods`).")
+                                    "zero-filled-correlation, random, and shared-effect for a run trained with "
+                                    "shared_rank; `lpm-kg list network-methods`).")
 @renamed("--methods", "--method", "old_methods", multiple=True)
 @click.option("--references", default=None,
               help="Comma-separated reference networks: dataset names or kinds (string, corum, dorothea, trrust); "
@@ -84,8 +85,8 @@ def network(methods, old_methods, references, top, per_gene, contexts, absolute,
     from lpm_kg.training import data_fingerprint
 
     settings = Settings()
-    method_list = names(methods, old_methods) or list(nw.METHODS)
-    unknown = [m for m in method_list if m not in nw.METHODS]
+    method_list = names(methods, old_methods) or None  # None: every method the run's model can give
+    unknown = [m for m in method_list or [] if m not in nw.METHODS]
     if unknown:
         raise click.BadParameter(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(nw.METHODS)}",
                                  param_hint="--method")

@@ -399,12 +399,34 @@ class NetworkMethod:
     description: str
     needs_model: bool
     infer: Callable[[NetworkInputs], GeneNetwork]
+    #: Whether a model can give this method at all (by default every model can): a method that
+    #: cannot is left out of the default list and refused by name with what to train instead.
+    applies: Callable[[object], bool] = lambda model: True
 
 
 def _embedding_network(x: NetworkInputs) -> GeneNetwork:
     symbols, vectors = x.embeddings if x.embeddings is not None else (
         x.model.vocab.perturbations, x.model.embeddings("perturbations"))
     return embedding_similarity(symbols, vectors, x.targets)
+
+
+def shared_effect_correlation(symbols: Sequence[str], effects: np.ndarray, targets: Mapping[str, str], *,
+                              absolute: bool = False) -> GeneNetwork:
+    """Genes compared by the LPM's context-free effects (``effects[k]``: ``symbols[k]``'s predicted
+    effect on every readout in any context, :meth:`lpm_kg.model.LPM.shared_effects`), a gene's
+    perturbations averaged, correlated as measured profiles are (:func:`profile_correlation`).
+    Two genes screened in different cell lines are compared on one footing, from what the model
+    learned every context shares."""
+    genes, v, n_perturbations = gene_vectors(symbols, effects, targets)
+    return GeneNetwork("shared-effect", genes, _upper_symmetric(profile_correlation(v, absolute=absolute)),
+                       {"n_perturbations": n_perturbations, "readouts": int(v.shape[1]), "absolute": absolute})
+
+
+def _shared_effect_network(x: NetworkInputs) -> GeneNetwork:
+    vocab = x.model.vocab.perturbations
+    rows = [k for k, s in enumerate(vocab) if s in x.targets]
+    return shared_effect_correlation([vocab[k] for k in rows], x.model.shared_effects(rows), x.targets,
+                                     absolute=x.absolute)
 
 
 def _observed_first_network(x: NetworkInputs) -> GeneNetwork:
@@ -425,6 +447,9 @@ for _method in (
     NetworkMethod("observed-first", "raw-correlation where a pair was measured in a shared context; elsewhere "
                   "imputed-correlation, placed on the raw scale by an isotonic fit on the pairs both score", True,
                   _observed_first_network),
+    NetworkMethod("shared-effect", "the LPM's context-free term (a run trained with shared_rank): each gene's "
+                  "predicted effect on every readout in any context, correlated across genes", True,
+                  _shared_effect_network, applies=lambda model: has_shared_term(model)),
     NetworkMethod("raw-correlation", "the same correlation on observed values only (each pair over the readouts "
                   "both measured)", False,
                   lambda x: raw_correlation(x.tuples, x.targets, contexts=x.contexts, absolute=x.absolute)),
@@ -441,6 +466,18 @@ for _method in (
     NETWORK_METHODS.register(_method)
 #: The method names (kept for callers that take a tuple of names).
 METHODS = tuple(NETWORK_METHODS)
+
+
+def has_shared_term(model) -> bool:
+    """Whether ``model`` (an LPM or the stack) was trained with the context-free term."""
+    paper = getattr(model, "paper", model)
+    return any(getattr(m, "shared_p", None) is not None for m in getattr(paper, "modules", {}).values())
+
+
+def default_methods(model) -> list[str]:
+    """Every method ``model`` can give (all of them but ``shared-effect`` for a run without the
+    context-free term)."""
+    return [name for name, m in NETWORK_METHODS.items() if m.applies(model)]
 
 
 def infer_networks(methods: Sequence[str], *, tuples: TupleSet, targets: Mapping[str, str], model=None,

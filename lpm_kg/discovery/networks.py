@@ -34,6 +34,14 @@ Methods (:data:`METHODS`)
     imputed, fitted on the pairs both score (:func:`lpm_kg.discovery.inference.observed_first`).
     Averaging imputed evidence into pairs that were measured together dilutes it (on Replogle +
     the shRNA plate, benchmarks/results/bench_discovery.md); this keeps what imputation adds.
+``shared-effect``
+    For a run trained with the context-free term (``shared_rank`` in the model settings): each
+    gene's predicted effect on every readout that the model learned every context shares,
+    correlated as above (:func:`lpm_kg.discovery.inference.shared_effect_correlation`). Genes
+    screened in different cell lines are compared on one footing; on Replogle with each gene kept
+    in one of K562/RPE1 it recovers CORUM pairs as well as the cross-context comparison of measured
+    profiles and better than imputation (benchmarks/results/bench_discovery_masked_shared.md).
+    Not in the default list of a run without that term.
 ``cross-context-correlation``
     Observed values only, compared across contexts: each (context, readout) column z-scored within
     its context, a gene's columns of one readout averaged over the contexts it was measured in,
@@ -83,7 +91,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lpm_kg.discovery.inference import METHODS, infer_networks
+from lpm_kg.discovery.inference import METHODS, default_methods, infer_networks  # noqa: F401 (METHODS: the command lists them)
 from lpm_kg.discovery.network_metrics import KS, compare, metrics_payload
 from lpm_kg.discovery.relations import N_NULL, significance
 from lpm_kg.gene_network import DEFAULT_TOP, GeneNetwork, NetworkError, Reference
@@ -102,11 +110,12 @@ class NetworkReport:
     seconds: dict[str, float]
 
 
-def discover_networks(graph: Graph, run_id: str, model, tuples: TupleSet, *, methods: Sequence[str] = METHODS,
+def discover_networks(graph: Graph, run_id: str, model, tuples: TupleSet, *, methods: Sequence[str] | None = None,
                       references: Sequence[str] | None = None, top: int | None = DEFAULT_TOP,
                       per_gene: int | None = None, contexts="genetic", absolute: bool = False, seed: int = 0,
                       ks: Sequence[int] = KS, write: bool = True, n_null: int = N_NULL) -> NetworkReport:
-    """Infer ``methods`` with ``model`` (the LPM of run ``run_id``) on its data ``tuples``, score them
+    """Infer ``methods`` (default: every one ``model`` can give) with ``model`` (the LPM of run
+    ``run_id``) on its data ``tuples``, score them
     on the graph's ``references`` (default: every one loaded), and, with ``write``, store each
     method's ``top`` edges and the scores on the run (``metrics.network``). ``n_null``: rewirings of
     each reference for the tail recall and the permutation p values (0: none)."""
@@ -118,6 +127,7 @@ def discover_networks(graph: Graph, run_id: str, model, tuples: TupleSet, *, met
         raise NetworkError("no reference network in the graph: load STRING, CORUM, DoRothEA or TRRUST first "
                            "(`lpm-kg load ... --format string|corum|dorothea|trrust`)")
     seconds["read"] = time.perf_counter() - started
+    methods = default_methods(model) if methods is None else methods
     networks = infer_networks(methods, tuples=tuples, targets=targets, model=model, contexts=contexts,
                               absolute=absolute, seed=seed)
     for m, net in networks.items():

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lpm_kg.errors import InputError
+from lpm_kg.errors import ConfigError, InputError
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.model.distributed import world
 from lpm_kg.model.module import LPMModule
@@ -236,6 +236,20 @@ class LPM:
             return module.embed_perturbations(ids).cpu().numpy()
         table = {"readouts": getattr(module, "readout", None), "contexts": module.context}[kind]
         return table.weight.detach().cpu().numpy().copy()
+
+    def shared_effects(self, perturbations: Sequence[int]) -> np.ndarray:
+        """[perturbations, readouts] float64: what the context-free term (``shared_rank``) says each
+        perturbation (vocabulary ids) does to every readout in any context, averaged over the seeds
+        (they share the readout axis, unlike embedding tables)."""
+        if not self.modules or any(getattr(m, "shared_p", None) is None for m in self.modules.values()):
+            raise ConfigError("this model has no context-free term: train it with shared_rank > 0 in the model "
+                              "overrides (e.g. shared_rank = 32, shared_dropout = 0.5)")
+        ids = torch.as_tensor(np.asarray(perturbations, dtype=np.int64), device=self.device)
+        total = np.zeros((len(ids), len(self.vocab.readouts)))
+        with torch.no_grad():
+            for module in self.modules.values():
+                total += module.shared_effects(ids).double().cpu().numpy()
+        return total / len(self.modules)
 
     # ------------------------------------------------------------------ persistence
 

@@ -71,6 +71,10 @@ class LPMModule(nn.Module):
             return 0.0
         return (self.shared_p(self.embed_perturbations(p)) * self.shared_r(self.readout(r))).sum(1)
 
+    def shared_effects(self, p: torch.Tensor) -> torch.Tensor:
+        """[len(p), readouts]: the context-free term of perturbations ``p`` on every readout."""
+        return self.shared_p(self.embed_perturbations(p)) @ self.shared_r(self.readout.weight).T
+
     def forward(self, p: torch.Tensor, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         seen = None
         if self.training and self.shared_dropout > 0:

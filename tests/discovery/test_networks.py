@@ -83,7 +83,9 @@ def synced(session_graph, tmp_path_factory):
     config.write_text(f'[[sources]]\npath = "{files["genes"]}"\nformat = "hgnc"\ndataset = "sim-genes"\n\n'
                       f'[[sources]]\npath = "{files["measurements"]}"\nformat = "long"\ndataset = "sim"\n\n'
                       f'[[sources]]\npath = "{files["network"]}"\nformat = "trrust"\ndataset = "sim-network"\n\n'
-                      '[model]\ndatasets = ["sim"]\npreset = "small"\noverrides = { max_epochs = 15, seeds = [13] }\n\n'
+                      '[model]\ndatasets = ["sim"]\npreset = "small"\n'
+                      # With the context-free term, so that every method (shared-effect too) applies.
+                      'overrides = { max_epochs = 15, seeds = [13], shared_rank = 16, shared_dropout = 0.5 }\n\n'
                       '[predict]\nunperformed = false\n')
     report = sync(graph, SyncConfig.from_toml(config), checkpoint_dir=home / "runs", show_progress=False,
                   echo=lambda _: None)
@@ -150,6 +152,8 @@ def test_every_method_scores_the_candidate_pairs_and_correlation_beats_random(sy
         # The paper's claim, on a known network: imputing unperformed experiments helps.
         assert scored.loc["imputed-correlation", "auprc"] > scored.loc["raw-correlation", "auprc"]
     assert table.loc["embedding-similarity", "auprc"] > table.loc["embedding-similarity", "prior"]
+    assert table.loc["shared-effect", "auprc"] > 3 * random_auprc
+    assert inf.default_methods(model) == list(inf.METHODS)
 
 
 def test_write_back_is_idempotent_per_run_and_method_and_leaves_references_alone(synced):
@@ -283,15 +287,15 @@ def test_observed_first_keeps_observed_scores_and_places_the_rest_on_their_scale
     assert info["pairs_filled"] == 0 and np.array_equal(same[seen], observed[seen])
 
 
-def test_cross_context_correlation_scores_genes_screened_in_different_contexts():
+def _two_screens(seed: int = 1):
+    """A and C screened in context 0, B and D in context 1 (each with a shift and scale of its
+    own), B acting like A; 40 other genes per context."""
     from lpm_kg.graph.pull import TupleSet
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     n_read = 30
     effect = {g: rng.normal(size=n_read) for g in "ABCD"}
-    effect["B"] = effect["A"] + 0.05 * rng.normal(size=n_read)  # B acts like A
-    # A and C in context 0, B and D in context 1, with a context-wide shift and scale of its own;
-    # 40 other genes per context give every readout column the spread it is standardised by.
+    effect["B"] = effect["A"] + 0.05 * rng.normal(size=n_read)
     rows = []
     others = [[f"X{ctx}_{k}" for k in range(40)] for ctx in (0, 1)]
     for ctx, genes, shift, scale in ((0, ["A", "C", *others[0]], 1.0, 1.0), (1, ["B", "D", *others[1]], -3.0, 5.0)):
@@ -299,10 +303,14 @@ def test_cross_context_correlation_scores_genes_screened_in_different_contexts()
             v = effect[g] if g in effect else rng.normal(size=n_read)
             rows += [(g, r, ctx, shift + scale * v[r]) for r in range(n_read)]
     perts = sorted({g for g, *_ in rows})
-    t = TupleSet(np.array([perts.index(g) for g, *_ in rows], np.int32), np.array([r for _, r, _, _ in rows], np.int32),
-                 np.array([c for _, _, c, _ in rows], np.int32), np.array([v for *_, v in rows], np.float32),
-                 perts, [f"R{k}" for k in range(n_read)], ["ctx0", "ctx1"], ["d"])
-    targets = {p: p for p in perts}
+    return TupleSet(np.array([perts.index(g) for g, *_ in rows], np.int32), np.array([r for _, r, _, _ in rows], np.int32),
+                    np.array([c for _, _, c, _ in rows], np.int32), np.array([v for *_, v in rows], np.float32),
+                    perts, [f"R{k}" for k in range(n_read)], ["ctx0", "ctx1"], ["d"])
+
+
+def test_cross_context_correlation_scores_genes_screened_in_different_contexts():
+    t = _two_screens()
+    targets = {p: p for p in t.perturbations}
     raw = inf.raw_correlation(t, targets)
     cross = inf.cross_context_correlation(t, targets)
     a, b, c = (raw.genes.index(g) for g in "ABC")
@@ -310,3 +318,25 @@ def test_cross_context_correlation_scores_genes_screened_in_different_contexts()
     assert cross.scores[a, b] > 0.9 and cross.scores[a, b] == pytest.approx(cross.scores[b, a])
     assert cross.scores[a, b] > np.nanmax(np.abs(np.delete(cross.scores[a], [a, b])))
     assert cross.info["pairs_unscored"] == 0
+
+
+def test_shared_effect_network_compares_genes_screened_in_different_contexts():
+    from lpm_kg.errors import ConfigError
+    from lpm_kg.model import LPM, LPMConfig, Vocabulary
+
+    t = _two_screens()
+    targets = {p: p for p in t.perturbations}
+    vocab = Vocabulary(list(t.perturbations), list(t.readouts), list(t.contexts))
+    settings = dict(embedding_dim=16, hidden=[32], dropout=0.0, batch_size=64, learning_rate=0.01, weight_decay=0.0,
+                    patience=None, device="cpu", max_epochs=60, seeds=[13, 14])
+    data = (t.perturbation, t.readout, t.context, t.value)
+    shared = LPM(LPMConfig(**settings, shared_rank=8, shared_dropout=0.5), vocab).fit(data, show_progress=False)
+    net = inf.infer_networks(["shared-effect"], tuples=t, targets=targets, model=shared)["shared-effect"]
+    a, b = net.genes.index("A"), net.genes.index("B")
+    # B acts like A though no context measured both: the pair stands out of A's row.
+    assert net.scores[a, b] > 0.7 and net.scores[a, b] > np.nanmax(np.delete(net.scores[a], [a, b]))
+    assert "shared-effect" in inf.default_methods(shared)
+    paper = LPM(LPMConfig(**{**settings, "max_epochs": 1}), vocab).fit(data, show_progress=False)
+    assert "shared-effect" not in inf.default_methods(paper)
+    with pytest.raises(ConfigError, match="shared_rank"):
+        inf.infer_networks(["shared-effect"], tuples=t, targets=targets, model=paper)
