@@ -564,7 +564,7 @@ def run_network(args, refs: dict) -> dict:
         f"{len(tuples):,} tuples, contexts {tuples.contexts}")
     train = implicit_zeros(tuples, [c for c in tuples.contexts if c.startswith("Replogle")])  # the top-list set's
     model, training = load_or_fit(train, PRESET[names[0]], args.seeds, args.cache / f"network-{'-'.join(names)}",
-                                  args.max_epochs)
+                                  args.max_epochs, args.lpm)
     t0 = time.perf_counter()
     sims, counts = imputed_maps(tuples, symbols, model)
     seconds = time.perf_counter() - t0
@@ -572,14 +572,26 @@ def run_network(args, refs: dict) -> dict:
     sims["imputed-shared-pairs"] = np.where(np.isfinite(raw), sims["imputed"], np.nan)
     # Measured evidence first, imputation only where a pair has none (lpm-kg network's observed-first).
     sims["observed-first"], fill = observed_first(raw, sims["imputed"])
-    index = {s: k for k, s in enumerate(tuples.perturbations)}
-    rows = [index[s] for s in symbols]
-    sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[rows]) for s in args.seeds], axis=0)
+    sims.update(lpm_maps(model, symbols, targets, args.seeds))
     maps = {k: _network(k, genes, v) for k, v in sims.items()}
-    out = {"sets": names, "n_genes": len(genes), "genes_in_both": twice, "contexts": list(tuples.contexts),
-           "seconds_imputing": round(seconds, 1), "training": training, "observed_first": fill, **counts}
-    out["references"] = score_references(maps, genes, refs, args.null,
-                                         {"imputed": ["raw-mean"], "observed-first": ["raw-mean", "imputed"]})
+    out = {"sets": names, "lpm_settings": args.lpm, "n_genes": len(genes), "genes_in_both": twice,
+           "contexts": list(tuples.contexts), "seconds_imputing": round(seconds, 1), "training": training,
+           "observed_first": fill, **counts}
+    leaders = {"imputed": ["raw-mean"], "observed-first": ["raw-mean", "imputed"]}
+    if "lpm-shared" in sims:
+        leaders["lpm-shared"] = ["raw-mean", "observed-first", "lpm"]
+    out["references"] = score_references(maps, genes, refs, args.null, leaders)
+    return out
+
+
+def lpm_maps(model, symbols: list[str], targets: dict[str, str], seeds: list[int]) -> dict[str, np.ndarray]:
+    """The LPM's own maps of ``symbols``: ``lpm``, its embeddings' centred cosine (seeds averaged),
+    and, for a model with the context-free term, ``lpm-shared``: its effects correlated, as
+    ``lpm-kg network --method shared-effect`` computes them."""
+    rows = [model.vocab.perturbations.index(x) for x in symbols]
+    out = {"lpm": np.mean([centred_cosine(model.embeddings("perturbations", s)[rows]) for s in seeds], axis=0)}
+    if has_shared_term(model):
+        out["lpm-shared"] = shared_effect_correlation(symbols, model.shared_effects(rows), targets).scores
     return out
 
 
@@ -719,12 +731,9 @@ def run_masked_network(args, refs: dict) -> dict:
     sims["observed-first"], fill = observed_first(raw, sims["imputed"])
     sims["raw-cross"], fill_raw = observed_first(raw, cross_context_map(masked, symbols))
     sims["raw-full"] = raw_maps(tuples, symbols)["raw-mean"]
-    sims["lpm"] = np.mean([centred_cosine(model.embeddings("perturbations", s)[[index[x] for x in symbols]])
-                           for s in args.seeds], axis=0)
+    sims.update(lpm_maps(model, symbols, targets, args.seeds))
     leaders = {"observed-first": ["raw-mean", "raw-cross", "imputed"], "raw-full": ["observed-first"]}
-    if has_shared_term(model):  # lpm-kg network --method shared-effect
-        rows = [model.vocab.perturbations.index(x) for x in symbols]
-        sims["lpm-shared"] = shared_effect_correlation(symbols, model.shared_effects(rows), targets).scores
+    if "lpm-shared" in sims:
         leaders["lpm-shared"] = ["raw-cross", "observed-first", "lpm"]
     maps = {k: _network(k, genes, v) for k, v in sims.items()}
     out = {"sets": ["replogle"], "mask_seed": args.mask_seed, "lpm_settings": args.lpm, "n_genes": len(genes), **kept,
@@ -817,8 +826,10 @@ def markdown(result: dict) -> str:
                   "context scores nothing and ranks last); `imputed-shared-pairs`: the imputed map on raw's pairs "
                   "only; `observed-first`: raw-mean where it scores a pair, elsewhere the imputed score placed on "
                   "raw's scale (an isotonic fit of raw on imputed over the pairs both score; no reference used; "
-                  "`lpm-kg network --method observed-first`); `lpm`: the pooled model's embeddings. Pairs raw "
-                  "cannot score (known among them): "
+                  "`lpm-kg network --method observed-first`); `lpm`: the pooled model's embeddings"
+                  + (f" (LPM settings {net['lpm_settings']}; `lpm-shared`: its context-free effects correlated, "
+                     "`lpm-kg network --method shared-effect`)" if net.get("lpm_settings") else "")
+                  + ". Pairs raw cannot score (known among them): "
                   + ", ".join(f"{r['reference']} {r['raw_unscored_pairs']} ({r.get('known_unscored_pairs', 'n/a')})"
                               for r in net["references"]) + ".", "",
                   *RELATION_HEADER, *relation_rows(net["references"]), "", *COMPARE_HEADER,
