@@ -591,7 +591,9 @@ def lpm_maps(model, symbols: list[str], targets: dict[str, str], seeds: list[int
     rows = [model.vocab.perturbations.index(x) for x in symbols]
     out = {"lpm": np.mean([centred_cosine(model.embeddings("perturbations", s)[rows]) for s in seeds], axis=0)}
     if has_shared_term(model):
-        out["lpm-shared"] = shared_effect_correlation(symbols, model.shared_effects(rows), targets).scores
+        net = shared_effect_correlation(symbols, model.shared_effects(rows), targets)
+        at = [net.genes.index(targets[x]) for x in symbols]  # its genes come sorted; the maps follow symbols
+        out["lpm-shared"] = net.scores[np.ix_(at, at)]
     return out
 
 
