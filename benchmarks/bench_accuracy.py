@@ -87,6 +87,11 @@ def parse_kv(text: str, cast=int) -> dict[str, int]:
     return out
 
 
+def parse_settings(items) -> dict:
+    """``["shared_rank=32", ...]`` -> LPM settings, each value read as JSON (numbers, lists, true)."""
+    return {k.strip(): json.loads(v) for k, v in (item.split("=", 1) for item in items)}
+
+
 # --------------------------------------------------------------------------- data
 
 _RESOLVER = None
@@ -566,8 +571,7 @@ def main() -> None:
     args.readouts = parse_kv(args.readouts)
     args.min_perturbations = parse_kv(args.min_perturbations)
     args.variant_sets = set(filter(None, args.variant_sets.split(",")))
-    args.variant = {label: {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in spec.split(","))}
-                    for label, spec in (item.split(":", 1) for item in args.variant)}
+    args.variant = {label: parse_settings(spec.split(",")) for label, spec in (item.split(":", 1) for item in args.variant)}
     args.lpm_init_std = parse_kv(args.lpm_init_std, float)
     if args.threads:
         os.environ["LPM_KG_TORCH_THREADS"] = str(args.threads)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench_accuracy import DESCRIPTION, PRESET, build, log  # noqa: E402
+from bench_accuracy import DESCRIPTION, PRESET, build, log, parse_settings  # noqa: E402
 from lpm_kg.design.acquisition import AcquisitionSetup, compare_to_random, run_acquisition  # noqa: E402
 from lpm_kg.design.strategies import STRATEGIES  # noqa: E402
 from lpm_kg.graph.pull import average_replicate_tuples  # noqa: E402
@@ -148,7 +148,7 @@ def main() -> None:
     args = ap.parse_args()
     setup = AcquisitionSetup(**{f: getattr(args, f) for f in AcquisitionSetup.model_fields})
     lpm_seeds = [int(s) for s in args.lpm_seeds.split(",")]
-    args.lpm = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.lpm)}
+    args.lpm = parse_settings(args.lpm)
     out = RESULTS / args.out
     result = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {}
     result.setdefault("sets", {})

@@ -63,12 +63,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench_accuracy import PRESET, build, log, require, resolver  # noqa: E402
+from bench_accuracy import PRESET, build, log, parse_settings, require, resolver  # noqa: E402
 from bench_priors import REFERENCES, reference_knowledge  # noqa: E402
 
 from lpm_kg.discovery import mechanisms, relations  # noqa: E402
-from lpm_kg.discovery.inference import (cosine_matrix, has_shared_term, observed_first,  # noqa: E402
-                                        shared_effect_correlation)
+from lpm_kg.discovery.inference import cosine_matrix, observed_first, shared_effect_correlation  # noqa: E402
 from lpm_kg.gene_network import GeneNetwork  # noqa: E402
 from lpm_kg.eval.stats import verdict  # noqa: E402
 
@@ -590,7 +589,7 @@ def lpm_maps(model, symbols: list[str], targets: dict[str, str], seeds: list[int
     ``lpm-kg network --method shared-effect`` computes them."""
     rows = [model.vocab.perturbations.index(x) for x in symbols]
     out = {"lpm": np.mean([centred_cosine(model.embeddings("perturbations", s)[rows]) for s in seeds], axis=0)}
-    if has_shared_term(model):
+    if model.has_shared_term:
         net = shared_effect_correlation(symbols, model.shared_effects(rows), targets)
         at = [net.genes.index(targets[x]) for x in symbols]  # its genes come sorted; the maps follow symbols
         out["lpm-shared"] = net.scores[np.ix_(at, at)]
@@ -965,7 +964,7 @@ def main() -> None:
         log(f"wrote {out.with_suffix('.md')}")
         return
     args.seeds = [int(s) for s in args.seeds.split(",")]
-    args.lpm = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.lpm)}
+    args.lpm = parse_settings(args.lpm)
     args.graph = [g for g in args.graph.split(",") if g]
     parts = args.part.split(",")
     out = RESULTS / args.out

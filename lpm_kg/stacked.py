@@ -83,8 +83,12 @@ class StackedModel:
     def embeddings(self, kind: str, seed: int | None = None) -> np.ndarray:
         return self.primary.embeddings(kind, seed)
 
+    # The paper's LPM carries the context-free term (the graph LPM has its own bilinear term).
+    @property
+    def has_shared_term(self) -> bool:
+        return self.paper.has_shared_term
+
     def shared_effects(self, perturbations: Sequence[int]) -> np.ndarray:
-        # The paper's LPM carries the context-free term (the graph LPM has its own bilinear term).
         return self.paper.shared_effects(perturbations)
 
     def prior_sources(self, perturbations: Sequence[str]) -> list[str]:

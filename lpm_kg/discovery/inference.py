@@ -449,7 +449,7 @@ for _method in (
                   _observed_first_network),
     NetworkMethod("shared-effect", "the LPM's context-free term (a run trained with shared_rank): each gene's "
                   "predicted effect on every readout in any context, correlated across genes", True,
-                  _shared_effect_network, applies=lambda model: has_shared_term(model)),
+                  _shared_effect_network, applies=lambda model: getattr(model, "has_shared_term", False)),
     NetworkMethod("raw-correlation", "the same correlation on observed values only (each pair over the readouts "
                   "both measured)", False,
                   lambda x: raw_correlation(x.tuples, x.targets, contexts=x.contexts, absolute=x.absolute)),
@@ -466,12 +466,6 @@ for _method in (
     NETWORK_METHODS.register(_method)
 #: The method names (kept for callers that take a tuple of names).
 METHODS = tuple(NETWORK_METHODS)
-
-
-def has_shared_term(model) -> bool:
-    """Whether ``model`` (an LPM or the stack) was trained with the context-free term."""
-    paper = getattr(model, "paper", model)
-    return any(getattr(m, "shared_p", None) is not None for m in getattr(paper, "modules", {}).values())
 
 
 def default_methods(model) -> list[str]:

@@ -237,11 +237,17 @@ class LPM:
         table = {"readouts": getattr(module, "readout", None), "contexts": module.context}[kind]
         return table.weight.detach().cpu().numpy().copy()
 
+    @property
+    def has_shared_term(self) -> bool:
+        """Whether every seed was built with the context-free term (``shared_rank`` > 0; a graph
+        LPM's modules never are)."""
+        return bool(self.modules) and all(getattr(m, "shared_p", None) is not None for m in self.modules.values())
+
     def shared_effects(self, perturbations: Sequence[int]) -> np.ndarray:
         """[perturbations, readouts] float64: what the context-free term (``shared_rank``) says each
         perturbation (vocabulary ids) does to every readout in any context, averaged over the seeds
         (they share the readout axis, unlike embedding tables)."""
-        if not self.modules or any(getattr(m, "shared_p", None) is None for m in self.modules.values()):
+        if not self.has_shared_term:
             raise ConfigError("this model has no context-free term: train it with shared_rank > 0 in the model "
                               "overrides (e.g. shared_rank = 32, shared_dropout = 0.5)")
         ids = torch.as_tensor(np.asarray(perturbations, dtype=np.int64), device=self.device)
