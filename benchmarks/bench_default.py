@@ -41,6 +41,7 @@ import pandas as pd  # noqa: E402
 
 from bench_accuracy import DESCRIPTION, PRESET, build, log  # noqa: E402
 from bench_priors import lpm_overrides, reference_knowledge  # noqa: E402
+from lpm_kg.jsonsafe import frame_records  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 REAL_SETS = ["sciplex", "neurips", "replogle", "l1000", "l1000-kd", "ljp005", "papalexi"]
@@ -163,10 +164,10 @@ def run_one(name: str, split: str, seeds: list[int], knowledge, overrides: dict,
         if split == "perturbation" and name in CALIBRATED_SETS and not pool:
             calibrate(result, tuples, replicate_source(name), experiments, seeds[:len(frames)])
         result.update({"split_seeds_done": seeds[:len(frames)], "lpm_config": config.model_dump(mode="json"),
-                       "rows": json.loads(all_rows.to_json(orient="records")),
-                       "summary": json.loads(summary(all_rows, by=("model",)).to_json(orient="records")),
+                       "rows": frame_records(all_rows),
+                       "summary": frame_records(summary(all_rows, by=("model",))),
                        "tests": paired(experiments), "stack": traces,
-                       "experiments": json.loads(experiments.to_json(orient="records")),
+                       "experiments": frame_records(experiments),
                        "seconds": time.perf_counter() - started})
         publish(result)
         log(f"  {label} {split} seed {seed}: " + ", ".join(
@@ -178,7 +179,7 @@ def records(rows: list[dict]) -> pd.DataFrame:
     """Records saved with ``to_json`` as the frame they came from (null back to NaN, not None)."""
     import io
 
-    return pd.read_json(io.StringIO(json.dumps(rows)), orient="records", convert_dates=False)
+    return pd.read_json(io.StringIO(json.dumps(rows)), orient="records", convert_dates=False, precise_float=True)
 
 
 def join_seeds(a: dict, b: dict) -> dict:
@@ -196,7 +197,7 @@ def join_seeds(a: dict, b: dict) -> dict:
         out[key] = a.get(key, []) + b.get(key, [])
     out["split_seeds_done"] = sorted(seeds_a + seeds_b)
     out["seconds"] = a.get("seconds", 0) + b.get("seconds", 0)
-    out["summary"] = json.loads(summary(records(out["rows"]), by=("model",)).to_json(orient="records"))
+    out["summary"] = frame_records(summary(records(out["rows"]), by=("model",)))
     out["tests"] = paired(records(out["experiments"]))
     out.pop("calibration", None)  # rendering computes it again over the joined seeds
     return out

@@ -38,7 +38,13 @@
    shared context. The raw map, cross-context raw cosines, the LPM's observed-plus-imputed and
    observed-first maps, against the unmasked screens' raw map as the ceiling.
 
-    python benchmarks/bench_discovery.py [--part genes,moa,network,masked] [--sets replogle,l1000-kd]
+5. **A ceiling for embeddings learned from the measurements alone** (``--part lowrank``): the
+   raw-concat map against the cosines of its first k principal components (scaled by their
+   singular values, and whitened), k = 8 ... 256, scored as in 1. An embedding trained on the
+   measurements only is such a compression; if none of these beats the raw signatures, the LPM's
+   embedding size is not what holds it back.
+
+    python benchmarks/bench_discovery.py [--part genes,moa,network,masked,lowrank] [--sets replogle,l1000-kd]
         [--seeds 13,14,15] [--null 200]
 
 Writes benchmarks/results/bench_discovery.{json,md,png}; trained embeddings are cached in
@@ -70,6 +76,7 @@ from lpm_kg.discovery import mechanisms, relations  # noqa: E402
 from lpm_kg.discovery.inference import cosine_matrix, observed_first, shared_effect_correlation  # noqa: E402
 from lpm_kg.gene_network import GeneNetwork  # noqa: E402
 from lpm_kg.eval.stats import verdict  # noqa: E402
+from lpm_kg.jsonsafe import frame_records  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 GENE_SETS = ["replogle", "l1000-kd"]
@@ -385,18 +392,21 @@ def target_prior_map(knowledge, symbols: list[str]) -> np.ndarray:
 
 # --------------------------------------------------------------------------- part 1
 
+def one_perturbation_per_gene(targets: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(perturbation symbols, their genes), sorted by symbol; of two perturbations of one gene the
+    first is kept (stated in the output)."""
+    symbols, seen = [], set()
+    for s in sorted(targets):
+        if targets[s] not in seen:
+            seen.add(targets[s])
+            symbols.append(s)
+    return symbols, [targets[s] for s in symbols]
+
+
 def run_genes(name: str, args, refs: dict) -> dict:
     tuples, _ = build(name, 0)
     targets = genetic_targets(tuples)
-    symbols = sorted(targets)
-    genes = [targets[s] for s in symbols]
-    if len(set(genes)) != len(genes):  # two perturbations of one gene: keep the first (stated in the output)
-        seen, keep = set(), []
-        for s, g in zip(symbols, genes):
-            if g not in seen:
-                seen.add(g)
-                keep.append(s)
-        symbols, genes = keep, [targets[s] for s in keep]
+    symbols, genes = one_perturbation_per_gene(targets)
     index = {s: k for k, s in enumerate(tuples.perturbations)}
     rows = [index[s] for s in symbols]
     log(f"{name}: {len(genes)} perturbed genes, {len(tuples):,} tuples, contexts {tuples.contexts}")
@@ -436,11 +446,41 @@ def run_genes(name: str, args, refs: dict) -> dict:
         print(report.table[["map", "tail_recall", "tail_recall_null", "tail_recall_p", "auprc", "auprc_null",
                             "auprc_p", "gene_ap"]].to_string(index=False), flush=True)
         out["references"].append({
-            "reference": ref, "table": json.loads(report.table.to_json(orient="records")),
-            "compare": json.loads(comps.to_json(orient="records")), "info": report.info,
+            "reference": ref, "table": frame_records(report.table),
+            "compare": frame_records(comps), "info": report.info,
             "curve_x": report.curve_x.tolist(), "curves": {k: v.tolist() for k, v in report.curves.items()},
             "null_band": {k: v.tolist() for k, v in report.null_band.items()},
             "left_out_of_priors": SCORED[ref]})
+    return out
+
+
+LOWRANK_K = (8, 16, 32, 64, 128, 256)
+
+
+def lowrank_maps(tuples, symbols: list[str]) -> dict[str, np.ndarray]:
+    """``raw-concat`` and, per k of LOWRANK_K (below the number of genes), the cosines of its first k
+    principal components: ``pca<k>`` scaled by their singular values (the best rank-k
+    approximation of the signatures), ``pca<k>-white`` unscaled (every direction weighs alike)."""
+    index = {s: k for k, s in enumerate(tuples.perturbations)}
+    x = np.concatenate([np.nan_to_num(m) for _, _, m in profile_matrices(tuples, [index[s] for s in symbols])], axis=1)
+    u, sv, _ = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    out = {"raw-concat": cosine_matrix(x)}
+    for k in (k for k in LOWRANK_K if k < len(symbols)):
+        out[f"pca{k}"] = cosine_matrix(u[:, :k] * sv[:k])
+        out[f"pca{k}-white"] = cosine_matrix(u[:, :k])
+    return out
+
+
+def run_lowrank(name: str, args, refs: dict) -> dict:
+    tuples, _ = build(name, 0)
+    symbols, genes = one_perturbation_per_gene(genetic_targets(tuples))
+    maps = {k: _network(k, genes, v) for k, v in lowrank_maps(tuples, symbols).items()}
+    out = {"set": name, "n_genes": len(genes), "contexts": list(tuples.contexts), "references": []}
+    for ref, (universe, pairs) in refs.items():
+        report = relations.score_maps(maps, pairs, ref, universe=universe, n_null=args.null, seed=0)
+        out["references"].append({"reference": ref, "table": frame_records(report.table),
+                                  "compare": frame_records(relations.compare(report, "raw-concat"))})
+        log(f"  {name} {ref}: scored {len(maps)} maps on {report.info['genes']} genes")
     return out
 
 
@@ -494,8 +534,8 @@ def run_moa(name: str, args, moas: dict) -> dict:
     comps = pd.concat([mechanisms.compare(report, leader) for leader in LEADERS if leader in maps], ignore_index=True)
     print(report.table.to_string(index=False), flush=True)
     print(comps.to_string(index=False), flush=True)
-    return {"set": name, "n_compounds": len(symbols), "table": json.loads(report.table.to_json(orient="records")),
-            "compare": json.loads(comps.to_json(orient="records")), "info": report.info}
+    return {"set": name, "n_compounds": len(symbols), "table": frame_records(report.table),
+            "compare": frame_records(comps), "info": report.info}
 
 
 # --------------------------------------------------------------------------- part 3
@@ -544,8 +584,8 @@ def score_references(maps: dict, genes: list[str], refs: dict, n_null: int, lead
         pos = {g: k for k, g in enumerate(genes_ref)}
         unscored = int(np.isnan(raw_ref).sum() - len(genes_ref)) // 2
         known_unscored = sum(1 for a, b in pairs if a in pos and b in pos and np.isnan(raw_ref[pos[a], pos[b]]))
-        out.append({"reference": ref, "table": json.loads(report.table.to_json(orient="records")),
-                    "compare": json.loads(comps.to_json(orient="records")),
+        out.append({"reference": ref, "table": frame_records(report.table),
+                    "compare": frame_records(comps),
                     "raw_unscored_pairs": unscored, "known_unscored_pairs": known_unscored, "info": report.info,
                     "curve_x": report.curve_x.tolist(), "curves": {k: v.tolist() for k, v in report.curves.items()},
                     "null_band": {k: v.tolist() for k, v in report.null_band.items()}})
@@ -750,7 +790,9 @@ def run_masked_network(args, refs: dict) -> dict:
 def _p(p) -> str:
     if p is None or not np.isfinite(p):
         return "n/a"
-    return "<1e-300" if p == 0 else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+    # 0 is below what was kept: results written before lpm_kg.jsonsafe.frame_records lost p values
+    # under 5e-11 to DataFrame.to_json's 10 decimals; since then only an underflow gives 0.
+    return "<1e-10" if p == 0 else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
 RELATION_HEADER = ["| reference | genes | known pairs | map | tail recall | null | p | AUPRC | null | p | gene AP |",
@@ -803,6 +845,12 @@ def markdown(result: dict) -> str:
                   "", "Paired over genes (per-gene AP, one-sided Wilcoxon; a tie unless p < 0.05 either way); "
                   "the graph LPM and the priors of each row leave the scored reference out:", "", *COMPARE_HEADER,
                   *compare_rows(g["references"], lambda c: c["other"].startswith(("raw", "priors", "lpm-listed"))), ""]
+    for g in result.get("lowrank", []):
+        lines += [f"## A ceiling for learned embeddings: {g['set']}'s raw signatures compressed ({g['n_genes']} genes)",
+                  "", "`pca<k>`: the cosines of the first k principal components of the raw-concat profiles, scaled by "
+                  "their singular values; `-white`: unscaled. Null and p as above.", "", *RELATION_HEADER,
+                  *relation_rows(g["references"]), "", "Paired over genes (per-gene AP) against raw-concat:", "",
+                  *COMPARE_HEADER, *compare_rows(g["references"]), ""]
     for m in result.get("moa", []):
         lines += [f"## Compound mechanisms: {m['set']} ({m['n_compounds']} compounds, "
                   f"{m['table'][0]['n_compounds']} with a MOA, {m['info']['n_moas']} MOAs)", "",
@@ -916,16 +964,16 @@ def plot(result: dict, path: Path) -> None:
 
 
 def merge(stems: list[str]) -> dict:
-    """Parts run in parallel (``--out`` each) joined into one result: genes and moa by set, the
-    network part, the training times."""
-    out: dict = {"genes": [], "moa": [], "times": []}
+    """Parts run in parallel (``--out`` each) joined into one result: genes, lowrank and moa by set,
+    the network parts, the training times."""
+    out: dict = {"genes": [], "lowrank": [], "moa": [], "times": []}
     seeds = {}
     for stem in stems:
         part = json.loads((RESULTS / f"{stem}.json").read_text())
         out["meta"] = dict(part.get("meta", out.get("meta")))
         seeds[stem] = part.get("meta", {}).get("seeds")
         out["meta"]["seeds"] = ", ".join(f"{k}: {v}" for k, v in seeds.items())  # the parts may differ
-        for key in ("genes", "moa", "times"):
+        for key in ("genes", "lowrank", "moa", "times"):
             out[key] += part.get(key, [])
         for key in ("network", "masked_network"):
             if part.get(key):
@@ -954,7 +1002,15 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=RESULTS / ".discovery_cache")
     ap.add_argument("--out", default="bench_discovery")
     ap.add_argument("--merge", default=None, help="comma-separated stems of parts to join into --out (no run)")
+    ap.add_argument("--report-only", action="store_true", help="write --out's .md and .png again from its .json (no run)")
     args = ap.parse_args()
+    if args.report_only:
+        out = RESULTS / args.out
+        result = json.loads(out.with_suffix(".json").read_text())
+        out.with_suffix(".md").write_text(markdown(result))
+        plot(result, out.with_suffix(".png"))
+        log(f"wrote {out.with_suffix('.md')}")
+        return
     if args.merge:
         result = merge(args.merge.split(","))
         out = RESULTS / args.out
@@ -991,6 +1047,10 @@ def main() -> None:
         all_refs = reference_pairs()
         refs = {k: all_refs[k] for k in args.references.split(",")}
         per_set("genes", GENE_SETS, lambda name: run_genes(name, args, refs))
+    if "lowrank" in parts:
+        all_refs = reference_pairs()
+        refs = {k: all_refs[k] for k in args.references.split(",")}
+        per_set("lowrank", GENE_SETS, lambda name: run_lowrank(name, args, refs))
     if "moa" in parts:
         moas = compound_moas()
         per_set("moa", MOA_SETS, lambda name: run_moa(name, args, moas))

@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import numpy as np  # noqa: E402
 
 from bench_accuracy import PRESET, build, log, require, resolver  # noqa: E402
+from lpm_kg.jsonsafe import frame_records  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 MODELS = ["context-readout-mean", "graph-neighbour-transfer", "linear-priors", "lpm", "graph-lpm"]
@@ -152,7 +153,7 @@ def run_set(name: str, seeds: list[int], kn_real, split: str = "perturbation", o
         result = {"set": name, "split": split, "target": targets, "note": note, "n_tuples": int(len(tuples.value)),
                   "n_readouts": len(tuples.readouts), "n_perturbations": len(perts),
                   "perturbations_with_graph_targets": with_genes, "split_seeds_done": seeds[:len(frames)],
-                  "rows": json.loads(df.to_json(orient="records")), "summary": json.loads(s.to_json(orient="records")),
+                  "rows": frame_records(df), "summary": frame_records(s),
                   "seconds": time.perf_counter() - t0}
         if publish:
             publish(result)

@@ -19,6 +19,7 @@ from lpm_kg.eval.stats import paired_tests
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.pull import pull_tuples
 from lpm_kg.graph.runs import complete_model_run, create_model_run
+from lpm_kg.jsonsafe import frame_records
 from lpm_kg.model.config import LPMConfig
 from lpm_kg.priors import read_knowledge
 from lpm_kg.run_ids import derived_run_id
@@ -80,9 +81,9 @@ def evaluate(graph: Graph, *, datasets: Sequence[str] | None, targets: Sequence[
               "knowledge": knowledge.fingerprint() if knowledge is not None else None}
     run_id = derived_run_id("eval", fingerprint, json.dumps(config, sort_keys=True))
     tests = default_model_tests(table.attrs.pop("experiments"))
-    metrics = {"summary": json.loads(summary(table).reset_index().to_json(orient="records")),
-               "rows": json.loads(table.to_json(orient="records")),
-               "tests": json.loads(tests.to_json(orient="records"))}
+    metrics = {"summary": frame_records(summary(table).reset_index()),
+               "rows": frame_records(table),
+               "tests": frame_records(tests)}
     create_model_run(graph, run_id=run_id, config=config, data_fingerprint=fingerprint, datasets=dataset_names,
                      metrics=metrics, kind="eval", versions={"lpm_kg": lpm_kg.__version__})
     complete_model_run(graph, run_id)

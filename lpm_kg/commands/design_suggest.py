@@ -11,6 +11,7 @@ import click
 from lpm_kg.commands import connect as _connect
 from lpm_kg.commands import lpm_run_and_model, output_file
 from lpm_kg.design.strategies import DEFAULT_STRATEGY, STRATEGIES
+from lpm_kg.jsonsafe import frame_records
 from lpm_kg.settings import Settings
 
 
@@ -75,7 +76,7 @@ def suggest(strategy, batch, budget, contexts, kinds, available, run_id, seed, o
     if as_json:
         click.echo(json.dumps({"plan": plan.plan_id, "run": plan.run_id, "strategy": strategy,
                                "n_candidates": len(plan.candidates), "skipped": plan.skipped,
-                               "suggestions": json.loads(plan.table.to_json(orient="records"))}, indent=2))
+                               "suggestions": frame_records(plan.table)}, indent=2))
         return
     click.echo(f"{len(plan.table)} of {len(plan.candidates)} unmeasured experiments, strategy {strategy}, "
                f"run {plan.run_id}:")

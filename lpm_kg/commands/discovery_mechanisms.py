@@ -9,6 +9,7 @@ import json
 import click
 
 from lpm_kg.commands import connect as _connect
+from lpm_kg.jsonsafe import frame_records
 
 
 @click.command("mechanisms")
@@ -43,7 +44,7 @@ def mechanisms(compound: str | None, k: int, run_id: str | None, n_null: int, no
     if compound:
         if as_json:
             click.echo(json.dumps({"compound": name, "run": run, "annotated": own,
-                                   "mechanisms": json.loads(table.to_json(orient="records"))}, indent=2))
+                                   "mechanisms": frame_records(table)}, indent=2))
             return
         click.echo(f"likely mechanisms of {name} (run {run}), voted by its {k} nearest annotated compounds; "
                    f"annotated: {', '.join(own) or 'none'}")

@@ -11,6 +11,7 @@ import click
 
 from lpm_kg.commands import output_file
 from lpm_kg.commands.options import list_option, names, renamed
+from lpm_kg.jsonsafe import frame_records
 from lpm_kg.settings import Settings
 
 
@@ -106,7 +107,7 @@ def network(methods, old_methods, references, top, per_gene, contexts, absolute,
     if plot:
         plot_table(report.table, plot, title=f"run {report.run_id}")
     if as_json:
-        out = {"run_id": report.run_id, "rows": json.loads(report.table.to_json(orient="records")),
+        out = {"run_id": report.run_id, "rows": frame_records(report.table),
                "written": {m: w["n_edges"] for m, w in report.written.items()},
                "methods": {m: {k: v for k, v in n.info.items()} for m, n in report.networks.items()},
                "seconds": {k: round(v, 3) for k, v in report.seconds.items()}}

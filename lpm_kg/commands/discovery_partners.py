@@ -8,6 +8,7 @@ import json
 import click
 
 from lpm_kg.commands import connect as _connect
+from lpm_kg.jsonsafe import frame_records
 
 
 @click.command("partners")
@@ -29,7 +30,7 @@ def partners(gene: str, k: int, run_id: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"gene": found.gene, "run": found.run, "n_genes": found.n_genes,
                                "known_total": found.known_total, "known_in_top": found.known_in_top,
                                "expected_in_top": found.expected_in_top, "enrichment_p": found.enrichment_p,
-                               "partners": json.loads(found.table.to_json(orient="records"))}, indent=2))
+                               "partners": frame_records(found.table)}, indent=2))
         return
     click.echo(f"partners of {found.gene} in run {found.run} ({found.n_genes} perturbed genes); "
                "pair p: share of all gene pairs at least as similar")

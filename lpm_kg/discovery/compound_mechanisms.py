@@ -15,7 +15,6 @@ its own annotation left out of the vote (so an annotated compound can be checked
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +28,7 @@ from lpm_kg.graph.compounds import compound_mechanisms, find_compound
 from lpm_kg.graph.connection import Graph
 from lpm_kg.graph.embeddings import current_embedding_run, read_embeddings
 from lpm_kg.graph.runs import get_model_run
+from lpm_kg.jsonsafe import frame_records
 
 
 @dataclass
@@ -89,8 +89,8 @@ class RetrievalResult:
 
     def to_json(self) -> dict:
         return {"run": self.run, "n_compounds": self.n_compounds, "n_annotated": self.n_annotated,
-                "table": json.loads(self.table.to_json(orient="records")),
-                "compare": json.loads(self.compare.to_json(orient="records"))}
+                "table": frame_records(self.table),
+                "compare": frame_records(self.compare)}
 
 
 def mechanism_retrieval(graph: Graph, run: str | None = None, *, n_null: int = N_NULL, seed: int = 0,
