@@ -41,8 +41,13 @@ from lpm_kg.model.config import preset  # noqa: E402
 
 COLOURS = {"random": "black", "uncertainty": "tab:orange", "related": "tab:green", "diverse": "tab:blue",
            "coverage": "tab:red"}
-METRICS = {"test_pearson_centered": "test centered r", "test_rmse": "test RMSE",
-           "pool_pearson_centered": "pool centered r"}
+METRICS = {"test_pearson_centered": "test centered r", "test_pearson_fixed": "test centered r, fixed reference",
+           "test_rmse": "test RMSE", "pool_pearson_centered": "pool centered r"}
+# The two test scores strategies are compared on: centered on this round's training means (the
+# paper's metric), and on one reference per seed that stays put (lpm_kg.design.acquisition).
+TEST_SCORES = {"test_pearson_centered": ("compare", "centered on each round's training means"),
+               "test_pearson_fixed": ("compare_fixed", "centered on one reference per seed (every experiment "
+                                                       "outside the test set), which does not move between rounds")}
 
 
 def learner_config(name: str, seeds: list[int], batch_size: int | None, preset_name: str | None,
@@ -51,6 +56,13 @@ def learner_config(name: str, seeds: list[int], batch_size: int | None, preset_n
     if batch_size:
         updates["batch_size"] = batch_size
     return preset(preset_name or PRESET[name], **updates)
+
+
+def comparisons(frame: pd.DataFrame) -> dict[str, list[dict]]:
+    """compare_to_random under each test score every row of ``frame`` has (runs before the fixed
+    reference have only the first)."""
+    return {key: compare_to_random(frame, score).to_dict(orient="records")
+            for score, (key, _) in TEST_SCORES.items() if score in frame and frame[score].notna().all()}
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -76,20 +88,27 @@ def markdown(result: dict) -> str:
                   + (" (partial)" if res.get("partial") else ""), "",
                   "| strategy | share of random (per seed) | gain in test centered r | p better | p worse |",
                   "|---|---|---|---|---|"]
-        for row in res["compare"]:
-            per_seed = ", ".join(f"{s:.2f}" for s in row["share_per_seed"])
-            lines.append(f"| {row['strategy']} | {row['share_of_random']:.2f} ({per_seed}) | {row['mean_gain']:+.4f} | "
-                         f"{row['p_better']:.3g} | {row['p_worse']:.3g} |")
         frame = pd.DataFrame(res["rows"])
         # Seeds every strategy has finished (a partial run's means would mix seeds).
         done = frame.groupby("seed")["strategy"].nunique()
         frame = frame[frame["seed"].isin(done[done == frame["strategy"].nunique()].index)]
-        lines += ["", f"Test centered r (mean over seeds {sorted(frame['seed'].unique().tolist())}) by experiments "
-                  "acquired:", ""]
-        piv = frame.pivot_table(index="n_acquired", columns="strategy", values="test_pearson_centered")
-        lines += ["| acquired | " + " | ".join(piv.columns) + " |", "|---" * (len(piv.columns) + 1) + "|"]
-        for n, vals in piv.iterrows():
-            lines.append(f"| {n:.0f} | " + " | ".join(f"{v:.4f}" for v in vals) + " |")
+        for n_score, (key, how) in enumerate(v for v in TEST_SCORES.values() if v[0] in res):
+            if n_score:
+                lines += ["", f"The same, with the test set {how}:", "",
+                          "| strategy | share of random (per seed) | gain | p better | p worse |", "|---|---|---|---|---|"]
+            for row in res.get(key, []):
+                per_seed = ", ".join(f"{s:.2f}" for s in row["share_per_seed"])
+                lines.append(f"| {row['strategy']} | {row['share_of_random']:.2f} ({per_seed}) | "
+                             f"{row['mean_gain']:+.4f} | {row['p_better']:.3g} | {row['p_worse']:.3g} |")
+        for score, (_, how) in TEST_SCORES.items():
+            if score not in frame or frame[score].isna().any():
+                continue
+            lines += ["", f"Test centered r, {how} (mean over seeds {sorted(frame['seed'].unique().tolist())}), "
+                      "by experiments acquired:", ""]
+            piv = frame.pivot_table(index="n_acquired", columns="strategy", values=score)
+            lines += ["| acquired | " + " | ".join(piv.columns) + " |", "|---" * (len(piv.columns) + 1) + "|"]
+            for n, vals in piv.iterrows():
+                lines.append(f"| {n:.0f} | " + " | ".join(f"{v:.4f}" for v in vals) + " |")
         piv = frame.pivot_table(index="n_acquired", columns="strategy", values="pool_pearson_centered")
         lines += ["", "Still-hidden pool centered r (biased: each strategy leaves a different pool):", "",
                   "| acquired | " + " | ".join(piv.columns) + " |", "|---" * (len(piv.columns) + 1) + "|"]
@@ -111,20 +130,25 @@ def plot(result: dict, path: Path) -> None:
     from lpm_kg.plots import figure, save_figure
 
     sets = list(result["sets"])
-    fig = figure(5 * max(1, len(sets)), 4)
-    for i, name in enumerate(sets):
-        ax = fig.add_subplot(1, len(sets), i + 1)
-        frame = pd.DataFrame(result["sets"][name]["rows"])
-        for strategy, grp in frame.groupby("strategy"):
-            g = grp.groupby("n_acquired")["test_pearson_centered"]
-            m, lo, hi = g.mean(), g.min(), g.max()
-            ax.plot(m.index, m.values, marker="o", ms=3, label=strategy, lw=2 if strategy == "random" else 1.2,
-                    color=COLOURS.get(strategy))
-            ax.fill_between(m.index, lo.values, hi.values, alpha=0.12, color=COLOURS.get(strategy))
-        ax.set_title(name)
-        ax.set_xlabel("experiments acquired")
-        ax.set_ylabel("test centered Pearson (band: seeds' range)")
-        ax.legend(fontsize=8)
+    frames = {name: pd.DataFrame(result["sets"][name]["rows"]) for name in sets}
+    scores = [k for k in TEST_SCORES if any(k in f for f in frames.values())]
+    fig = figure(5 * max(1, len(sets)), 4 * len(scores))
+    for j, score in enumerate(scores):
+        for i, name in enumerate(sets):
+            ax = fig.add_subplot(len(scores), len(sets), j * len(sets) + i + 1)
+            if score not in frames[name]:
+                ax.set_axis_off()
+                continue
+            for strategy, grp in frames[name].groupby("strategy"):
+                g = grp.groupby("n_acquired")[score]
+                m, lo, hi = g.mean(), g.min(), g.max()
+                ax.plot(m.index, m.values, marker="o", ms=3, label=strategy, lw=2 if strategy == "random" else 1.2,
+                        color=COLOURS.get(strategy))
+                ax.fill_between(m.index, lo.values, hi.values, alpha=0.12, color=COLOURS.get(strategy))
+            ax.set_title(name if score == "test_pearson_centered" else f"{name}, fixed reference")
+            ax.set_xlabel("experiments acquired")
+            ax.set_ylabel("test centered Pearson (band: seeds' range)")
+            ax.legend(fontsize=8)
     save_figure(fig, path)
 
 
@@ -171,8 +195,9 @@ def main() -> None:
                     result["sets"][name] = entry
                     continue
                 rows = pd.DataFrame(have["rows"] + entry["rows"]).drop_duplicates(["strategy", "seed", "round"])
-                have.update({"rows": rows.to_dict(orient="records"), "compare": compare_to_random(rows).to_dict(
-                    orient="records"), "seeds": sorted(set(have["seeds"]) | set(entry["seeds"])),
+                have.pop("compare_fixed", None)
+                have.update({"rows": rows.to_dict(orient="records"), **comparisons(rows),
+                             "seeds": sorted(set(have["seeds"]) | set(entry["seeds"])),
                     "wall_seconds": have["wall_seconds"] + entry["wall_seconds"],
                     "partial": bool(have.get("partial") or entry.get("partial"))})
             result["setup"], result["meta"] = part["setup"], part["meta"]
@@ -220,7 +245,7 @@ def main() -> None:
 
         def publish(frame, entry=entry, started=started, name=name):
             entry.update({"rows": frame.assign(set=name).to_dict(orient="records"),
-                          "compare": compare_to_random(frame).to_dict(orient="records"),
+                          **comparisons(frame),
                           "wall_seconds": time.perf_counter() - started, "partial": True})
             result["sets"][name] = entry
             save()
