@@ -149,6 +149,7 @@ def plot(result: dict, path: Path) -> None:
             ax.set_xlabel("experiments acquired")
             ax.set_ylabel("test centered Pearson (band: seeds' range)")
             ax.legend(fontsize=8)
+    fig.tight_layout()  # two rows: keep a row's axis label clear of the next row's title
     save_figure(fig, path)
 
 
@@ -195,10 +196,11 @@ def main() -> None:
                     result["sets"][name] = entry
                     continue
                 rows = pd.DataFrame(have["rows"] + entry["rows"]).drop_duplicates(["strategy", "seed", "round"])
+                added = len(rows) > len(have["rows"])  # a part merged twice (or into itself) adds no time
                 have.pop("compare_fixed", None)
                 have.update({"rows": rows.to_dict(orient="records"), **comparisons(rows),
                              "seeds": sorted(set(have["seeds"]) | set(entry["seeds"])),
-                    "wall_seconds": have["wall_seconds"] + entry["wall_seconds"],
+                    "wall_seconds": have["wall_seconds"] + (entry["wall_seconds"] if added else 0),
                     "partial": bool(have.get("partial") or entry.get("partial"))})
             result["setup"], result["meta"] = part["setup"], part["meta"]
             if part.get("warm_check"):
