@@ -200,8 +200,8 @@ def main() -> None:
                 have.pop("compare_fixed", None)
                 have.update({"rows": rows.to_dict(orient="records"), **comparisons(rows),
                              "seeds": sorted(set(have["seeds"]) | set(entry["seeds"])),
-                    "wall_seconds": have["wall_seconds"] + (entry["wall_seconds"] if added else 0),
-                    "partial": bool(have.get("partial") or entry.get("partial"))})
+                             "wall_seconds": have["wall_seconds"] + (entry["wall_seconds"] if added else 0),
+                             "partial": bool(have.get("partial") or entry.get("partial"))})
             result["setup"], result["meta"] = part["setup"], part["meta"]
             if part.get("warm_check"):
                 result["warm_check"] = part["warm_check"]

@@ -176,7 +176,7 @@ def run_one(name: str, split: str, seeds: list[int], knowledge, overrides: dict,
 
 
 def records(rows: list[dict]) -> pd.DataFrame:
-    """Records saved with ``to_json`` as the frame they came from (null back to NaN, not None)."""
+    """Records saved with ``frame_records`` as the frame they came from (null back to NaN, not None)."""
     import io
 
     return pd.read_json(io.StringIO(json.dumps(rows)), orient="records", convert_dates=False, precise_float=True)

@@ -981,6 +981,14 @@ def merge(stems: list[str]) -> dict:
     return out
 
 
+def write_result(result: dict, out: Path, with_json: bool = True) -> None:
+    """``out``.md and .png from ``result`` (and .json, unless it is where ``result`` was read from)."""
+    if with_json:
+        out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
+    out.with_suffix(".md").write_text(markdown(result))
+    plot(result, out.with_suffix(".png"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", default="genes,moa")
@@ -1006,17 +1014,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.report_only:
         out = RESULTS / args.out
-        result = json.loads(out.with_suffix(".json").read_text())
-        out.with_suffix(".md").write_text(markdown(result))
-        plot(result, out.with_suffix(".png"))
+        write_result(json.loads(out.with_suffix(".json").read_text()), out, with_json=False)
         log(f"wrote {out.with_suffix('.md')}")
         return
     if args.merge:
-        result = merge(args.merge.split(","))
         out = RESULTS / args.out
-        out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
-        out.with_suffix(".md").write_text(markdown(result))
-        plot(result, out.with_suffix(".png"))
+        write_result(merge(args.merge.split(",")), out)
         log(f"wrote {out.with_suffix('.md')}")
         return
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -1031,9 +1034,7 @@ def main() -> None:
                       "seeds": args.seeds}
 
     def publish():
-        out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
-        out.with_suffix(".md").write_text(markdown(result))
-        plot(result, out.with_suffix(".png"))
+        write_result(result, out)
 
     def per_set(key: str, order: list[str], run_one) -> None:
         """Run ``run_one(set)`` for each set asked, publishing after each (a cut-off run keeps them)."""
